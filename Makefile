@@ -1,0 +1,127 @@
+# ringlb - hand-written Makefile.
+#
+#   make            build build/ringlb and build/ringlb-replica
+#   make run        three local replicas behind ringlb on port 5000
+#   make test       unit and end-to-end tests
+#   make clean
+#
+# Missing Debian packages are installed with apt-get when run as root;
+# otherwise the exact command to run is printed.
+
+CC        ?= cc
+BUILD     := build
+OBJ       := $(BUILD)/obj
+PYTHON    := $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)
+
+WARN      := -Wall -Wextra -Wstrict-prototypes -Wshadow -Wpointer-arith
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP
+ALL_LDLIBS = $(PKG_LIBS) $(LDLIBS)
+ifeq ($(CI),true)
+ALL_CFLAGS += -Werror
+endif
+
+BUILD_PKGS := gcc make pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libxxhash-dev
+TEST_PKGS  := python3 python3-pytest curl procps
+
+LIB_SRCS  := src/log.c src/util.c src/ring.c src/replica.c src/respond.c
+LB_SRCS   := src/config.c src/backend.c src/backend_static.c src/pool.c \
+             src/proxy.c src/frontend.c src/main.c
+REP_SRCS  := src/replica/main.c
+
+LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
+LB_OBJS   := $(LB_SRCS:%.c=$(OBJ)/%.o)
+REP_OBJS  := $(REP_SRCS:%.c=$(OBJ)/%.o)
+TEST_BINS := $(BUILD)/test_ring $(BUILD)/test_util
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.PHONY: all run test unit e2e clean deps test-deps
+.SECONDARY:
+all: $(BUILD)/ringlb $(BUILD)/ringlb-replica
+
+# --- Debian packages ------------------------------------------------------
+# $(call ensure,PACKAGES): install what is missing, or say how to.
+define ensure
+	@command -v dpkg-query >/dev/null 2>&1 || exit 0; \
+	missing=""; \
+	for p in $(1); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	else \
+		echo "ringlb needs these Debian packages:$$missing"; \
+		echo "install them with:  sudo apt-get install -y$$missing"; \
+		exit 1; \
+	fi
+endef
+
+$(BUILD)/.deps-build: Makefile
+	@mkdir -p $(BUILD)
+	$(call ensure,$(BUILD_PKGS))
+	@touch $@
+
+$(BUILD)/.deps-test: Makefile
+	@mkdir -p $(BUILD)
+	$(call ensure,$(TEST_PKGS))
+	@touch $@
+
+deps: $(BUILD)/.deps-build
+test-deps: $(BUILD)/.deps-test
+
+# Compiler and linker flags of the libraries, found once the packages are.
+$(BUILD)/config.mk: $(BUILD)/.deps-build
+	@pkg-config --exists libevent libcurl jansson libxxhash || \
+		{ echo "pkg-config cannot find libevent, libcurl, jansson and libxxhash"; exit 1; }
+	@echo "PKG_CFLAGS := $$(pkg-config --cflags libevent libcurl jansson libxxhash)" > $@
+	@echo "PKG_LIBS := $$(pkg-config --libs libevent libcurl jansson libxxhash)" >> $@
+
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+-include $(BUILD)/config.mk
+endif
+
+# --- build ----------------------------------------------------------------
+$(OBJ)/%.o: %.c $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/ringlb: $(LB_OBJS) $(LIB_OBJS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(ALL_LDLIBS)
+
+$(BUILD)/ringlb-replica: $(REP_OBJS) $(LIB_OBJS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(ALL_LDLIBS)
+
+$(BUILD)/test_%: $(OBJ)/tests/unit/test_%.o $(LIB_OBJS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(ALL_LDLIBS)
+
+# --- run ------------------------------------------------------------------
+# Three ringlb-replica processes on 127.0.0.1:5001-5003, ringlb in front.
+run: all
+	@sh tests/run-local.sh $(BUILD)
+
+# --- tests ----------------------------------------------------------------
+test: all $(TEST_BINS) $(BUILD)/.deps-test
+	@sh tests/run.sh $(BUILD) $(PYTHON)
+
+unit: $(TEST_BINS)
+	@for t in $(TEST_BINS); do $$t || exit 1; done
+
+e2e: all $(BUILD)/.deps-test
+	$(PYTHON) -m pytest -q tests/e2e
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

@@ -1,0 +1,67 @@
+/*
+ * backend.h - how replicas are started and stopped.
+ *
+ * A backend is a table of asynchronous operations.  Each call returns at
+ * once; its outcome arrives later, on the event loop, through the
+ * backend_done_cb given to it - never from inside the call itself, so a
+ * caller may hold state across the call without fear of re-entry.
+ *
+ *   static   fixed addresses from the configuration; nothing is spawned
+ *   (later)  process: ringlb-replica children; docker: containers
+ */
+#ifndef RINGLB_BACKEND_H
+#define RINGLB_BACKEND_H
+
+#include <stddef.h>
+
+struct backend;
+struct config;
+struct event_base;
+struct replica;
+
+/* status is 0 on success, -1 with a reason for the user in why. */
+typedef void (*backend_done_cb)(struct replica *rep, int status,
+    const char *why, void *arg);
+
+struct backend_ops {
+	const char	*name;
+	int		 (*init)(struct backend *be, char *err, size_t errlen);
+	/*
+	 * Names of the replicas to start with: the static list, or the
+	 * configured count of generated names.  Returns how many were
+	 * written to names (each RING_NAME_MAX + 1 bytes).
+	 */
+	int		 (*initial)(struct backend *be, char (*names)[64],
+			    int max);
+	/* Bring rep (its name set) up and fill in its address. */
+	void		 (*spawn)(struct backend *be, struct replica *rep,
+			    backend_done_cb done, void *arg);
+	/* Take rep down for good and release what the backend holds. */
+	void		 (*stop)(struct backend *be, struct replica *rep,
+			    backend_done_cb done, void *arg);
+	void		 (*free)(struct backend *be);
+};
+
+struct backend {
+	const struct backend_ops	*ops;
+	struct event_base		*base;
+	const struct config		*cfg;
+	void				*priv;
+};
+
+/* The backend named cfg->backend, initialised; NULL with err set. */
+struct backend	*backend_new(struct event_base *base, const struct config *cfg,
+		    char *err, size_t errlen);
+void		 backend_free(struct backend *be);
+
+/*
+ * Deliver an outcome on the next loop iteration; for backends whose
+ * operations finish at once.  why is copied.
+ */
+int		 backend_complete_later(struct backend *be, struct replica *rep,
+		    int status, const char *why, backend_done_cb done,
+		    void *arg);
+
+extern const struct backend_ops backend_static_ops;
+
+#endif /* RINGLB_BACKEND_H */

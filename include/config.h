@@ -1,0 +1,57 @@
+/*
+ * config.h - ringlb's parsed, read-only configuration.
+ *
+ * Every setting has a flag and a RINGLB_* environment variable; a flag
+ * wins over the environment, the environment over the default.  Nothing
+ * here changes after startup: runtime state lives in the modules.
+ */
+#ifndef RINGLB_CONFIG_H
+#define RINGLB_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "replica.h"
+#include "ring.h"
+
+#define CONFIG_STATIC_MAX	256
+
+enum key_fallback {
+	KEY_FALLBACK_RANDOM = 0,	/* a fresh random key per request */
+	KEY_FALLBACK_CLIENT_IP		/* the client's address */
+};
+
+struct static_replica {
+	char		name[RING_NAME_MAX + 1];
+	char		host[REPLICA_HOST_MAX + 1];
+	uint16_t	port;
+};
+
+struct config {
+	char			listen_host[REPLICA_HOST_MAX + 1];
+	uint16_t		listen_port;
+	char			backend[16];		/* "static" */
+
+	struct static_replica	static_replicas[CONFIG_STATIC_MAX];
+	int			nstatic;
+
+	struct ring_config	ring;
+	enum key_fallback	key_fallback;
+
+	long			connect_timeout_ms;
+	long			timeout_ms;
+	uint64_t		max_body;
+	long			upstream_maxconns;
+	int			log_level;
+};
+
+/*
+ * Fill cfg from defaults, the environment and argv.  Returns 0 to run,
+ * 1 when --help or --version was answered, -1 with the reason in err.
+ */
+int	config_parse(struct config *cfg, int argc, char **argv, char *err,
+	    size_t errlen);
+void	config_usage(FILE *fp);
+
+#endif /* RINGLB_CONFIG_H */

@@ -1,0 +1,24 @@
+/*
+ * frontend.h - the HTTP front end: ringlb's own endpoints, request keys,
+ * and handing everything else to the proxy.
+ */
+#ifndef RINGLB_FRONTEND_H
+#define RINGLB_FRONTEND_H
+
+#include <stddef.h>
+
+struct config;
+struct event_base;
+struct frontend;
+struct pool;
+struct proxy;
+
+/* Bind cfg->listen_*; NULL with the reason in err. */
+struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
+		    struct pool *pool, struct proxy *proxy, char *err,
+		    size_t errlen);
+/* Stop accepting new connections; those open go on. */
+void		 frontend_stop_accepting(struct frontend *fe);
+void		 frontend_free(struct frontend *fe);
+
+#endif /* RINGLB_FRONTEND_H */

@@ -1,0 +1,48 @@
+/*
+ * replica.h - one replica (a backend web server) as ringlb sees it.
+ *
+ * Shared by the pool (which owns replicas), the backends (which start and
+ * stop them and fill in the address) and the proxy (which sends traffic
+ * to them and counts it).  Types only.
+ */
+#ifndef RINGLB_REPLICA_H
+#define RINGLB_REPLICA_H
+
+#include <stdint.h>
+
+#include "ring.h"
+
+enum replica_state {
+	REPLICA_STARTING = 0,	/* backend asked to start it */
+	REPLICA_UP,		/* on the ring, taking traffic */
+	REPLICA_SUSPECT,	/* a request could not connect; check due */
+	REPLICA_DOWN,		/* off the ring, being replaced */
+	REPLICA_STOPPING	/* leaving for good */
+};
+
+#define REPLICA_HOST_MAX	255
+#define REPLICA_URL_MAX		(REPLICA_HOST_MAX + 32)
+
+struct replica {
+	char			 name[RING_NAME_MAX + 1];
+	char			 host[REPLICA_HOST_MAX + 1];
+	uint16_t		 port;
+	/* "http://host:port", the prefix of every proxied URL */
+	char			 base_url[REPLICA_URL_MAX];
+	size_t			 base_url_len;
+	enum replica_state	 state;
+
+	/* counters, read by /metrics */
+	uint64_t		 requests;	/* answered by this replica */
+	uint64_t		 errors;	/* failed at this replica */
+	unsigned		 inflight;
+
+	void			*backend_data;	/* owned by the backend */
+};
+
+const char	*replica_state_name(enum replica_state st);
+/* Set host and port and derive base_url; -1 if the host is too long. */
+int		 replica_set_address(struct replica *rep, const char *host,
+		    uint16_t port);
+
+#endif /* RINGLB_REPLICA_H */

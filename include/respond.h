@@ -1,0 +1,21 @@
+/*
+ * respond.h - JSON answers from ringlb itself.
+ */
+#ifndef RINGLB_RESPOND_H
+#define RINGLB_RESPOND_H
+
+#include <jansson.h>
+
+struct evhttp_request;
+
+/* Send body (a reference is stolen) as the whole reply. */
+void	respond_json(struct evhttp_request *req, int code, json_t *body);
+
+/*
+ * Send the spec's error shape, {"message": "<Error> ...", "status":
+ * "failure"}; fmt is the text after "<Error> ".
+ */
+void	respond_error(struct evhttp_request *req, int code, const char *fmt,
+	    ...) __attribute__((format(printf, 3, 4)));
+
+#endif /* RINGLB_RESPOND_H */

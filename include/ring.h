@@ -1,0 +1,80 @@
+/*
+ * ring.h - consistent-hash rings; pure code, no I/O.
+ *
+ * A ring maps a request key to one of its members.  It is a pure function
+ * of the member names and the ring_config: the order in which members were
+ * added never changes where a key goes, so two ringlb instances with the
+ * same replicas route every key the same way.
+ *
+ * Member indices returned by ring_lookup() and ring_successors() are valid
+ * until the next ring_add() or ring_remove().
+ */
+#ifndef RINGLB_RING_H
+#define RINGLB_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum ring_algo {
+	RING_ALGO_HASH = 0,	/* XXH3 virtual nodes, sorted, binary search */
+	RING_ALGO_CLASSIC	/* the 512-slot teaching ring, linear probing */
+};
+
+#define RING_NAME_MAX		63	/* longest member name, bytes */
+#define RING_VNODES_DEFAULT	160
+#define RING_VNODES_MAX		4096
+#define RING_CLASSIC_SLOTS	512
+#define RING_CLASSIC_VNODES	9	/* log2(512) virtual servers each */
+
+struct ring_config {
+	enum ring_algo	algo;
+	unsigned	vnodes;		/* points per member, RING_ALGO_HASH */
+};
+
+struct ring;
+
+/* Parse "hash" (alias "default") or "classic"; -1 on anything else. */
+int		 ring_algo_parse(const char *s, enum ring_algo *out);
+const char	*ring_algo_name(enum ring_algo algo);
+
+/* A new empty ring; NULL on bad config or no memory. */
+struct ring	*ring_new(const struct ring_config *cfg);
+void		 ring_free(struct ring *r);
+
+/*
+ * Add a member.  name is copied; data is the caller's and is returned by
+ * ring_member_data().  Returns 0, or -1 with a reason in err (duplicate
+ * name, bad name, ring full, no memory) and the ring unchanged.
+ */
+int		 ring_add(struct ring *r, const char *name, void *data,
+		    char *err, size_t errlen);
+/* Remove a member by name; 0, or -1 if it is not a member. */
+int		 ring_remove(struct ring *r, const char *name);
+
+int		 ring_count(const struct ring *r);
+int		 ring_find(const struct ring *r, const char *name);
+const char	*ring_member_name(const struct ring *r, int idx);
+void		*ring_member_data(const struct ring *r, int idx);
+size_t		 ring_points(const struct ring *r);	/* points or slots used */
+size_t		 ring_memory(const struct ring *r);	/* bytes held */
+
+/* The member owning key, or -1 when the ring is empty. */
+int		 ring_lookup(const struct ring *r, const void *key, size_t len);
+
+/*
+ * The owner of key followed by the next distinct members met walking the
+ * ring clockwise, at most max of them, written to out.  Returns how many.
+ * Used to retry a request on the next replica.
+ */
+int		 ring_successors(const struct ring *r, const void *key,
+		    size_t len, int *out, int max);
+
+/* The classic ring's formulas, exposed for tests and the analysis tool. */
+uint32_t	 ring_classic_request_slot(uint64_t i);	/* H(i) mod 512 */
+uint32_t	 ring_classic_vnode_slot(uint64_t i, uint32_t j); /* Phi(i,j) */
+/* Classic ring: the member placed in slot (after probing), or -1. */
+int		 ring_classic_slot_owner(const struct ring *r, unsigned slot);
+/* The integer id the classic ring uses for a name or key. */
+uint64_t	 ring_classic_id(const char *s, size_t len, int trailing);
+
+#endif /* RINGLB_RING_H */

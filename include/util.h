@@ -1,0 +1,39 @@
+/*
+ * util.h - small parsing helpers shared by ringlb and its tools.
+ */
+#ifndef RINGLB_UTIL_H
+#define RINGLB_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Split "host:port", "[v6]:port" or ":port" (host left empty) into its
+ * parts.  Returns 0, or -1 with the reason in err.
+ */
+int	parse_hostport(const char *s, char *host, size_t hostlen,
+	    uint16_t *port, char *err, size_t errlen);
+
+/* A decimal integer in [min, max], the whole string; 0 or -1. */
+int	parse_long(const char *s, long min, long max, long *out);
+
+/* Byte counts: "1048576", "512k", "8m", "1g" (powers of 1024); 0 or -1. */
+int	parse_size(const char *s, uint64_t *out);
+
+/*
+ * A replica or host name is 1 to RING_NAME_MAX bytes of
+ * [A-Za-z0-9][A-Za-z0-9_.-]*.  Returns 1 if valid.
+ */
+int	name_is_valid(const char *s);
+
+/* Decode %XX and '+' of a query-string value into out (NUL-terminated).
+ * Returns the decoded length, or -1 on a bad escape or if out is short. */
+long	query_decode(const char *s, size_t len, char *out, size_t outlen);
+
+/*
+ * Find the value of parameter name in a raw query string ("a=1&b=2").
+ * Returns a pointer into query and its length in *len, or NULL.
+ */
+const char *query_find(const char *query, const char *name, size_t *len);
+
+#endif /* RINGLB_UTIL_H */

@@ -1,0 +1,810 @@
+/*
+ * proxy.c - the forwarding engine.
+ *
+ * libcurl's multi interface runs on ringlb's libevent loop in the pattern
+ * of curl's docs/examples/hiperfifo.c: curl tells us which sockets to
+ * watch (sock_cb) and when to wake it (multi_timer_cb); libevent calls
+ * back into curl_multi_socket_action(); finished transfers are collected
+ * with curl_multi_info_read() after every call.  The multi handle owns
+ * the keep-alive connection pool to the replicas.
+ *
+ * One proxy_tx follows one client request.  Its easy handle is reused by
+ * later requests (free list), so the per-request cost is setting a few
+ * options, not building a handle.
+ *
+ * The reply streams: response headers go to the client when the replica's
+ * header block ends, body bytes as curl hands them over.  When the client
+ * reads more slowly than the replica writes, the transfer is paused
+ * (CURL_WRITEFUNC_PAUSE) until libevent has flushed the client's output
+ * buffer, so a large response never sits in memory whole.
+ *
+ * A client that goes away is noticed through the evhttp connection's
+ * close callback: the transfer is dropped there and then.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "config.h"
+#include "log.h"
+#include "proxy.h"
+#include "replica.h"
+#include "respond.h"
+
+#define PROXY_FREE_MAX		1024		/* idle transfers kept */
+#define PROXY_HIGH_WATER	(256 * 1024)	/* client backlog that pauses */
+#define PROXY_TARGETS		2
+
+struct proxy_tx {
+	struct proxy			*px;
+	struct evhttp_request		*req;
+	struct evhttp_connection	*evcon;
+	CURL				*easy;
+	struct curl_slist		*hdrs;
+	struct evbuffer			*chunk;
+	struct replica			*targets[PROXY_TARGETS];
+	int				 ntargets;
+	int				 attempt;
+	int				 status;
+	char				 reason[64];
+	unsigned			 started:1;	/* reply begun */
+	unsigned			 paused:1;	/* waiting on client */
+	unsigned			 saw_te:1;	/* replica sent T-E */
+	unsigned			 idempotent:1;
+	unsigned			 has_body:1;
+	char				*scratch;	/* URL and headers */
+	size_t				 scratch_cap;
+	char				 why[512];	/* what failed, so far */
+	char				 errbuf[CURL_ERROR_SIZE];
+	struct proxy_tx			*prev, *next;	/* active or free */
+};
+
+struct proxy {
+	struct event_base	*base;
+	const struct config	*cfg;
+	CURLM			*multi;
+	struct event		*timer;
+	struct proxy_tx		*active;
+	struct proxy_tx		*free_list;
+	unsigned		 nactive;
+	unsigned		 nfree;
+};
+
+struct sock_ctx {
+	struct event	*ev;
+};
+
+static void	check_multi_info(struct proxy *);
+static void	tx_finish(struct proxy_tx *, CURLcode);
+static void	tx_release(struct proxy_tx *);
+
+/* --- libcurl on libevent ------------------------------------------- */
+
+static void
+event_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct proxy *px = arg;
+	int running, action;
+
+	action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) |
+	    ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+	curl_multi_socket_action(px->multi, fd, action, &running);
+	check_multi_info(px);
+	if (running <= 0 && evtimer_pending(px->timer, NULL))
+		evtimer_del(px->timer);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct proxy *px = arg;
+	int running;
+
+	(void)fd;
+	(void)kind;
+	curl_multi_socket_action(px->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_multi_info(px);
+}
+
+static int
+multi_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct proxy *px = arg;
+	struct timeval tv;
+
+	(void)multi;
+	if (timeout_ms < 0) {
+		evtimer_del(px->timer);
+		return 0;
+	}
+	/* Zero means "as soon as possible": never call curl from here. */
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(px->timer, &tv);
+	return 0;
+}
+
+static int
+sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
+{
+	struct proxy *px = arg;
+	struct sock_ctx *sc = sockp;
+	short kind;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (sc != NULL) {
+			event_free(sc->ev);
+			free(sc);
+			curl_multi_assign(px->multi, s, NULL);
+		}
+		return 0;
+	}
+	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+	    ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+	if (sc == NULL) {
+		if ((sc = calloc(1, sizeof(*sc))) == NULL)
+			return -1;
+		if ((sc->ev = event_new(px->base, s, kind, event_cb, px)) ==
+		    NULL) {
+			free(sc);
+			return -1;
+		}
+		curl_multi_assign(px->multi, s, sc);
+	} else {
+		event_del(sc->ev);
+		event_assign(sc->ev, px->base, s, kind, event_cb, px);
+	}
+	event_add(sc->ev, NULL);
+	return 0;
+}
+
+static void
+check_multi_info(struct proxy *px)
+{
+	struct proxy_tx *tx;
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(px->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &tx);
+		/* msg is invalid once the handle is removed: copy first */
+		tx_finish(tx, msg->data.result);
+	}
+}
+
+/* --- headers --------------------------------------------------------- */
+
+/* Headers that describe one connection, not the message (RFC 9110 7.6.1),
+ * and those curl computes itself from the body it sends. */
+static const char *const hop_by_hop[] = {
+	"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+	"Transfer-Encoding", "Upgrade", "Proxy-Authorization",
+	"Proxy-Authenticate", NULL
+};
+
+static int
+header_in(const char *name, size_t len, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strlen(*list) == len && strncasecmp(*list, name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* Is name one of the comma-separated tokens of a Connection header? */
+static int
+connection_names(const char *conn, const char *name)
+{
+	size_t nl = strlen(name), tl;
+	const char *p = conn;
+
+	if (conn == NULL)
+		return 0;
+	while (*p != '\0') {
+		p += strspn(p, " \t,");
+		tl = strcspn(p, " \t,");
+		if (tl == nl && strncasecmp(p, name, nl) == 0)
+			return 1;
+		p += tl;
+	}
+	return 0;
+}
+
+/* Make tx->scratch hold at least n bytes. */
+static int
+scratch_reserve(struct proxy_tx *tx, size_t n)
+{
+	char *p;
+
+	if (n <= tx->scratch_cap)
+		return 0;
+	if ((p = realloc(tx->scratch, n)) == NULL)
+		return -1;
+	tx->scratch = p;
+	tx->scratch_cap = n;
+	return 0;
+}
+
+static int
+add_header(struct proxy_tx *tx, const char *name, const char *value)
+{
+	struct curl_slist *l;
+	size_t n = strlen(name) + strlen(value) + 3;
+
+	if (scratch_reserve(tx, n) == -1)
+		return -1;
+	/* "Name;" is how curl is told to send a header with no value. */
+	if (*value == '\0')
+		snprintf(tx->scratch, n, "%s;", name);
+	else
+		snprintf(tx->scratch, n, "%s: %s", name, value);
+	if ((l = curl_slist_append(tx->hdrs, tx->scratch)) == NULL)
+		return -1;
+	tx->hdrs = l;
+	return 0;
+}
+
+/*
+ * The client's headers, less hop-by-hop ones, plus X-Forwarded-For and
+ * X-Request-Id; and blanks for the headers curl would add on its own.
+ */
+static int
+build_request_headers(struct proxy_tx *tx, const char *request_id)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(tx->req);
+	const char *conn = evhttp_find_header(in, "Connection");
+	const char *xff = NULL, *peer = "";
+	struct evkeyval *h;
+	int have_accept = 0, have_ctype = 0;
+	ev_uint16_t port;
+	char fwd[512];
+
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
+		size_t nl = strlen(h->key);
+
+		if (header_in(h->key, nl, hop_by_hop) ||
+		    strcasecmp(h->key, "Content-Length") == 0 ||
+		    strcasecmp(h->key, "Expect") == 0 ||
+		    connection_names(conn, h->key))
+			continue;
+		if (strcasecmp(h->key, "X-Forwarded-For") == 0) {
+			xff = h->value;
+			continue;
+		}
+		if (strcasecmp(h->key, "Accept") == 0)
+			have_accept = 1;
+		else if (strcasecmp(h->key, "Content-Type") == 0)
+			have_ctype = 1;
+		if (add_header(tx, h->key, h->value) == -1)
+			return -1;
+	}
+	if (tx->evcon != NULL) {
+		char *addr = NULL;
+
+		evhttp_connection_get_peer(tx->evcon, &addr, &port);
+		if (addr != NULL)
+			peer = addr;
+	}
+	if (xff != NULL)
+		snprintf(fwd, sizeof(fwd), "%s, %s", xff, peer);
+	else
+		snprintf(fwd, sizeof(fwd), "%s", peer);
+	if (add_header(tx, "X-Forwarded-For", fwd) == -1)
+		return -1;
+	if (request_id != NULL &&
+	    add_header(tx, "X-Request-Id", request_id) == -1)
+		return -1;
+	/* "Name:" with nothing after it stops curl adding its own. */
+	if ((!have_accept &&
+	    (tx->hdrs = curl_slist_append(tx->hdrs, "Accept:")) == NULL) ||
+	    (!have_ctype &&
+	    (tx->hdrs = curl_slist_append(tx->hdrs, "Content-Type:")) ==
+	    NULL) ||
+	    (tx->hdrs = curl_slist_append(tx->hdrs, "Expect:")) == NULL)
+		return -1;
+	return 0;
+}
+
+/* --- the reply ------------------------------------------------------- */
+
+static void
+start_reply(struct proxy_tx *tx)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(tx->req);
+	struct replica *rep = tx->targets[tx->attempt];
+
+	/* curl has undone the chunking; libevent re-chunks if needed */
+	if (tx->saw_te)
+		evhttp_remove_header(out, "Content-Length");
+	evhttp_remove_header(out, "X-Served-By");
+	evhttp_add_header(out, "X-Served-By", rep->name);
+	evhttp_send_reply_start(tx->req, tx->status,
+	    tx->reason[0] ? tx->reason : NULL);
+	tx->started = 1;
+}
+
+static size_t
+header_cb(char *data, size_t size, size_t nitems, void *arg)
+{
+	struct proxy_tx *tx = arg;
+	size_t len = size * nitems, nl, vl;
+	const char *colon, *v;
+	char name[256];
+
+	if (tx->started)
+		return len;			/* trailers: not passed on */
+	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	if (len == 0) {				/* end of a header block */
+		if (tx->status >= 200)
+			start_reply(tx);
+		return size * nitems;
+	}
+	if (len > 5 && strncmp(data, "HTTP/", 5) == 0) {
+		const char *sp = memchr(data, ' ', len);
+		int code = 0;
+		size_t k;
+
+		/* A new status line: drop what an interim 1xx block left. */
+		evhttp_clear_headers(evhttp_request_get_output_headers(
+		    tx->req));
+		tx->saw_te = 0;
+		tx->reason[0] = '\0';
+		for (k = sp ? (size_t)(sp - data) + 1 : len;
+		    k < len && data[k] >= '0' && data[k] <= '9'; k++)
+			code = code * 10 + (data[k] - '0');
+		tx->status = code;
+		if (k < len && data[k] == ' ') {
+			k++;
+			snprintf(tx->reason, sizeof(tx->reason), "%.*s",
+			    (int)(len - k), data + k);
+		}
+		return size * nitems;
+	}
+	if (data[0] == ' ' || data[0] == '\t')
+		return size * nitems;		/* obsolete line folding */
+	if ((colon = memchr(data, ':', len)) == NULL)
+		return size * nitems;
+	nl = (size_t)(colon - data);
+	if (nl == 0 || nl >= sizeof(name))
+		return size * nitems;
+	if (header_in(data, nl, hop_by_hop)) {
+		if (nl == 17 && strncasecmp(data, "Transfer-Encoding", nl) == 0)
+			tx->saw_te = 1;
+		return size * nitems;
+	}
+	memcpy(name, data, nl);
+	name[nl] = '\0';
+	v = colon + 1;
+	vl = len - nl - 1;
+	while (vl > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		vl--;
+	}
+	if (scratch_reserve(tx, vl + 1) == -1)
+		return 0;
+	memcpy(tx->scratch, v, vl);
+	tx->scratch[vl] = '\0';
+	evhttp_add_header(evhttp_request_get_output_headers(tx->req), name,
+	    tx->scratch);
+	return size * nitems;
+}
+
+/* The client's output buffer drained: let the replica's bytes flow. */
+static void
+client_drained(struct evhttp_connection *evcon, void *arg)
+{
+	struct proxy_tx *tx = arg;
+
+	(void)evcon;
+	if (tx->paused) {
+		tx->paused = 0;
+		curl_easy_pause(tx->easy, CURLPAUSE_CONT);
+	}
+}
+
+static size_t
+write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct proxy_tx *tx = arg;
+	size_t len = size * nmemb;
+	struct bufferevent *bev;
+
+	if (!tx->started) {
+		if (tx->status == 0)
+			return 0;		/* not HTTP */
+		start_reply(tx);
+	}
+	bev = evhttp_connection_get_bufferevent(tx->evcon);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) >=
+	    PROXY_HIGH_WATER) {
+		tx->paused = 1;
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	evbuffer_add(tx->chunk, data, len);
+	evhttp_send_reply_chunk_with_cb(tx->req, tx->chunk, client_drained,
+	    tx);
+	return len;
+}
+
+/* --- transfers ------------------------------------------------------- */
+
+static void
+client_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct proxy_tx *tx = arg;
+
+	(void)evcon;
+	log_debug("client went away during a request to %s",
+	    tx->targets[tx->attempt]->name);
+	curl_multi_remove_handle(tx->px->multi, tx->easy);
+	/* libevent has detached the request from the dying connection and
+	 * left it to us; finishing it frees it. */
+	if (evhttp_request_get_connection(tx->req) == NULL)
+		evhttp_send_reply_end(tx->req);
+	tx->targets[tx->attempt]->inflight--;
+	tx->req = NULL;
+	tx->evcon = NULL;
+	tx_release(tx);
+}
+
+static struct proxy_tx *
+tx_get(struct proxy *px)
+{
+	struct proxy_tx *tx = px->free_list;
+
+	if (tx != NULL) {
+		px->free_list = tx->next;
+		px->nfree--;
+	} else {
+		if ((tx = calloc(1, sizeof(*tx))) == NULL)
+			return NULL;
+		tx->px = px;
+		if ((tx->easy = curl_easy_init()) == NULL ||
+		    (tx->chunk = evbuffer_new()) == NULL) {
+			curl_easy_cleanup(tx->easy);
+			free(tx);
+			return NULL;
+		}
+		curl_easy_setopt(tx->easy, CURLOPT_PRIVATE, tx);
+		curl_easy_setopt(tx->easy, CURLOPT_WRITEFUNCTION, write_cb);
+		curl_easy_setopt(tx->easy, CURLOPT_WRITEDATA, tx);
+		curl_easy_setopt(tx->easy, CURLOPT_HEADERFUNCTION, header_cb);
+		curl_easy_setopt(tx->easy, CURLOPT_HEADERDATA, tx);
+		curl_easy_setopt(tx->easy, CURLOPT_ERRORBUFFER, tx->errbuf);
+		curl_easy_setopt(tx->easy, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(tx->easy, CURLOPT_TCP_NODELAY, 1L);
+		curl_easy_setopt(tx->easy, CURLOPT_PATH_AS_IS, 1L);
+		curl_easy_setopt(tx->easy, CURLOPT_HTTP_VERSION,
+		    CURL_HTTP_VERSION_1_1);
+		curl_easy_setopt(tx->easy, CURLOPT_PROTOCOLS_STR, "http");
+		curl_easy_setopt(tx->easy, CURLOPT_CONNECTTIMEOUT_MS,
+		    px->cfg->connect_timeout_ms);
+		curl_easy_setopt(tx->easy, CURLOPT_TIMEOUT_MS,
+		    px->cfg->timeout_ms);
+	}
+	tx->prev = NULL;
+	tx->next = px->active;
+	if (px->active != NULL)
+		px->active->prev = tx;
+	px->active = tx;
+	px->nactive++;
+	return tx;
+}
+
+/* Unlink from the active list and keep (or free) for reuse. */
+static void
+tx_release(struct proxy_tx *tx)
+{
+	struct proxy *px = tx->px;
+
+	if (tx->prev != NULL)
+		tx->prev->next = tx->next;
+	else
+		px->active = tx->next;
+	if (tx->next != NULL)
+		tx->next->prev = tx->prev;
+	px->nactive--;
+
+	curl_slist_free_all(tx->hdrs);
+	tx->hdrs = NULL;
+	evbuffer_drain(tx->chunk, evbuffer_get_length(tx->chunk));
+	tx->req = NULL;
+	tx->evcon = NULL;
+	tx->started = tx->paused = tx->saw_te = 0;
+	tx->status = 0;
+	tx->why[0] = '\0';
+	if (px->nfree >= PROXY_FREE_MAX) {
+		curl_easy_cleanup(tx->easy);
+		evbuffer_free(tx->chunk);
+		free(tx->scratch);
+		free(tx);
+		return;
+	}
+	tx->next = px->free_list;
+	px->free_list = tx;
+	px->nfree++;
+}
+
+/* Point the easy handle at targets[attempt] and hand it to the multi. */
+static int
+tx_launch(struct proxy_tx *tx)
+{
+	struct replica *rep = tx->targets[tx->attempt];
+	const char *uri = evhttp_request_get_uri(tx->req);
+	size_t ul = strlen(uri);
+
+	if (scratch_reserve(tx, rep->base_url_len + ul + 1) == -1)
+		return -1;
+	memcpy(tx->scratch, rep->base_url, rep->base_url_len);
+	memcpy(tx->scratch + rep->base_url_len, uri, ul + 1);
+	/* curl copies the URL */
+	curl_easy_setopt(tx->easy, CURLOPT_URL, tx->scratch);
+	tx->errbuf[0] = '\0';
+	tx->status = 0;
+	rep->inflight++;
+	if (curl_multi_add_handle(tx->px->multi, tx->easy) != CURLM_OK) {
+		rep->inflight--;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+tx_setup(struct proxy_tx *tx, const char *request_id)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(tx->req);
+	struct evbuffer *body = evhttp_request_get_input_buffer(tx->req);
+	size_t blen = evbuffer_get_length(body);
+	const char *method = NULL;
+	CURL *e = tx->easy;
+
+	switch (cmd) {
+	case EVHTTP_REQ_GET:     method = "GET"; break;
+	case EVHTTP_REQ_HEAD:    method = "HEAD"; break;
+	case EVHTTP_REQ_POST:    method = "POST"; break;
+	case EVHTTP_REQ_PUT:     method = "PUT"; break;
+	case EVHTTP_REQ_DELETE:  method = "DELETE"; break;
+	case EVHTTP_REQ_OPTIONS: method = "OPTIONS"; break;
+	case EVHTTP_REQ_PATCH:   method = "PATCH"; break;
+	default:
+		return -1;
+	}
+	tx->idempotent = cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_PATCH;
+	tx->has_body = blen > 0;
+
+	/* Reset what an earlier request on this handle may have set. */
+	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+	if (cmd == EVHTTP_REQ_HEAD)
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	else if (blen > 0 || cmd == EVHTTP_REQ_POST ||
+	    cmd == EVHTTP_REQ_PUT || cmd == EVHTTP_REQ_PATCH) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)blen);
+		/* the request, and so its body, outlives the transfer */
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+		    blen ? (char *)evbuffer_pullup(body, -1) : "");
+		if (cmd != EVHTTP_REQ_POST)
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	} else if (cmd != EVHTTP_REQ_GET)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+
+	if (build_request_headers(tx, request_id) == -1)
+		return -1;
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, tx->hdrs);
+	return 0;
+}
+
+void
+proxy_forward(struct proxy *px, struct evhttp_request *req,
+    struct replica *const *targets, int ntargets, const char *request_id)
+{
+	struct proxy_tx *tx;
+	int i;
+
+	if ((tx = tx_get(px)) == NULL) {
+		respond_error(req, 500, "ringlb is out of memory");
+		return;
+	}
+	tx->req = req;
+	tx->evcon = evhttp_request_get_connection(req);
+	tx->ntargets = ntargets < PROXY_TARGETS ? ntargets : PROXY_TARGETS;
+	for (i = 0; i < tx->ntargets; i++)
+		tx->targets[i] = targets[i];
+	tx->attempt = 0;
+	if (tx_setup(tx, request_id) == -1) {
+		respond_error(req, 500, "ringlb could not set up the request "
+		    "to the replica (out of memory)");
+		tx_release(tx);
+		return;
+	}
+	if (tx_launch(tx) == -1) {
+		respond_error(req, 500, "ringlb could not start the request "
+		    "to the replica");
+		tx_release(tx);
+		return;
+	}
+	evhttp_connection_set_closecb(tx->evcon, client_closed, tx);
+}
+
+/* May this failure be retried on the next replica? */
+static int
+tx_retryable(struct proxy_tx *tx, CURLcode rc, int connected)
+{
+	if (tx->started || tx->attempt + 1 >= tx->ntargets)
+		return 0;
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+		return !tx->has_body || tx->idempotent;
+	case CURLE_OPERATION_TIMEDOUT:
+		/* a connect timeout is a connect failure */
+		return !connected && (!tx->has_body || tx->idempotent);
+	case CURLE_GOT_NOTHING:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+		/* the replica may have seen the request: only if harmless */
+		return tx->idempotent;
+	default:
+		return 0;
+	}
+}
+
+/* Append "replica 'a' (host:port): what" to the failure story. */
+static void
+tx_note_failure(struct proxy_tx *tx, CURLcode rc)
+{
+	struct replica *rep = tx->targets[tx->attempt];
+	size_t n = strlen(tx->why);
+
+	snprintf(tx->why + n, sizeof(tx->why) - n, "%sreplica '%s' (%s:%u): "
+	    "%s", n ? "; then " : "", rep->name, rep->host,
+	    (unsigned)rep->port, tx->errbuf[0] ? tx->errbuf :
+	    curl_easy_strerror(rc));
+}
+
+static void
+tx_finish(struct proxy_tx *tx, CURLcode rc)
+{
+	struct proxy *px = tx->px;
+	struct replica *rep = tx->targets[tx->attempt];
+	curl_off_t connect_us = 0;
+	int code;
+
+	curl_multi_remove_handle(px->multi, tx->easy);
+	rep->inflight--;
+
+	if (rc == CURLE_OK) {
+		rep->requests++;
+		if (!tx->started)
+			start_reply(tx);
+		evhttp_connection_set_closecb(tx->evcon, NULL, NULL);
+		evhttp_send_reply_end(tx->req);
+		tx_release(tx);
+		return;
+	}
+
+	rep->errors++;
+	curl_easy_getinfo(tx->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+	tx_note_failure(tx, rc);
+	log_debug("request to %s failed: %s", rep->name, tx->why);
+	if (tx_retryable(tx, rc, connect_us > 0)) {
+		tx->attempt++;
+		evhttp_clear_headers(evhttp_request_get_output_headers(
+		    tx->req));
+		if (tx_launch(tx) == 0)
+			return;
+		tx->attempt--;
+	}
+
+	evhttp_connection_set_closecb(tx->evcon, NULL, NULL);
+	if (tx->started) {
+		/*
+		 * The status line is gone: all that is left is to cut the
+		 * connection, so the client sees a truncated answer rather
+		 * than a short one it takes for whole.
+		 */
+		log_debug("cutting off a client mid-answer: %s", tx->why);
+		evhttp_connection_free(tx->evcon);
+		tx_release(tx);
+		return;
+	}
+	evhttp_clear_headers(evhttp_request_get_output_headers(tx->req));
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		code = 504;
+		break;
+	case CURLE_URL_MALFORMAT:
+		code = 400;
+		break;
+	default:
+		code = 502;
+		break;
+	}
+	if (code == 504)
+		respond_error(tx->req, code, "the replica did not answer in "
+		    "time (connect timeout %ld ms, total %ld ms; see "
+		    "--connect-timeout and --timeout): %s",
+		    px->cfg->connect_timeout_ms, px->cfg->timeout_ms, tx->why);
+	else if (code == 400)
+		respond_error(tx->req, code, "the request URI cannot be "
+		    "forwarded: %s", tx->why);
+	else
+		respond_error(tx->req, code, "no replica could answer: %s",
+		    tx->why);
+	tx_release(tx);
+}
+
+/* --- setup ----------------------------------------------------------- */
+
+struct proxy *
+proxy_new(struct event_base *base, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	struct proxy *px;
+
+	if ((px = calloc(1, sizeof(*px))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	px->base = base;
+	px->cfg = cfg;
+	if ((px->multi = curl_multi_init()) == NULL ||
+	    (px->timer = evtimer_new(base, timer_cb, px)) == NULL) {
+		snprintf(err, errlen, "cannot set up libcurl");
+		proxy_free(px);
+		return NULL;
+	}
+	curl_multi_setopt(px->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(px->multi, CURLMOPT_SOCKETDATA, px);
+	curl_multi_setopt(px->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+	curl_multi_setopt(px->multi, CURLMOPT_TIMERDATA, px);
+	curl_multi_setopt(px->multi, CURLMOPT_MAXCONNECTS,
+	    cfg->upstream_maxconns);
+	return px;
+}
+
+void
+proxy_free(struct proxy *px)
+{
+	struct proxy_tx *tx;
+
+	if (px == NULL)
+		return;
+	while ((tx = px->active) != NULL) {
+		curl_multi_remove_handle(px->multi, tx->easy);
+		if (tx->evcon != NULL)
+			evhttp_connection_set_closecb(tx->evcon, NULL, NULL);
+		tx->targets[tx->attempt]->inflight--;
+		tx_release(tx);
+	}
+	while ((tx = px->free_list) != NULL) {
+		px->free_list = tx->next;
+		curl_easy_cleanup(tx->easy);
+		evbuffer_free(tx->chunk);
+		free(tx->scratch);
+		free(tx);
+	}
+	if (px->multi != NULL)
+		curl_multi_cleanup(px->multi);
+	if (px->timer != NULL)
+		event_free(px->timer);
+	free(px);
+}
+
+unsigned
+proxy_inflight(const struct proxy *px)
+{
+	return px->nactive;
+}

@@ -1,0 +1,44 @@
+/*
+ * replica.c - helpers on struct replica.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "replica.h"
+
+const char *
+replica_state_name(enum replica_state st)
+{
+	switch (st) {
+	case REPLICA_STARTING:
+		return "starting";
+	case REPLICA_UP:
+		return "up";
+	case REPLICA_SUSPECT:
+		return "suspect";
+	case REPLICA_DOWN:
+		return "down";
+	case REPLICA_STOPPING:
+		return "stopping";
+	}
+	return "unknown";
+}
+
+int
+replica_set_address(struct replica *rep, const char *host, uint16_t port)
+{
+	int n;
+
+	if (strlen(host) > REPLICA_HOST_MAX)
+		return -1;
+	/* An IPv6 literal needs brackets inside a URL. */
+	n = snprintf(rep->base_url, sizeof(rep->base_url),
+	    strchr(host, ':') ? "http://[%s]:%u" : "http://%s:%u", host,
+	    (unsigned)port);
+	if (n < 0 || (size_t)n >= sizeof(rep->base_url))
+		return -1;
+	memcpy(rep->host, host, strlen(host) + 1);
+	rep->port = port;
+	rep->base_url_len = (size_t)n;
+	return 0;
+}

@@ -1,0 +1,424 @@
+/*
+ * ring.c - consistent-hash rings.
+ *
+ * RING_ALGO_HASH is memcached's proxy ring: every member contributes
+ * `vnodes` points, XXH3(name, seed = vnode number); the points are kept
+ * sorted and a key goes to the first point at or after XXH3(key), wrapping
+ * to the first point.  Ties between points (astronomically rare) are broken
+ * by member name, so the result never depends on insertion order.
+ *
+ * RING_ALGO_CLASSIC is the classroom ring: 512 slots, 9 virtual servers per
+ * member at Phi(i, j) = i^2 + j^2 + 2j + 25, requests at
+ * H(i) = i^2 + 2i + 17, collisions resolved by linear probing.  Members are
+ * placed in order of (id, name) so placement is independent of the order
+ * they were added.
+ *
+ * Both rings are rebuilt whole on every membership change: a change is
+ * rare, a lookup is the hot path.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "ring.h"
+
+struct ring_member {
+	char		 name[RING_NAME_MAX + 1];
+	size_t		 namelen;
+	uint64_t	 classic_id;
+	void		*data;
+};
+
+struct ring_point {
+	uint64_t	 hash;
+	uint32_t	 member;
+};
+
+struct ring {
+	struct ring_config	 cfg;
+	struct ring_member	*members;
+	int			 nmembers;
+	int			 cap;
+
+	/* RING_ALGO_HASH */
+	struct ring_point	*points;
+	size_t			 npoints;
+	size_t			 points_cap;
+
+	/* RING_ALGO_CLASSIC: slot -> member placed there, or -1 */
+	int16_t			 slot[RING_CLASSIC_SLOTS];
+	/* slot -> first occupied slot at or after it, or -1 when empty */
+	int16_t			 next[RING_CLASSIC_SLOTS];
+	size_t			 nslots;
+};
+
+int
+ring_algo_parse(const char *s, enum ring_algo *out)
+{
+	if (strcmp(s, "hash") == 0 || strcmp(s, "default") == 0)
+		*out = RING_ALGO_HASH;
+	else if (strcmp(s, "classic") == 0)
+		*out = RING_ALGO_CLASSIC;
+	else
+		return -1;
+	return 0;
+}
+
+const char *
+ring_algo_name(enum ring_algo algo)
+{
+	return algo == RING_ALGO_CLASSIC ? "classic" : "hash";
+}
+
+struct ring *
+ring_new(const struct ring_config *cfg)
+{
+	struct ring *r;
+
+	if (cfg->algo == RING_ALGO_HASH &&
+	    (cfg->vnodes == 0 || cfg->vnodes > RING_VNODES_MAX))
+		return NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->cfg = *cfg;
+	memset(r->slot, 0xff, sizeof(r->slot));
+	memset(r->next, 0xff, sizeof(r->next));
+	return r;
+}
+
+void
+ring_free(struct ring *r)
+{
+	if (r == NULL)
+		return;
+	free(r->members);
+	free(r->points);
+	free(r);
+}
+
+uint32_t
+ring_classic_request_slot(uint64_t i)
+{
+	uint64_t m = i % RING_CLASSIC_SLOTS;
+
+	return (uint32_t)((m * m + 2 * m + 17) % RING_CLASSIC_SLOTS);
+}
+
+uint32_t
+ring_classic_vnode_slot(uint64_t i, uint32_t j)
+{
+	uint64_t m = i % RING_CLASSIC_SLOTS;
+
+	return (uint32_t)((m * m + (uint64_t)j * j + 2 * (uint64_t)j + 25) %
+	    RING_CLASSIC_SLOTS);
+}
+
+/*
+ * The classic formulas need integers.  A key that is a decimal number is
+ * that number; a name uses its trailing number ("server-3" is 3), as the
+ * assignment numbers its servers.  Anything else is hashed.
+ */
+uint64_t
+ring_classic_id(const char *s, size_t len, int trailing)
+{
+	size_t start = len, k;
+	uint64_t v = 0;
+
+	while (start > 0 && s[start - 1] >= '0' && s[start - 1] <= '9')
+		start--;
+	if (start == len || len - start > 18 || (!trailing && start != 0))
+		return XXH3_64bits(s, len);
+	for (k = start; k < len; k++)
+		v = v * 10 + (uint64_t)(s[k] - '0');
+	return v;
+}
+
+/* qsort has no context argument in C11; the members being sorted are
+ * carried in this file static for the length of one qsort call. */
+static const struct ring_member *sort_members;
+
+static int
+point_cmp(const void *a, const void *b)
+{
+	const struct ring_point *pa = a, *pb = b;
+
+	if (pa->hash != pb->hash)
+		return pa->hash < pb->hash ? -1 : 1;
+	return strcmp(sort_members[pa->member].name,
+	    sort_members[pb->member].name);
+}
+
+static int
+rebuild_hash(struct ring *r)
+{
+	struct ring_point *pts;
+	size_t n = (size_t)r->nmembers * r->cfg.vnodes, k = 0;
+	int i;
+	uint32_t j;
+
+	/* Reuse the array when it is big enough, so removal cannot fail. */
+	if (n > r->points_cap) {
+		if ((pts = realloc(r->points, n * sizeof(*pts))) == NULL)
+			return -1;
+		r->points = pts;
+		r->points_cap = n;
+	}
+	pts = r->points;
+	for (i = 0; i < r->nmembers; i++)
+		for (j = 0; j < r->cfg.vnodes; j++) {
+			pts[k].hash = XXH3_64bits_withSeed(r->members[i].name,
+			    r->members[i].namelen, j);
+			pts[k].member = (uint32_t)i;
+			k++;
+		}
+	sort_members = r->members;
+	qsort(pts, n, sizeof(*pts), point_cmp);
+	sort_members = NULL;
+	r->npoints = n;
+	return 0;
+}
+
+static int
+classic_order_cmp(const void *a, const void *b)
+{
+	const struct ring_member *m = sort_members;
+	int ia = *(const int *)a, ib = *(const int *)b;
+
+	if (m[ia].classic_id != m[ib].classic_id)
+		return m[ia].classic_id < m[ib].classic_id ? -1 : 1;
+	return strcmp(m[ia].name, m[ib].name);
+}
+
+static int
+rebuild_classic(struct ring *r)
+{
+	int order[RING_CLASSIC_SLOTS / RING_CLASSIC_VNODES];
+	int i, s, first;
+	uint32_t j, slot;
+
+	for (i = 0; i < r->nmembers; i++)
+		order[i] = i;
+	sort_members = r->members;
+	qsort(order, r->nmembers, sizeof(order[0]), classic_order_cmp);
+	sort_members = NULL;
+
+	memset(r->slot, 0xff, sizeof(r->slot));
+	r->nslots = 0;
+	for (i = 0; i < r->nmembers; i++)
+		for (j = 0; j < RING_CLASSIC_VNODES; j++) {
+			slot = ring_classic_vnode_slot(
+			    r->members[order[i]].classic_id, j);
+			while (r->slot[slot] != -1)
+				slot = (slot + 1) % RING_CLASSIC_SLOTS;
+			r->slot[slot] = (int16_t)order[i];
+			r->nslots++;
+		}
+
+	/* next[s]: first occupied slot clockwise from s, for O(1) lookup */
+	memset(r->next, 0xff, sizeof(r->next));
+	if (r->nslots == 0)
+		return 0;
+	for (first = 0; r->slot[first] == -1; first++)
+		;
+	r->next[first] = (int16_t)first;
+	s = first;
+	do {
+		s = (s + RING_CLASSIC_SLOTS - 1) % RING_CLASSIC_SLOTS;
+		r->next[s] = r->slot[s] != -1 ? (int16_t)s :
+		    r->next[(s + 1) % RING_CLASSIC_SLOTS];
+	} while (s != first);
+	return 0;
+}
+
+static int
+rebuild(struct ring *r)
+{
+	return r->cfg.algo == RING_ALGO_CLASSIC ? rebuild_classic(r) :
+	    rebuild_hash(r);
+}
+
+int
+ring_add(struct ring *r, const char *name, void *data, char *err,
+    size_t errlen)
+{
+	struct ring_member *m;
+	size_t len = strlen(name);
+
+	if (len == 0 || len > RING_NAME_MAX) {
+		snprintf(err, errlen, "name must be 1 to %d bytes",
+		    RING_NAME_MAX);
+		return -1;
+	}
+	if (ring_find(r, name) != -1) {
+		snprintf(err, errlen, "'%s' is already on the ring", name);
+		return -1;
+	}
+	if (r->cfg.algo == RING_ALGO_CLASSIC &&
+	    r->nmembers >= RING_CLASSIC_SLOTS / RING_CLASSIC_VNODES) {
+		snprintf(err, errlen, "the classic ring holds at most %d "
+		    "replicas; use the hash ring for more",
+		    RING_CLASSIC_SLOTS / RING_CLASSIC_VNODES);
+		return -1;
+	}
+	if (r->nmembers == r->cap) {
+		int ncap = r->cap ? r->cap * 2 : 8;
+
+		if ((m = realloc(r->members, ncap * sizeof(*m))) == NULL)
+			goto nomem;
+		r->members = m;
+		r->cap = ncap;
+	}
+	m = &r->members[r->nmembers];
+	memcpy(m->name, name, len + 1);
+	m->namelen = len;
+	m->classic_id = ring_classic_id(name, len, 1);
+	m->data = data;
+	r->nmembers++;
+	if (rebuild(r) == -1) {
+		r->nmembers--;
+		goto nomem;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+int
+ring_remove(struct ring *r, const char *name)
+{
+	int idx = ring_find(r, name);
+
+	if (idx == -1)
+		return -1;
+	memmove(&r->members[idx], &r->members[idx + 1],
+	    (r->nmembers - idx - 1) * sizeof(r->members[0]));
+	r->nmembers--;
+	/* A smaller ring fits the arrays it had: this rebuild allocates
+	 * nothing and cannot fail. */
+	return rebuild(r);
+}
+
+int
+ring_count(const struct ring *r)
+{
+	return r->nmembers;
+}
+
+int
+ring_find(const struct ring *r, const char *name)
+{
+	int i;
+
+	for (i = 0; i < r->nmembers; i++)
+		if (strcmp(r->members[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+ring_member_name(const struct ring *r, int idx)
+{
+	return idx >= 0 && idx < r->nmembers ? r->members[idx].name : NULL;
+}
+
+void *
+ring_member_data(const struct ring *r, int idx)
+{
+	return idx >= 0 && idx < r->nmembers ? r->members[idx].data : NULL;
+}
+
+size_t
+ring_points(const struct ring *r)
+{
+	return r->cfg.algo == RING_ALGO_CLASSIC ? r->nslots : r->npoints;
+}
+
+size_t
+ring_memory(const struct ring *r)
+{
+	return sizeof(*r) + (size_t)r->cap * sizeof(r->members[0]) +
+	    r->points_cap * sizeof(r->points[0]);
+}
+
+/* Index of the first point with hash >= h, wrapping to 0. */
+static size_t
+hash_position(const struct ring *r, uint64_t h)
+{
+	size_t lo = 0, hi = r->npoints, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (r->points[mid].hash < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == r->npoints ? 0 : lo;
+}
+
+static uint32_t
+classic_key_slot(const void *key, size_t len)
+{
+	return ring_classic_request_slot(ring_classic_id(key, len, 0));
+}
+
+int
+ring_lookup(const struct ring *r, const void *key, size_t len)
+{
+	if (r->nmembers == 0)
+		return -1;
+	if (r->cfg.algo == RING_ALGO_CLASSIC)
+		return r->slot[r->next[classic_key_slot(key, len)]];
+	return (int)r->points[hash_position(r, XXH3_64bits(key, len))].member;
+}
+
+static int
+add_distinct(int *out, int n, int member)
+{
+	int k;
+
+	for (k = 0; k < n; k++)
+		if (out[k] == member)
+			return n;
+	out[n] = member;
+	return n + 1;
+}
+
+int
+ring_successors(const struct ring *r, const void *key, size_t len, int *out,
+    int max)
+{
+	int n = 0;
+	size_t k, pos;
+
+	if (r->nmembers == 0 || max <= 0)
+		return 0;
+	if (max > r->nmembers)
+		max = r->nmembers;
+	if (r->cfg.algo == RING_ALGO_CLASSIC) {
+		pos = (size_t)r->next[classic_key_slot(key, len)];
+		for (k = 0; k < RING_CLASSIC_SLOTS && n < max; k++) {
+			size_t s = (pos + k) % RING_CLASSIC_SLOTS;
+
+			if (r->slot[s] != -1)
+				n = add_distinct(out, n, r->slot[s]);
+		}
+		return n;
+	}
+	pos = hash_position(r, XXH3_64bits(key, len));
+	for (k = 0; k < r->npoints && n < max; k++)
+		n = add_distinct(out, n,
+		    (int)r->points[(pos + k) % r->npoints].member);
+	return n;
+}
+
+int
+ring_classic_slot_owner(const struct ring *r, unsigned slot)
+{
+	if (r->cfg.algo != RING_ALGO_CLASSIC || slot >= RING_CLASSIC_SLOTS)
+		return -1;
+	return r->slot[slot];
+}

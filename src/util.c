@@ -1,0 +1,185 @@
+/*
+ * util.c - small parsing helpers.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ring.h"
+#include "util.h"
+
+int
+parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	default:
+		return -1;
+	}
+	if (shift != 0 && end[1] != '\0')
+		return -1;
+	if (v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int
+parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port,
+    char *err, size_t errlen)
+{
+	const char *colon, *hs = s;
+	size_t hl;
+	long p;
+
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':') {
+			snprintf(err, errlen, "'%s': expected [IPv6]:PORT", s);
+			return -1;
+		}
+		hs = s + 1;
+		hl = (size_t)(close - hs);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL) {
+			snprintf(err, errlen, "'%s': expected HOST:PORT", s);
+			return -1;
+		}
+		hl = (size_t)(colon - s);
+	}
+	if (hl >= hostlen) {
+		snprintf(err, errlen, "'%s': host name too long", s);
+		return -1;
+	}
+	if (parse_long(colon + 1, 1, 65535, &p) == -1) {
+		snprintf(err, errlen, "'%s': port must be a number from 1 "
+		    "to 65535", s);
+		return -1;
+	}
+	memcpy(host, hs, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+int
+name_is_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > RING_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+		int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9');
+
+		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+long
+query_decode(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (o + 1 >= outlen)
+			return -1;
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len)
+				return -1;
+			hi = hexval(s[i + 1]);
+			lo = hexval(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else
+			out[o++] = c == '+' ? ' ' : c;
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+const char *
+query_find(const char *query, const char *name, size_t *len)
+{
+	size_t nl = strlen(name);
+	const char *p = query, *amp;
+
+	if (query == NULL)
+		return NULL;
+	while (*p != '\0') {
+		amp = strchr(p, '&');
+		if (amp == NULL)
+			amp = p + strlen(p);
+		if ((size_t)(amp - p) > nl && strncmp(p, name, nl) == 0 &&
+		    p[nl] == '=') {
+			*len = (size_t)(amp - p) - nl - 1;
+			return p + nl + 1;
+		}
+		if (*amp == '\0')
+			break;
+		p = amp + 1;
+	}
+	return NULL;
+}

@@ -1,0 +1,349 @@
+/*
+ * test_ring.c - properties of the consistent-hash rings.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ring.h"
+
+#define NKEYS	20000
+
+static const struct ring_config hash_cfg = { RING_ALGO_HASH, 160 };
+static const struct ring_config classic_cfg = { RING_ALGO_CLASSIC, 0 };
+
+static struct ring *
+make_ring(const struct ring_config *cfg, const char *const *names, int n)
+{
+	struct ring *r = ring_new(cfg);
+	char err[128];
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (ring_add(r, names[i], (void *)names[i], err,
+		    sizeof(err)) == -1)
+			fprintf(stderr, "    ring_add %s: %s\n", names[i], err);
+	return r;
+}
+
+static const char *
+owner(const struct ring *r, int k)
+{
+	char key[32];
+	int len = snprintf(key, sizeof(key), "%d", k);
+
+	return ring_member_name(r, ring_lookup(r, key, (size_t)len));
+}
+
+static void
+test_empty_ring(void)
+{
+	struct ring *r = ring_new(&hash_cfg);
+	int out[4];
+
+	CHECK(r != NULL);
+	CHECK_EQ_INT(ring_lookup(r, "x", 1), -1);
+	CHECK_EQ_INT(ring_successors(r, "x", 1, out, 4), 0);
+	ring_free(r);
+}
+
+static void
+test_bad_config(void)
+{
+	struct ring_config bad = { RING_ALGO_HASH, 0 };
+
+	CHECK(ring_new(&bad) == NULL);
+	bad.vnodes = RING_VNODES_MAX + 1;
+	CHECK(ring_new(&bad) == NULL);
+}
+
+static void
+test_duplicate_and_bad_names(void)
+{
+	struct ring *r = ring_new(&hash_cfg);
+	char err[128], longname[RING_NAME_MAX + 2];
+
+	CHECK_EQ_INT(ring_add(r, "a", NULL, err, sizeof(err)), 0);
+	CHECK_EQ_INT(ring_add(r, "a", NULL, err, sizeof(err)), -1);
+	CHECK(strstr(err, "already") != NULL);
+	CHECK_EQ_INT(ring_add(r, "", NULL, err, sizeof(err)), -1);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK_EQ_INT(ring_add(r, longname, NULL, err, sizeof(err)), -1);
+	CHECK_EQ_INT(ring_count(r), 1);
+	CHECK_EQ_INT(ring_remove(r, "nope"), -1);
+	ring_free(r);
+}
+
+static void
+check_deterministic(const struct ring_config *cfg)
+{
+	static const char *names[] = { "server-1", "server-2", "server-3",
+	    "server-4" };
+	struct ring *a = make_ring(cfg, names, 4), *b = make_ring(cfg, names,
+	    4);
+	int k, same = 0;
+
+	for (k = 0; k < NKEYS; k++)
+		same += strcmp(owner(a, k), owner(b, k)) == 0;
+	CHECK_EQ_INT(same, NKEYS);
+	ring_free(a);
+	ring_free(b);
+}
+
+static void
+test_deterministic(void)
+{
+	check_deterministic(&hash_cfg);
+	check_deterministic(&classic_cfg);
+}
+
+static void
+check_order_independent(const struct ring_config *cfg)
+{
+	static const char *fwd[] = { "a", "server-2", "b", "server-10",
+	    "web.1", "z_9" };
+	static const char *rev[] = { "z_9", "web.1", "server-10", "b",
+	    "server-2", "a" };
+	static const char *mixed[] = { "server-10", "a", "z_9", "server-2",
+	    "web.1", "b" };
+	struct ring *r1 = make_ring(cfg, fwd, 6), *r2 = make_ring(cfg, rev,
+	    6), *r3 = make_ring(cfg, mixed, 6);
+	int k, same = 0;
+
+	for (k = 0; k < NKEYS; k++)
+		same += strcmp(owner(r1, k), owner(r2, k)) == 0 &&
+		    strcmp(owner(r1, k), owner(r3, k)) == 0;
+	CHECK_EQ_INT(same, NKEYS);
+	ring_free(r1);
+	ring_free(r2);
+	ring_free(r3);
+}
+
+static void
+test_order_independent(void)
+{
+	check_order_independent(&hash_cfg);
+	check_order_independent(&classic_cfg);
+}
+
+/* Also via remove-then-add: the ring only knows its current members. */
+static void
+test_history_independent(void)
+{
+	static const char *names[] = { "a", "b", "c" };
+	struct ring *r1 = make_ring(&hash_cfg, names, 3);
+	struct ring *r2 = make_ring(&hash_cfg, names, 3);
+	char err[64];
+	int k, same = 0;
+
+	ring_add(r2, "d", NULL, err, sizeof(err));
+	ring_remove(r2, "a");
+	ring_add(r2, "a", (void *)"a", err, sizeof(err));
+	ring_remove(r2, "d");
+	for (k = 0; k < NKEYS; k++)
+		same += strcmp(owner(r1, k), owner(r2, k)) == 0;
+	CHECK_EQ_INT(same, NKEYS);
+	ring_free(r1);
+	ring_free(r2);
+}
+
+static void
+test_add_moves_keys_only_to_new(void)
+{
+	static const char *names[] = { "server-1", "server-2", "server-3",
+	    "server-4", "server-5" };
+	struct ring *r = make_ring(&hash_cfg, names, 5);
+	const char **before = calloc(NKEYS, sizeof(*before));
+	char err[64];
+	int k, moved = 0, wrong = 0;
+
+	for (k = 0; k < NKEYS; k++)
+		before[k] = owner(r, k);
+	CHECK_EQ_INT(ring_add(r, "server-6", NULL, err, sizeof(err)), 0);
+	for (k = 0; k < NKEYS; k++) {
+		const char *now = owner(r, k);
+
+		if (strcmp(now, before[k]) != 0) {
+			moved++;
+			wrong += strcmp(now, "server-6") != 0;
+		}
+	}
+	CHECK_EQ_INT(wrong, 0);
+	/* about 1/6 of the keys, and certainly some */
+	CHECK(moved > NKEYS / 12 && moved < NKEYS / 3);
+	free(before);
+	ring_free(r);
+}
+
+static void
+test_remove_moves_only_its_keys(void)
+{
+	static const char *names[] = { "server-1", "server-2", "server-3",
+	    "server-4", "server-5" };
+	struct ring *r = make_ring(&hash_cfg, names, 5);
+	char (*before)[16] = calloc(NKEYS, sizeof(*before));
+	int k, moved = 0, wrong = 0;
+
+	for (k = 0; k < NKEYS; k++)
+		snprintf(before[k], sizeof(before[k]), "%s", owner(r, k));
+	CHECK_EQ_INT(ring_remove(r, "server-3"), 0);
+	for (k = 0; k < NKEYS; k++) {
+		const char *now = owner(r, k);
+
+		CHECK(strcmp(now, "server-3") != 0 || (wrong++, 0));
+		if (strcmp(now, before[k]) != 0) {
+			moved++;
+			wrong += strcmp(before[k], "server-3") != 0;
+		}
+	}
+	CHECK_EQ_INT(wrong, 0);
+	CHECK(moved > NKEYS / 10 && moved < NKEYS / 2);
+	free(before);
+	ring_free(r);
+}
+
+static void
+test_successors(void)
+{
+	static const char *names[] = { "a", "b", "c", "d" };
+	struct ring *r = make_ring(&hash_cfg, names, 4);
+	int out[8], k, n, i, j, bad = 0;
+	char key[16];
+
+	for (k = 0; k < 2000; k++) {
+		int len = snprintf(key, sizeof(key), "%d", k);
+
+		n = ring_successors(r, key, (size_t)len, out, 8);
+		bad += n != 4;
+		bad += out[0] != ring_lookup(r, key, (size_t)len);
+		for (i = 0; i < n; i++)
+			for (j = i + 1; j < n; j++)
+				bad += out[i] == out[j];
+		/* after removing the owner, its successor owns the key */
+		if (k % 100 == 0) {
+			struct ring *r2 = make_ring(&hash_cfg, names, 4);
+			const char *next = ring_member_name(r, out[1]);
+
+			ring_remove(r2, ring_member_name(r, out[0]));
+			bad += strcmp(ring_member_name(r2, ring_lookup(r2, key,
+			    (size_t)len)), next) != 0;
+			ring_free(r2);
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(ring_successors(r, "x", 1, out, 2), 2);
+	ring_free(r);
+}
+
+static void
+test_hash_spreads_keys(void)
+{
+	static const char *names[] = { "server-1", "server-2", "server-3" };
+	struct ring *r = make_ring(&hash_cfg, names, 3);
+	int counts[3] = { 0, 0, 0 }, k, i;
+
+	for (k = 0; k < NKEYS; k++)
+		for (i = 0; i < 3; i++)
+			counts[i] += strcmp(owner(r, k), names[i]) == 0;
+	for (i = 0; i < 3; i++)
+		CHECK(counts[i] > NKEYS / 5 && counts[i] < NKEYS / 2);
+	ring_free(r);
+}
+
+/* Slots worked out by hand from Phi(i, j) = i^2 + j^2 + 2j + 25. */
+static void
+test_classic_formulas(void)
+{
+	static const unsigned s1[] = { 26, 29, 34, 41, 50, 61, 74, 89, 106 };
+	unsigned j;
+
+	for (j = 0; j < 9; j++)
+		CHECK_EQ_INT(ring_classic_vnode_slot(1, j), s1[j]);
+	CHECK_EQ_INT(ring_classic_vnode_slot(2, 0), 29);
+	CHECK_EQ_INT(ring_classic_vnode_slot(3, 8), 114);
+	/* H(i) = i^2 + 2i + 17 */
+	CHECK_EQ_INT(ring_classic_request_slot(1), 20);
+	CHECK_EQ_INT(ring_classic_request_slot(5), 52);
+	CHECK_EQ_INT(ring_classic_request_slot(10), 137);
+	CHECK_EQ_INT(ring_classic_request_slot(30), (900 + 60 + 17) % 512);
+	CHECK_EQ_INT(ring_classic_request_slot(512 + 5), 52);
+	CHECK_EQ_INT(ring_classic_id("server-12", 9, 1), 12);
+	CHECK_EQ_INT(ring_classic_id("42", 2, 0), 42);
+}
+
+static void
+test_classic_slots(void)
+{
+	static const char *names[] = { "server-3", "server-1", "server-2" };
+	struct ring *r = make_ring(&classic_cfg, names, 3);
+	int s1 = ring_find(r, "server-1"), s2 = ring_find(r, "server-2"),
+	    s3 = ring_find(r, "server-3");
+
+	CHECK_EQ_INT(ring_points(r), 27);
+	/* server-1 is placed first and keeps its slots */
+	CHECK_EQ_INT(ring_classic_slot_owner(r, 26), s1);
+	CHECK_EQ_INT(ring_classic_slot_owner(r, 29), s1);
+	CHECK_EQ_INT(ring_classic_slot_owner(r, 106), s1);
+	/* server-2's Phi(2,0) = 29 is taken: linear probing moves it to 30 */
+	CHECK_EQ_INT(ring_classic_slot_owner(r, 30), s2);
+	CHECK_EQ_INT(ring_classic_slot_owner(r, 32), s2);
+	CHECK_EQ_INT(ring_classic_slot_owner(r, 109), s2);
+	/* server-3: 34 (taken by server-1) -> 35, 37 (server-2) -> 38 */
+	CHECK_EQ_INT(ring_classic_slot_owner(r, 35), s3);
+	CHECK_EQ_INT(ring_classic_slot_owner(r, 38), s3);
+	CHECK_EQ_INT(ring_classic_slot_owner(r, 114), s3);
+	CHECK_EQ_INT(ring_classic_slot_owner(r, 31), -1);
+
+	/* requests: H(1) = 20 -> 26; H(5) = 52 -> 53 (server-2, j = 4);
+	 * H(6) = 65 -> 69 (server-3, j = 5); H(7) = 80 -> 82 (server-3);
+	 * H(10) = 137, past the last slot (114): wraps to 26 */
+	CHECK(strcmp(owner(r, 1), "server-1") == 0);
+	CHECK(strcmp(owner(r, 5), "server-2") == 0);
+	CHECK(strcmp(owner(r, 6), "server-3") == 0);
+	CHECK(strcmp(owner(r, 7), "server-3") == 0);
+	CHECK(strcmp(owner(r, 10), "server-1") == 0);
+	ring_free(r);
+}
+
+static void
+test_classic_capacity(void)
+{
+	struct ring *r = ring_new(&classic_cfg);
+	char name[32], err[128];
+	int i, added = 0;
+
+	for (i = 1; i <= 60; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		added += ring_add(r, name, NULL, err, sizeof(err)) == 0;
+	}
+	CHECK_EQ_INT(added, 56);
+	CHECK(strstr(err, "at most 56") != NULL);
+	CHECK_EQ_INT(ring_points(r), 56 * 9);
+	ring_free(r);
+}
+
+static const struct test_case tests[] = {
+	{ "empty ring maps nothing", test_empty_ring },
+	{ "bad vnode counts are refused", test_bad_config },
+	{ "duplicate and bad names are refused", test_duplicate_and_bad_names },
+	{ "same members give the same mapping", test_deterministic },
+	{ "insertion order does not matter", test_order_independent },
+	{ "membership history does not matter", test_history_independent },
+	{ "adding moves keys only to the new member",
+	  test_add_moves_keys_only_to_new },
+	{ "removing moves only the removed member's keys",
+	  test_remove_moves_only_its_keys },
+	{ "successors are distinct and start at the owner", test_successors },
+	{ "hash ring spreads keys over every member", test_hash_spreads_keys },
+	{ "classic formulas H and Phi", test_classic_formulas },
+	{ "classic slots with linear probing, by hand", test_classic_slots },
+	{ "classic ring holds at most 56 replicas", test_classic_capacity },
+};
+
+int
+main(void)
+{
+	return harness_run("ring", tests, sizeof(tests) / sizeof(tests[0]));
+}

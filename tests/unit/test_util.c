@@ -1,0 +1,108 @@
+/*
+ * test_util.c - the parsing helpers.
+ */
+#include <string.h>
+
+#include "harness.h"
+#include "util.h"
+
+static void
+test_query_decode(void)
+{
+	char out[16];
+
+	CHECK_EQ_INT(query_decode("a%20b+c", 7, out, sizeof(out)), 5);
+	CHECK(strcmp(out, "a b c") == 0);
+	CHECK_EQ_INT(query_decode("%41%4a", 6, out, sizeof(out)), 2);
+	CHECK(strcmp(out, "AJ") == 0);
+	CHECK_EQ_INT(query_decode("%4", 2, out, sizeof(out)), -1);
+	CHECK_EQ_INT(query_decode("%zz", 3, out, sizeof(out)), -1);
+	CHECK_EQ_INT(query_decode("abc%", 4, out, sizeof(out)), -1);
+	CHECK_EQ_INT(query_decode("0123456789abcdef", 16, out, sizeof(out)),
+	    -1);
+}
+
+static void
+test_query_find(void)
+{
+	size_t len;
+	const char *v;
+
+	v = query_find("a=1&request_id=42&b=2", "request_id", &len);
+	CHECK(v != NULL && len == 2 && strncmp(v, "42", 2) == 0);
+	v = query_find("request_id=", "request_id", &len);
+	CHECK(v != NULL && len == 0);
+	CHECK(query_find("xrequest_id=1", "request_id", &len) == NULL);
+	CHECK(query_find("request_id", "request_id", &len) == NULL);
+	CHECK(query_find(NULL, "id", &len) == NULL);
+	v = query_find("id=7", "id", &len);
+	CHECK(v != NULL && len == 1 && *v == '7');
+}
+
+static void
+test_hostport(void)
+{
+	char host[64], err[128];
+	uint16_t port;
+
+	CHECK_EQ_INT(parse_hostport("127.0.0.1:5001", host, sizeof(host),
+	    &port, err, sizeof(err)), 0);
+	CHECK(strcmp(host, "127.0.0.1") == 0 && port == 5001);
+	CHECK_EQ_INT(parse_hostport("[::1]:80", host, sizeof(host), &port,
+	    err, sizeof(err)), 0);
+	CHECK(strcmp(host, "::1") == 0 && port == 80);
+	CHECK_EQ_INT(parse_hostport(":9", host, sizeof(host), &port, err,
+	    sizeof(err)), 0);
+	CHECK(host[0] == '\0' && port == 9);
+	CHECK_EQ_INT(parse_hostport("host", host, sizeof(host), &port, err,
+	    sizeof(err)), -1);
+	CHECK_EQ_INT(parse_hostport("host:0", host, sizeof(host), &port, err,
+	    sizeof(err)), -1);
+	CHECK_EQ_INT(parse_hostport("host:70000", host, sizeof(host), &port,
+	    err, sizeof(err)), -1);
+	CHECK(strstr(err, "1 to 65535") != NULL);
+}
+
+static void
+test_names(void)
+{
+	CHECK(name_is_valid("server-1"));
+	CHECK(name_is_valid("a"));
+	CHECK(name_is_valid("Web_2.x"));
+	CHECK(!name_is_valid(""));
+	CHECK(!name_is_valid("-a"));
+	CHECK(!name_is_valid("a b"));
+	CHECK(!name_is_valid("a/b"));
+	CHECK(!name_is_valid(
+	    "0123456789012345678901234567890123456789012345678901234567890123"));
+}
+
+static void
+test_sizes(void)
+{
+	uint64_t v;
+	long l;
+
+	CHECK(parse_size("8m", &v) == 0 && v == 8u << 20);
+	CHECK(parse_size("512k", &v) == 0 && v == 512u << 10);
+	CHECK(parse_size("100", &v) == 0 && v == 100);
+	CHECK(parse_size("8mb", &v) == -1);
+	CHECK(parse_size("-1", &v) == -1);
+	CHECK(parse_long("12", 1, 20, &l) == 0 && l == 12);
+	CHECK(parse_long("21", 1, 20, &l) == -1);
+	CHECK(parse_long("1x", 1, 20, &l) == -1);
+}
+
+static const struct test_case tests[] = {
+	{ "query values are percent-decoded", test_query_decode },
+	{ "query parameters are found by exact name", test_query_find },
+	{ "HOST:PORT parsing", test_hostport },
+	{ "replica name rules", test_names },
+	{ "numbers and sizes", test_sizes },
+};
+
+int
+main(void)
+{
+	return harness_run("util", tests, sizeof(tests) / sizeof(tests[0]));
+}
