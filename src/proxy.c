@@ -97,9 +97,9 @@ event_cb(evutil_socket_t fd, short kind, void *arg)
 	action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) |
 	    ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 	curl_multi_socket_action(px->multi, fd, action, &running);
+	/* The timer is curl's to set and clear (multi_timer_cb): a retry
+	 * added in check_multi_info() may just have armed it. */
 	check_multi_info(px);
-	if (running <= 0 && evtimer_pending(px->timer, NULL))
-		evtimer_del(px->timer);
 }
 
 static void

@@ -1,0 +1,148 @@
+"""Helpers for the end-to-end tests: real binaries on free loopback ports.
+
+Every process a test starts is stopped by pid when the test ends.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("RINGLB_BUILD", os.path.join(ROOT, "build"))
+RINGLB = os.path.join(BUILD, "ringlb")
+REPLICA = os.path.join(BUILD, "ringlb-replica")
+UPSTREAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "upstream.py")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("process exited with %s before listening on %d"
+                               % (proc.returncode, port))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("nothing listening on port %d after %.1fs" % (port, timeout))
+
+
+class Procs:
+    """Processes started by one test, stopped by pid at its end."""
+
+    def __init__(self, tmp_path):
+        self.procs = []
+        self.tmp = tmp_path
+
+    def start(self, argv, port=None, env=None, name="proc"):
+        log = open(os.path.join(self.tmp, "%s-%d.log" % (name, len(self.procs))), "wb")
+        full_env = dict(os.environ)
+        for k in list(full_env):
+            if k.startswith("RINGLB_"):
+                del full_env[k]
+        full_env.update(env or {})
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+        p.log_path = log.name
+        self.procs.append(p)
+        if port is not None:
+            wait_port(port, p)
+        return p
+
+    def replica(self, name):
+        port = free_port()
+        p = self.start([REPLICA, "--id", name, "--listen", "127.0.0.1:%d" % port],
+                       port, name=name)
+        p.port = port
+        p.name = name
+        return p
+
+    def upstream(self, name):
+        port = free_port()
+        p = self.start([sys.executable, UPSTREAM, "--port", str(port), "--name", name],
+                       port, name=name)
+        p.port = port
+        p.name = name
+        return p
+
+    def ringlb(self, backends, *extra, env=None):
+        port = free_port()
+        argv = [RINGLB, "--listen", "127.0.0.1:%d" % port]
+        for b in backends:
+            argv += ["--replica", "%s=127.0.0.1:%d" % (b.name, b.port)]
+        argv += list(extra)
+        p = self.start(argv, port, env=env, name="ringlb")
+        p.port = port
+        return p
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture
+def procs(tmp_path):
+    ps = Procs(str(tmp_path))
+    yield ps
+    ps.stop_all()
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def request(port, method, path, body=None, headers=None, timeout=10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return Response(r.status, r.getheaders(), r.read())
+    finally:
+        conn.close()
+
+
+def get(port, path, **kw):
+    return request(port, "GET", path, **kw)
+
+
+def rss_kb(pid, field="VmRSS"):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError("no %s for %d" % (field, pid))
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
