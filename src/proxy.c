@@ -18,8 +18,12 @@
  * (CURL_WRITEFUNC_PAUSE) until libevent has flushed the client's output
  * buffer, so a large response never sits in memory whole.
  *
- * A client that goes away is noticed through the evhttp connection's
- * close callback: the transfer is dropped there and then.
+ * A client that goes away is noticed at once, before any answer is
+ * written, by watching its socket for EV_CLOSED (EPOLLRDHUP); once
+ * writing has begun, a failed write reaches us through the evhttp
+ * connection's close callback.  Either way the transfer is dropped there
+ * and then, so an abandoned request does not hold a replica connection
+ * until its timeout.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,7 @@ struct proxy_tx {
 	CURL				*easy;
 	struct curl_slist		*hdrs;
 	struct evbuffer			*chunk;
+	struct event			*hangup;	/* client closed */
 	struct replica			*targets[PROXY_TARGETS];
 	int				 ntargets;
 	int				 attempt;
@@ -76,6 +81,7 @@ struct proxy {
 	struct proxy_tx		*free_list;
 	unsigned		 nactive;
 	unsigned		 nfree;
+	int			 early_close;	/* EV_CLOSED works here */
 };
 
 struct sock_ctx {
@@ -85,6 +91,7 @@ struct sock_ctx {
 static void	check_multi_info(struct proxy *);
 static void	tx_finish(struct proxy_tx *, CURLcode);
 static void	tx_release(struct proxy_tx *);
+static void	tx_destroy(struct proxy_tx *);
 
 /* --- libcurl on libevent ------------------------------------------- */
 
@@ -449,14 +456,31 @@ client_closed(struct evhttp_connection *evcon, void *arg)
 	log_debug("client went away during a request to %s",
 	    tx->targets[tx->attempt]->name);
 	curl_multi_remove_handle(tx->px->multi, tx->easy);
+	tx->targets[tx->attempt]->inflight--;
 	/* libevent has detached the request from the dying connection and
 	 * left it to us; finishing it frees it. */
 	if (evhttp_request_get_connection(tx->req) == NULL)
 		evhttp_send_reply_end(tx->req);
-	tx->targets[tx->attempt]->inflight--;
-	tx->req = NULL;
-	tx->evcon = NULL;
 	tx_release(tx);
+}
+
+/* The client's socket saw EOF or an error while the request was open. */
+static void
+client_hangup(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_tx *tx = arg;
+	struct evhttp_connection *evcon = tx->evcon;
+
+	(void)fd;
+	(void)what;
+	log_debug("client hung up during a request to %s",
+	    tx->targets[tx->attempt]->name);
+	curl_multi_remove_handle(tx->px->multi, tx->easy);
+	tx->targets[tx->attempt]->inflight--;
+	tx_release(tx);
+	/* frees the request with it */
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	evhttp_connection_free(evcon);
 }
 
 static struct proxy_tx *
@@ -472,8 +496,12 @@ tx_get(struct proxy *px)
 			return NULL;
 		tx->px = px;
 		if ((tx->easy = curl_easy_init()) == NULL ||
-		    (tx->chunk = evbuffer_new()) == NULL) {
+		    (tx->chunk = evbuffer_new()) == NULL ||
+		    (tx->hangup = event_new(px->base, -1, 0, client_hangup,
+		    tx)) == NULL) {
 			curl_easy_cleanup(tx->easy);
+			if (tx->chunk != NULL)
+				evbuffer_free(tx->chunk);
 			free(tx);
 			return NULL;
 		}
@@ -503,6 +531,16 @@ tx_get(struct proxy *px)
 	return tx;
 }
 
+static void
+tx_destroy(struct proxy_tx *tx)
+{
+	curl_easy_cleanup(tx->easy);
+	evbuffer_free(tx->chunk);
+	event_free(tx->hangup);
+	free(tx->scratch);
+	free(tx);
+}
+
 /* Unlink from the active list and keep (or free) for reuse. */
 static void
 tx_release(struct proxy_tx *tx)
@@ -517,6 +555,7 @@ tx_release(struct proxy_tx *tx)
 		tx->next->prev = tx->prev;
 	px->nactive--;
 
+	event_del(tx->hangup);
 	curl_slist_free_all(tx->hdrs);
 	tx->hdrs = NULL;
 	evbuffer_drain(tx->chunk, evbuffer_get_length(tx->chunk));
@@ -526,10 +565,7 @@ tx_release(struct proxy_tx *tx)
 	tx->status = 0;
 	tx->why[0] = '\0';
 	if (px->nfree >= PROXY_FREE_MAX) {
-		curl_easy_cleanup(tx->easy);
-		evbuffer_free(tx->chunk);
-		free(tx->scratch);
-		free(tx);
+		tx_destroy(tx);
 		return;
 	}
 	tx->next = px->free_list;
@@ -607,6 +643,20 @@ tx_setup(struct proxy_tx *tx, const char *request_id)
 	return 0;
 }
 
+/* Watch the client's socket for a hang-up while the request is open. */
+static void
+tx_watch_hangup(struct proxy_tx *tx)
+{
+	evutil_socket_t fd;
+
+	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(tx->evcon));
+	if (fd == -1)
+		return;
+	event_assign(tx->hangup, tx->px->base, fd, EV_CLOSED, client_hangup,
+	    tx);
+	event_add(tx->hangup, NULL);
+}
+
 void
 proxy_forward(struct proxy *px, struct evhttp_request *req,
     struct replica *const *targets, int ntargets, const char *request_id)
@@ -637,6 +687,8 @@ proxy_forward(struct proxy *px, struct evhttp_request *req,
 		return;
 	}
 	evhttp_connection_set_closecb(tx->evcon, client_closed, tx);
+	if (px->early_close)
+		tx_watch_hangup(tx);
 }
 
 /* May this failure be retried on the next replica? */
@@ -760,6 +812,8 @@ proxy_new(struct event_base *base, const struct config *cfg, char *err,
 	}
 	px->base = base;
 	px->cfg = cfg;
+	px->early_close = (event_base_get_features(base) &
+	    EV_FEATURE_EARLY_CLOSE) != 0;
 	if ((px->multi = curl_multi_init()) == NULL ||
 	    (px->timer = evtimer_new(base, timer_cb, px)) == NULL) {
 		snprintf(err, errlen, "cannot set up libcurl");
@@ -791,10 +845,7 @@ proxy_free(struct proxy *px)
 	}
 	while ((tx = px->free_list) != NULL) {
 		px->free_list = tx->next;
-		curl_easy_cleanup(tx->easy);
-		evbuffer_free(tx->chunk);
-		free(tx->scratch);
-		free(tx);
+		tx_destroy(tx);
 	}
 	if (px->multi != NULL)
 		curl_multi_cleanup(px->multi);

@@ -1,0 +1,123 @@
+"""Dead, slow and vanishing replicas and clients."""
+import socket
+import threading
+import time
+
+from conftest import get, open_fds, request
+
+
+def test_killed_replica_fails_no_request(procs):
+    reps = [procs.replica("server-%d" % i) for i in (1, 2, 3)]
+    lb = procs.ringlb(reps)
+    failures = []
+    served = []
+    stop = threading.Event()
+
+    def client(offset):
+        k = offset
+        while not stop.is_set() and k < offset + 5000:
+            r = get(lb.port, "/home?request_id=%d" % k)
+            if r.status != 200:
+                failures.append((k, r.status, r.body))
+            served.append(r.header("X-Served-By"))
+            k += 1
+
+    threads = [threading.Thread(target=client, args=(i * 10000,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    reps[1].kill()             # SIGKILL, mid-load
+    reps[1].wait()
+    killed_at = len(served)
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert failures == []
+    assert len(served) > killed_at + 20     # the load went on after the kill
+    assert "server-2" not in served[killed_at + 8:]
+    # afterwards, every key still gets an answer, from a live replica
+    for k in range(300):
+        r = get(lb.port, "/home?request_id=%d" % k)
+        assert r.status == 200, r.body
+        assert r.header("X-Served-By") in ("server-1", "server-3")
+
+
+def test_all_replicas_dead_is_502(procs):
+    reps = [procs.replica("server-%d" % i) for i in (1, 2)]
+    lb = procs.ringlb(reps)
+    for rep in reps:
+        rep.kill()
+        rep.wait()
+    r = get(lb.port, "/home?request_id=1")
+    assert r.status == 502
+    body = r.json()
+    assert body["status"] == "failure"
+    assert body["message"].startswith("<Error> no replica could answer")
+    # both attempts are named: the owner, then the next on the ring
+    assert "server-1" in body["message"] and "server-2" in body["message"]
+
+
+def test_post_with_body_is_not_retried(procs):
+    reps = [procs.replica("server-%d" % i) for i in (1, 2)]
+    lb = procs.ringlb(reps)
+    owner = get(lb.port, "/map_request?id=7").json()["mapped_server"]
+    dead = [r for r in reps if r.name == owner][0]
+    dead.kill()
+    dead.wait()
+    r = request(lb.port, "POST", "/home?request_id=7", body=b'{"a": 1}')
+    assert r.status == 502
+    assert owner in r.json()["message"]
+    # the same key without a body is retried on the next replica
+    r = get(lb.port, "/home?request_id=7")
+    assert r.status == 200 and r.header("X-Served-By") != owner
+
+
+def test_slow_replica_times_out_504(procs):
+    up = procs.upstream("slow-1")
+    lb = procs.ringlb([up], "--timeout", "300")
+    t0 = time.monotonic()
+    r = get(lb.port, "/slow?ms=3000")
+    took = time.monotonic() - t0
+    assert r.status == 504
+    assert r.json()["status"] == "failure"
+    assert "did not answer in time" in r.json()["message"]
+    assert took < 2.5
+    # a quick request on the same replica is fine
+    assert get(lb.port, "/slow?ms=10").status == 200
+
+
+def test_client_hangs_up_while_waiting(procs):
+    up = procs.upstream("slow-1")
+    lb = procs.ringlb([up])
+    assert get(lb.port, "/slow?ms=1").status == 200
+    fds = open_fds(lb.pid)
+    for _ in range(5):
+        s = socket.create_connection(("127.0.0.1", lb.port))
+        s.sendall(b"GET /slow?ms=700 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.05)
+        s.close()
+    time.sleep(1.2)
+    assert lb.poll() is None
+    assert get(lb.port, "/slow?ms=1").status == 200
+    time.sleep(0.2)
+    assert open_fds(lb.pid) <= fds + 1
+
+
+def test_client_hangs_up_mid_response(procs):
+    up = procs.upstream("big-1")
+    lb = procs.ringlb([up])
+    fds = open_fds(lb.pid)
+    for _ in range(5):
+        s = socket.create_connection(("127.0.0.1", lb.port))
+        s.sendall(b"GET /big?mb=50 HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = 0
+        while got < 1 << 20:
+            got += len(s.recv(65536))
+        s.close()
+    time.sleep(0.5)
+    assert lb.poll() is None
+    r = get(lb.port, "/big?mb=1")
+    assert r.status == 200 and len(r.body) == 1 << 20
+    time.sleep(0.2)
+    assert open_fds(lb.pid) <= fds + 2
