@@ -51,7 +51,7 @@ class Procs:
         log = open(os.path.join(self.tmp, "%s-%d.log" % (name, len(self.procs))), "wb")
         full_env = dict(os.environ)
         for k in list(full_env):
-            if k.startswith("RINGLB_"):
+            if k.startswith("RINGLB_") and not k.startswith("RINGLB_TEST_"):
                 del full_env[k]
         full_env.update(env or {})
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=full_env)
@@ -83,7 +83,9 @@ class Procs:
         for b in backends:
             argv += ["--replica", "%s=127.0.0.1:%d" % (b.name, b.port)]
         argv += list(extra)
-        p = self.start(argv, port, env=env, name="ringlb")
+        # e.g. RINGLB_TEST_WRAPPER="valgrind --error-exitcode=99"
+        wrapper = os.environ.get("RINGLB_TEST_WRAPPER", "").split()
+        p = self.start(wrapper + argv, port, env=env, name="ringlb")
         p.port = port
         return p
 
@@ -93,10 +95,11 @@ class Procs:
                 p.send_signal(signal.SIGTERM)
         for p in self.procs:
             try:
-                p.wait(timeout=5)
+                p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        self.exit_codes = [(p.args, p.returncode, p.log_path) for p in self.procs]
 
 
 @pytest.fixture
@@ -104,6 +107,13 @@ def procs(tmp_path):
     ps = Procs(str(tmp_path))
     yield ps
     ps.stop_all()
+    # ringlb must exit cleanly on SIGTERM (and, under a checking wrapper
+    # such as valgrind, without errors)
+    for args, code, log in ps.exit_codes:
+        if RINGLB in args and code not in (0, -signal.SIGKILL):
+            with open(log, errors="replace") as f:
+                tail = f.read()[-3000:]
+            pytest.fail("ringlb exited with %s:\n%s" % (code, tail))
 
 
 class Response:
