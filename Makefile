@@ -85,7 +85,7 @@ $(BUILD)/config.mk: $(BUILD)/.deps-build
 	@echo "PKG_LIBS := $$(pkg-config --libs libevent libcurl jansson libxxhash)" >> $@
 
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
--include $(BUILD)/config.mk
+include $(BUILD)/config.mk
 endif
 
 # --- build ----------------------------------------------------------------
