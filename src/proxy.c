@@ -737,6 +737,11 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 	curl_multi_remove_handle(px->multi, tx->easy);
 	rep->inflight--;
 
+	/* a transfer that ended without a status line answered nothing */
+	if (rc == CURLE_OK && !tx->started && tx->status < 200) {
+		rc = CURLE_WEIRD_SERVER_REPLY;
+		snprintf(tx->errbuf, sizeof(tx->errbuf), "no HTTP answer");
+	}
 	if (rc == CURLE_OK) {
 		rep->requests++;
 		if (!tx->started)
