@@ -24,7 +24,8 @@ endif
 BUILD_PKGS := gcc make pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libxxhash-dev
 TEST_PKGS  := python3 python3-pytest curl procps
 
-LIB_SRCS  := src/log.c src/util.c src/ring.c src/replica.c src/respond.c
+LIB_SRCS  := src/log.c src/util.c src/ring.c src/replica.c src/respond.c \
+             src/curlev.c
 LB_SRCS   := src/config.c src/backend.c src/backend_static.c src/pool.c \
              src/proxy.c src/frontend.c src/main.c
 REP_SRCS  := src/replica/main.c

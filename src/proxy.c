@@ -1,12 +1,9 @@
 /*
  * proxy.c - the forwarding engine.
  *
- * libcurl's multi interface runs on ringlb's libevent loop in the pattern
- * of curl's docs/examples/hiperfifo.c: curl tells us which sockets to
- * watch (sock_cb) and when to wake it (multi_timer_cb); libevent calls
- * back into curl_multi_socket_action(); finished transfers are collected
- * with curl_multi_info_read() after every call.  The multi handle owns
- * the keep-alive connection pool to the replicas.
+ * libcurl's multi interface runs on ringlb's libevent loop (curlev.c);
+ * every finished transfer comes back through tx_done().  The multi handle
+ * owns the keep-alive connection pool to the replicas.
  *
  * One proxy_tx follows one client request.  Its easy handle is reused by
  * later requests (free list), so the per-request cost is setting a few
@@ -38,6 +35,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "config.h"
+#include "curlev.h"
 #include "log.h"
 #include "proxy.h"
 #include "replica.h"
@@ -75,8 +73,7 @@ struct proxy_tx {
 struct proxy {
 	struct event_base	*base;
 	const struct config	*cfg;
-	CURLM			*multi;
-	struct event		*timer;
+	struct curlev		*cv;
 	struct proxy_tx		*active;
 	struct proxy_tx		*free_list;
 	unsigned		 nactive;
@@ -84,111 +81,9 @@ struct proxy {
 	int			 early_close;	/* EV_CLOSED works here */
 };
 
-struct sock_ctx {
-	struct event	*ev;
-};
-
-static void	check_multi_info(struct proxy *);
 static void	tx_finish(struct proxy_tx *, CURLcode);
 static void	tx_release(struct proxy_tx *);
 static void	tx_destroy(struct proxy_tx *);
-
-/* --- libcurl on libevent ------------------------------------------- */
-
-static void
-event_cb(evutil_socket_t fd, short kind, void *arg)
-{
-	struct proxy *px = arg;
-	int running, action;
-
-	action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) |
-	    ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-	curl_multi_socket_action(px->multi, fd, action, &running);
-	/* The timer is curl's to set and clear (multi_timer_cb): a retry
-	 * added in check_multi_info() may just have armed it. */
-	check_multi_info(px);
-}
-
-static void
-timer_cb(evutil_socket_t fd, short kind, void *arg)
-{
-	struct proxy *px = arg;
-	int running;
-
-	(void)fd;
-	(void)kind;
-	curl_multi_socket_action(px->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_multi_info(px);
-}
-
-static int
-multi_timer_cb(CURLM *multi, long timeout_ms, void *arg)
-{
-	struct proxy *px = arg;
-	struct timeval tv;
-
-	(void)multi;
-	if (timeout_ms < 0) {
-		evtimer_del(px->timer);
-		return 0;
-	}
-	/* Zero means "as soon as possible": never call curl from here. */
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(px->timer, &tv);
-	return 0;
-}
-
-static int
-sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
-{
-	struct proxy *px = arg;
-	struct sock_ctx *sc = sockp;
-	short kind;
-
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (sc != NULL) {
-			event_free(sc->ev);
-			free(sc);
-			curl_multi_assign(px->multi, s, NULL);
-		}
-		return 0;
-	}
-	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
-	    ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-	if (sc == NULL) {
-		if ((sc = calloc(1, sizeof(*sc))) == NULL)
-			return -1;
-		if ((sc->ev = event_new(px->base, s, kind, event_cb, px)) ==
-		    NULL) {
-			free(sc);
-			return -1;
-		}
-		curl_multi_assign(px->multi, s, sc);
-	} else {
-		event_del(sc->ev);
-		event_assign(sc->ev, px->base, s, kind, event_cb, px);
-	}
-	event_add(sc->ev, NULL);
-	return 0;
-}
-
-static void
-check_multi_info(struct proxy *px)
-{
-	struct proxy_tx *tx;
-	CURLMsg *msg;
-	int left;
-
-	while ((msg = curl_multi_info_read(px->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &tx);
-		/* msg is invalid once the handle is removed: copy first */
-		tx_finish(tx, msg->data.result);
-	}
-}
 
 /* --- headers --------------------------------------------------------- */
 
@@ -455,7 +350,7 @@ client_closed(struct evhttp_connection *evcon, void *arg)
 	(void)evcon;
 	log_debug("client went away during a request to %s",
 	    tx->targets[tx->attempt]->name);
-	curl_multi_remove_handle(tx->px->multi, tx->easy);
+	curlev_remove(tx->px->cv, tx->easy);
 	tx->targets[tx->attempt]->inflight--;
 	/* libevent has detached the request from the dying connection and
 	 * left it to us; finishing it frees it. */
@@ -475,7 +370,7 @@ client_hangup(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_debug("client hung up during a request to %s",
 	    tx->targets[tx->attempt]->name);
-	curl_multi_remove_handle(tx->px->multi, tx->easy);
+	curlev_remove(tx->px->cv, tx->easy);
 	tx->targets[tx->attempt]->inflight--;
 	tx_release(tx);
 	/* frees the request with it */
@@ -590,7 +485,7 @@ tx_launch(struct proxy_tx *tx)
 	tx->errbuf[0] = '\0';
 	tx->status = 0;
 	rep->inflight++;
-	if (curl_multi_add_handle(tx->px->multi, tx->easy) != CURLM_OK) {
+	if (curlev_add(tx->px->cv, tx->easy) == -1) {
 		rep->inflight--;
 		return -1;
 	}
@@ -726,6 +621,17 @@ tx_note_failure(struct proxy_tx *tx, CURLcode rc)
 	    curl_easy_strerror(rc));
 }
 
+/* A transfer ended (curlev_done_cb): answer, retry or report. */
+static void
+tx_done(CURL *easy, CURLcode rc, void *arg)
+{
+	struct proxy_tx *tx;
+
+	(void)arg;
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, &tx);
+	tx_finish(tx, rc);
+}
+
 static void
 tx_finish(struct proxy_tx *tx, CURLcode rc)
 {
@@ -734,7 +640,6 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 	curl_off_t connect_us = 0;
 	int code;
 
-	curl_multi_remove_handle(px->multi, tx->easy);
 	rep->inflight--;
 
 	/* a transfer that ended without a status line answered nothing */
@@ -819,17 +724,12 @@ proxy_new(struct event_base *base, const struct config *cfg, char *err,
 	px->cfg = cfg;
 	px->early_close = (event_base_get_features(base) &
 	    EV_FEATURE_EARLY_CLOSE) != 0;
-	if ((px->multi = curl_multi_init()) == NULL ||
-	    (px->timer = evtimer_new(base, timer_cb, px)) == NULL) {
+	if ((px->cv = curlev_new(base, tx_done, px)) == NULL) {
 		snprintf(err, errlen, "cannot set up libcurl");
 		proxy_free(px);
 		return NULL;
 	}
-	curl_multi_setopt(px->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	curl_multi_setopt(px->multi, CURLMOPT_SOCKETDATA, px);
-	curl_multi_setopt(px->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
-	curl_multi_setopt(px->multi, CURLMOPT_TIMERDATA, px);
-	curl_multi_setopt(px->multi, CURLMOPT_MAXCONNECTS,
+	curl_multi_setopt(curlev_multi(px->cv), CURLMOPT_MAXCONNECTS,
 	    cfg->upstream_maxconns);
 	return px;
 }
@@ -842,7 +742,7 @@ proxy_free(struct proxy *px)
 	if (px == NULL)
 		return;
 	while ((tx = px->active) != NULL) {
-		curl_multi_remove_handle(px->multi, tx->easy);
+		curlev_remove(px->cv, tx->easy);
 		if (tx->evcon != NULL)
 			evhttp_connection_set_closecb(tx->evcon, NULL, NULL);
 		tx->targets[tx->attempt]->inflight--;
@@ -852,10 +752,7 @@ proxy_free(struct proxy *px)
 		px->free_list = tx->next;
 		tx_destroy(tx);
 	}
-	if (px->multi != NULL)
-		curl_multi_cleanup(px->multi);
-	if (px->timer != NULL)
-		event_free(px->timer);
+	curlev_free(px->cv);
 	free(px);
 }
 

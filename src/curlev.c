@@ -1,0 +1,173 @@
+/*
+ * curlev.c - a libcurl multi handle on a libevent loop, in the pattern of
+ * curl's docs/examples/hiperfifo.c and multi-event.c.
+ */
+#include <stdlib.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "curlev.h"
+
+struct curlev {
+	struct event_base	*base;
+	CURLM			*multi;
+	struct event		*timer;
+	curlev_done_cb		 done;
+	void			*arg;
+};
+
+struct sock_ctx {
+	struct event	*ev;
+};
+
+/* Hand every finished transfer to the owner. */
+static void
+check_multi_info(struct curlev *cv)
+{
+	CURLMsg *msg;
+	CURL *easy;
+	CURLcode result;
+	int left;
+
+	while ((msg = curl_multi_info_read(cv->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		/* msg dies with the removal: copy what we need first */
+		easy = msg->easy_handle;
+		result = msg->data.result;
+		curl_multi_remove_handle(cv->multi, easy);
+		cv->done(easy, result, cv->arg);
+	}
+}
+
+static void
+event_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct curlev *cv = arg;
+	int running, action;
+
+	action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) |
+	    ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+	curl_multi_socket_action(cv->multi, fd, action, &running);
+	/* The timer is curl's to set and clear (multi_timer_cb): a transfer
+	 * added again in check_multi_info() may just have armed it. */
+	check_multi_info(cv);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct curlev *cv = arg;
+	int running;
+
+	(void)fd;
+	(void)kind;
+	curl_multi_socket_action(cv->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_multi_info(cv);
+}
+
+static int
+multi_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct curlev *cv = arg;
+	struct timeval tv;
+
+	(void)multi;
+	if (timeout_ms < 0) {
+		evtimer_del(cv->timer);
+		return 0;
+	}
+	/* Zero means "as soon as possible": never call curl from here. */
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(cv->timer, &tv);
+	return 0;
+}
+
+static int
+sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
+{
+	struct curlev *cv = arg;
+	struct sock_ctx *sc = sockp;
+	short kind;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (sc != NULL) {
+			event_free(sc->ev);
+			free(sc);
+			curl_multi_assign(cv->multi, s, NULL);
+		}
+		return 0;
+	}
+	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+	    ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+	if (sc == NULL) {
+		if ((sc = calloc(1, sizeof(*sc))) == NULL)
+			return -1;
+		if ((sc->ev = event_new(cv->base, s, kind, event_cb, cv)) ==
+		    NULL) {
+			free(sc);
+			return -1;
+		}
+		curl_multi_assign(cv->multi, s, sc);
+	} else {
+		event_del(sc->ev);
+		event_assign(sc->ev, cv->base, s, kind, event_cb, cv);
+	}
+	event_add(sc->ev, NULL);
+	return 0;
+}
+
+struct curlev *
+curlev_new(struct event_base *base, curlev_done_cb done, void *arg)
+{
+	struct curlev *cv;
+
+	if ((cv = calloc(1, sizeof(*cv))) == NULL)
+		return NULL;
+	cv->base = base;
+	cv->done = done;
+	cv->arg = arg;
+	if ((cv->multi = curl_multi_init()) == NULL ||
+	    (cv->timer = evtimer_new(base, timer_cb, cv)) == NULL) {
+		curlev_free(cv);
+		return NULL;
+	}
+	curl_multi_setopt(cv->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(cv->multi, CURLMOPT_SOCKETDATA, cv);
+	curl_multi_setopt(cv->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+	curl_multi_setopt(cv->multi, CURLMOPT_TIMERDATA, cv);
+	return cv;
+}
+
+void
+curlev_free(struct curlev *cv)
+{
+	if (cv == NULL)
+		return;
+	if (cv->multi != NULL)
+		curl_multi_cleanup(cv->multi);
+	if (cv->timer != NULL)
+		event_free(cv->timer);
+	free(cv);
+}
+
+CURLM *
+curlev_multi(struct curlev *cv)
+{
+	return cv->multi;
+}
+
+int
+curlev_add(struct curlev *cv, CURL *easy)
+{
+	return curl_multi_add_handle(cv->multi, easy) == CURLM_OK ? 0 : -1;
+}
+
+void
+curlev_remove(struct curlev *cv, CURL *easy)
+{
+	curl_multi_remove_handle(cv->multi, easy);
+}
