@@ -6,8 +6,9 @@
  * backend_done_cb given to it - never from inside the call itself, so a
  * caller may hold state across the call without fear of re-entry.
  *
+ *   process  ringlb-replica children on loopback ports (the default)
  *   static   fixed addresses from the configuration; nothing is spawned
- *   (later)  process: ringlb-replica children; docker: containers
+ *   (later)  docker: containers through the Docker Engine API
  */
 #ifndef RINGLB_BACKEND_H
 #define RINGLB_BACKEND_H
@@ -23,8 +24,18 @@ struct replica;
 typedef void (*backend_done_cb)(struct replica *rep, int status,
     const char *why, void *arg);
 
+/*
+ * A replica went away on its own (its process exited): the backend has
+ * already forgotten its process; the pool decides what follows.
+ */
+typedef void (*backend_lost_cb)(struct replica *rep, const char *why,
+    void *arg);
+
 struct backend_ops {
 	const char	*name;
+	/* 1 if a failed replica is replaced by spawning it again; 0 if it is
+	 * only waited for (static addresses) */
+	int		 replaces;
 	int		 (*init)(struct backend *be, char *err, size_t errlen);
 	/*
 	 * Names of the replicas to start with: the static list, or the
@@ -47,6 +58,8 @@ struct backend {
 	struct event_base		*base;
 	const struct config		*cfg;
 	void				*priv;
+	backend_lost_cb			 lost;	/* set by the pool */
+	void				*lost_arg;
 };
 
 /* The backend named cfg->backend, initialised; NULL with err set. */
@@ -63,5 +76,6 @@ int		 backend_complete_later(struct backend *be, struct replica *rep,
 		    void *arg);
 
 extern const struct backend_ops backend_static_ops;
+extern const struct backend_ops backend_process_ops;
 
 #endif /* RINGLB_BACKEND_H */

@@ -16,6 +16,8 @@
 #include "ring.h"
 
 #define CONFIG_STATIC_MAX	256
+#define CONFIG_REPLICAS_MAX	256	/* replicas one ringlb manages */
+#define CONFIG_ALLOW_MAX	32	/* RINGLB_ADMIN_ALLOW networks */
 
 enum key_fallback {
 	KEY_FALLBACK_RANDOM = 0,	/* a fresh random key per request */
@@ -28,13 +30,33 @@ struct static_replica {
 	uint16_t	port;
 };
 
+/* An IPv4 or IPv6 network allowed to use the admin API. */
+struct allow_net {
+	int		family;		/* AF_INET or AF_INET6 */
+	uint8_t		addr[16];
+	int		prefix;
+};
+
 struct config {
 	char			listen_host[REPLICA_HOST_MAX + 1];
 	uint16_t		listen_port;
-	char			backend[16];		/* "static" */
+	char			backend[16];	/* "process" or "static" */
 
 	struct static_replica	static_replicas[CONFIG_STATIC_MAX];
 	int			nstatic;
+	int			replicas;	/* process: starting count */
+	char			replica_bin[4096];
+	long			start_timeout_ms;
+	long			stop_grace_ms;
+
+	long			health_interval_ms;
+	long			health_timeout_ms;
+	long			health_failures;
+
+	char			state_file[4096];
+	char			admin_token[256];
+	struct allow_net	admin_allow[CONFIG_ALLOW_MAX];
+	int			nadmin_allow;
 
 	struct ring_config	ring;
 	enum key_fallback	key_fallback;

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+struct admin;
 struct config;
 struct event_base;
 struct frontend;
@@ -15,8 +16,8 @@ struct proxy;
 
 /* Bind cfg->listen_*; NULL with the reason in err. */
 struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
-		    struct pool *pool, struct proxy *proxy, char *err,
-		    size_t errlen);
+		    struct pool *pool, struct proxy *proxy, struct admin *admin,
+		    char *err, size_t errlen);
 /* Stop accepting new connections; those open go on. */
 void		 frontend_stop_accepting(struct frontend *fe);
 void		 frontend_free(struct frontend *fe);

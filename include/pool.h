@@ -1,14 +1,17 @@
 /*
- * pool.h - the replica set and the ring built from it.
+ * pool.h - the replica set: who is up, the ring built from them, and the
+ * life of each replica (start, heartbeats, eviction, replacement, stop).
  *
- * The pool owns every struct replica, asks the backend to start and stop
- * them, and keeps the ring holding exactly the replicas that are up.
- * Everything runs on the one event loop.
+ * The pool owns every struct replica.  It asks the backend to start and
+ * stop replicas, decides from heartbeats and process exits when a replica
+ * leaves or rejoins the ring, and carries out /add and /rm whole or not at
+ * all.  Everything runs on the one event loop.
  */
 #ifndef RINGLB_POOL_H
 #define RINGLB_POOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct backend;
 struct config;
@@ -16,12 +19,63 @@ struct event_base;
 struct pool;
 struct replica;
 
+#define POOL_NAME_LEN	64
+
+/*
+ * The outcome of pool_add(): status 0, or -1 with an HTTP status and the
+ * reason in why.  Called from the event loop.
+ */
+typedef void (*pool_add_cb)(int status, int http_code, const char *why,
+    void *arg);
+
 struct pool	*pool_new(struct event_base *base, const struct config *cfg,
 		    struct backend *be, char *err, size_t errlen);
 void		 pool_free(struct pool *p);
 
-/* Ask the backend for the starting replicas; they join as they come up. */
-int		 pool_start(struct pool *p);
+/*
+ * Start the first replicas: those in the state file if it has any, else
+ * the backend's initial set.  They join the ring as they answer.
+ */
+int		 pool_start(struct pool *p, char *err, size_t errlen);
+
+/*
+ * Start replicas with these names (already validated and unused).  They
+ * join the ring together once every one has answered a heartbeat; if one
+ * cannot start, the others are stopped again and done reports why.
+ * Returns -1 with a reason (409: another change is running) when it could
+ * not begin, and done is then never called.
+ */
+int		 pool_add(struct pool *p, char (*names)[POOL_NAME_LEN], int n,
+		    pool_add_cb done, void *arg, int *http_code, char *err,
+		    size_t errlen);
+
+/*
+ * Remove these replicas (validated, present) from the ring at once; each
+ * is stopped once its requests in flight finish (or --stop-grace passes).
+ */
+int		 pool_remove(struct pool *p, char (*names)[POOL_NAME_LEN],
+		    int n, int *http_code, char *err, size_t errlen);
+
+/*
+ * Names for count more replicas, "server-K" with the smallest unused K,
+ * avoiding the names in taken (which are about to be used).
+ */
+void		 pool_generate_names(const struct pool *p,
+		    char (*taken)[POOL_NAME_LEN], int ntaken,
+		    char (*out)[POOL_NAME_LEN], int count);
+/* count replicas to remove besides those in keep_out: newest first. */
+int		 pool_pick_victims(const struct pool *p,
+		    char (*exclude)[POOL_NAME_LEN], int nexclude,
+		    char (*out)[POOL_NAME_LEN], int count);
+
+/* A request could not connect to rep: check it now. */
+void		 pool_suspect(struct pool *p, struct replica *rep);
+
+/*
+ * Stop every replica (gracefully: --stop-grace) and call done once all
+ * are gone.
+ */
+void		 pool_shutdown(struct pool *p, void (*done)(void *), void *arg);
 
 /*
  * The replica owning key and the next distinct ones on the ring (at most
@@ -31,9 +85,17 @@ int		 pool_start(struct pool *p);
 int		 pool_route(struct pool *p, const void *key, size_t len,
 		    struct replica **out, int max);
 
-int		 pool_size(const struct pool *p);	/* every replica */
-int		 pool_healthy(const struct pool *p);	/* those on the ring */
-/* The i-th replica in name order (0 <= i < pool_size), for listings. */
+/* The replica set as /rep shows it: committed and not being removed. */
+int		 pool_size(const struct pool *p);
+/* The i-th of those in name order (0 <= i < pool_size). */
 struct replica	*pool_replica(const struct pool *p, int i);
+/* Is name one of them, or being added? */
+int		 pool_has(const struct pool *p, const char *name);
+int		 pool_healthy(const struct pool *p);	/* those on the ring */
+int		 pool_busy(const struct pool *p);	/* an /add running */
+
+/* Ring facts for /metrics. */
+size_t		 pool_ring_points(const struct pool *p);
+uint64_t	 pool_ring_changes(const struct pool *p);
 
 #endif /* RINGLB_POOL_H */

@@ -35,7 +35,29 @@ struct replica {
 	/* counters, read by /metrics */
 	uint64_t		 requests;	/* answered by this replica */
 	uint64_t		 errors;	/* failed at this replica */
-	unsigned		 inflight;
+	uint64_t		 heartbeat_failures;
+	uint64_t		 respawns;
+	unsigned		 inflight;	/* transfers running on it */
+	unsigned		 refs;		/* transfers that may use it */
+
+	/* pool bookkeeping (pool.c) */
+	uint64_t		 seq;		/* creation order */
+	unsigned		 addressed:1;	/* backend gave an address */
+	unsigned		 spawning:1;	/* a spawn has not answered */
+	unsigned		 pending:1;	/* in an /add not yet done */
+	unsigned		 ready:1;	/* pending, and answered */
+	unsigned		 stop_issued:1;
+	unsigned		 stop_done:1;
+	uint64_t		 started_at;	/* last spawn, now_ms() */
+	uint64_t		 stopping_since;
+	uint64_t		 respawn_at;	/* 0: none scheduled */
+	unsigned		 respawn_delay_ms;
+
+	/* health checks (health.c) */
+	unsigned		 hc_fails;	/* failures in a row */
+	unsigned		 hc_busy:1;
+	uint64_t		 hc_next;	/* next check due, now_ms() */
+	void			*hc_easy;
 
 	void			*backend_data;	/* owned by the backend */
 };

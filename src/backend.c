@@ -12,6 +12,7 @@
 #include "log.h"
 
 static const struct backend_ops *const backends[] = {
+	&backend_process_ops,
 	&backend_static_ops,
 };
 

@@ -66,6 +66,7 @@ static_stop(struct backend *be, struct replica *rep, backend_done_cb done,
 
 const struct backend_ops backend_static_ops = {
 	.name = "static",
+	.replaces = 0,
 	.init = static_init,
 	.initial = static_initial,
 	.spawn = static_spawn,

@@ -40,9 +40,9 @@ set_listen(struct config *cfg, const char *v, char *err, size_t errlen)
 static int
 set_backend(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-	if (strcmp(v, "static") != 0) {
-		snprintf(err, errlen, "unknown backend '%s': this build has "
-		    "'static'", v);
+	if (strcmp(v, "static") != 0 && strcmp(v, "process") != 0) {
+		snprintf(err, errlen, "unknown backend '%s': use 'process' "
+		    "or 'static'", v);
 		return -1;
 	}
 	snprintf(cfg->backend, sizeof(cfg->backend), "%s", v);
@@ -105,12 +105,28 @@ set_replica(struct config *cfg, const char *v, char *err, size_t errlen)
 	return add_static(cfg, v, strlen(v), err, errlen);
 }
 
-/* RINGLB_REPLICAS: a comma- or space-separated list. */
+/*
+ * --replicas / RINGLB_REPLICAS: a count of replicas to start (process
+ * backend), or a comma- or space-separated list of NAME=HOST:PORT
+ * (static backend).
+ */
 static int
 set_replicas(struct config *cfg, const char *v, char *err, size_t errlen)
 {
 	const char *p = v;
 	size_t n;
+	long count;
+
+	if (strchr(v, '=') == NULL) {
+		if (parse_long(v, 0, CONFIG_REPLICAS_MAX, &count) == -1) {
+			snprintf(err, errlen, "'%s' must be a count from 0 to "
+			    "%d, or a list of NAME=HOST:PORT", v,
+			    CONFIG_REPLICAS_MAX);
+			return -1;
+		}
+		cfg->replicas = (int)count;
+		return 0;
+	}
 
 	while (*p != '\0') {
 		n = strcspn(p, ", ");
@@ -176,6 +192,129 @@ set_ms(long *out, const char *what, const char *v, char *err, size_t errlen)
 }
 
 static int
+set_start_timeout(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	return set_ms(&cfg->start_timeout_ms, "start timeout", v, err, errlen);
+}
+
+static int
+set_stop_grace(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	return set_ms(&cfg->stop_grace_ms, "stop grace", v, err, errlen);
+}
+
+static int
+set_health_interval(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	return set_ms(&cfg->health_interval_ms, "health interval", v, err,
+	    errlen);
+}
+
+static int
+set_health_timeout(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	return set_ms(&cfg->health_timeout_ms, "health timeout", v, err,
+	    errlen);
+}
+
+static int
+set_health_failures(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	if (parse_long(v, 1, 100, &cfg->health_failures) == -1) {
+		snprintf(err, errlen, "health failures '%s' must be a number "
+		    "from 1 to 100", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_path(char *dst, size_t dstlen, const char *what, const char *v,
+    char *err, size_t errlen)
+{
+	if (strlen(v) >= dstlen || *v == '\0') {
+		snprintf(err, errlen, "%s must be a path of 1 to %zu bytes",
+		    what, dstlen - 1);
+		return -1;
+	}
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+static int
+set_replica_bin(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	return set_path(cfg->replica_bin, sizeof(cfg->replica_bin),
+	    "replica binary", v, err, errlen);
+}
+
+static int
+set_state_file(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	return set_path(cfg->state_file, sizeof(cfg->state_file),
+	    "state file", v, err, errlen);
+}
+
+static int
+set_admin_token(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	size_t i, n = strlen(v);
+
+	if (n < 8 || n >= sizeof(cfg->admin_token)) {
+		snprintf(err, errlen, "the admin token must be 8 to %zu "
+		    "characters", sizeof(cfg->admin_token) - 1);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (v[i] <= ' ' || v[i] > '~') {
+			snprintf(err, errlen, "the admin token must be "
+			    "printable ASCII without spaces");
+			return -1;
+		}
+	memcpy(cfg->admin_token, v, n + 1);
+	return 0;
+}
+
+/* RINGLB_ADMIN_ALLOW: comma- or space-separated CIDRs or addresses. */
+static int
+set_admin_allow(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	const char *p = v;
+	char item[64];
+	size_t n;
+
+	while (*p != '\0') {
+		n = strcspn(p, ", ");
+		if (n > 0) {
+			if (cfg->nadmin_allow == CONFIG_ALLOW_MAX) {
+				snprintf(err, errlen, "at most %d admin "
+				    "networks", CONFIG_ALLOW_MAX);
+				return -1;
+			}
+			if (n >= sizeof(item) || (memcpy(item, p, n),
+			    item[n] = '\0', parse_cidr(item,
+			    &cfg->admin_allow[cfg->nadmin_allow].family,
+			    cfg->admin_allow[cfg->nadmin_allow].addr,
+			    &cfg->admin_allow[cfg->nadmin_allow].prefix)) ==
+			    -1) {
+				snprintf(err, errlen, "'%.*s' is not a network "
+				    "such as 10.0.0.0/8, 172.17.0.1 or "
+				    "fd00::/8", (int)(n > 60 ? 60 : n), p);
+				return -1;
+			}
+			cfg->nadmin_allow++;
+		}
+		p += n;
+		if (*p != '\0')
+			p++;
+	}
+	return 0;
+}
+
+static int
 set_connect_timeout(struct config *cfg, const char *v, char *err,
     size_t errlen)
 {
@@ -226,12 +365,39 @@ static const struct option_def options[] = {
 	{ "listen", "RINGLB_LISTEN", "HOST:PORT",
 	  "address to serve clients on (default 0.0.0.0:5000)", set_listen },
 	{ "backend", "RINGLB_BACKEND", "NAME",
-	  "how replicas are provided: static (default)", set_backend },
+	  "how replicas are provided: process (default: local ringlb-replica "
+	  "children) or static (fixed addresses; the default when --replica "
+	  "is given)", set_backend },
+	{ "replicas", "RINGLB_REPLICAS", "N|LIST",
+	  "replicas to start with (default 3), or, for the static backend, a "
+	  "comma-separated list of NAME=HOST:PORT", set_replicas },
 	{ "replica", NULL, "NAME=HOST:PORT",
 	  "a static replica; repeat for each one", set_replica },
-	{ "replicas", "RINGLB_REPLICAS", "LIST",
-	  "static replicas as a comma-separated list of NAME=HOST:PORT",
-	  set_replicas },
+	{ "replica-bin", "RINGLB_REPLICA_BIN", "PATH",
+	  "the replica program the process backend starts (default: "
+	  "ringlb-replica beside ringlb)", set_replica_bin },
+	{ "start-timeout", "RINGLB_START_TIMEOUT_MS", "MS",
+	  "time a new replica has to answer its first heartbeat (default "
+	  "5000)", set_start_timeout },
+	{ "stop-grace", "RINGLB_STOP_GRACE_MS", "MS",
+	  "time between SIGTERM and SIGKILL when stopping a replica, and for "
+	  "its requests in flight to finish (default 3000)", set_stop_grace },
+	{ "health-interval", "RINGLB_HEALTH_INTERVAL_MS", "MS",
+	  "time between heartbeats to each replica (default 250)",
+	  set_health_interval },
+	{ "health-timeout", "RINGLB_HEALTH_TIMEOUT_MS", "MS",
+	  "time a heartbeat may take (default 250)", set_health_timeout },
+	{ "health-failures", "RINGLB_HEALTH_FAILURES", "N",
+	  "failed heartbeats in a row that evict a replica (default 2)",
+	  set_health_failures },
+	{ "state-file", "RINGLB_STATE_FILE", "PATH",
+	  "keep the replica set in PATH across restarts", set_state_file },
+	{ "admin-allow", "RINGLB_ADMIN_ALLOW", "NETS",
+	  "without a token, networks besides loopback that may use /add and "
+	  "/rm, e.g. 172.17.0.0/16", set_admin_allow },
+	{ NULL, "RINGLB_ADMIN_TOKEN", "TOKEN",
+	  "require 'Authorization: Bearer TOKEN' on /add and /rm (from any "
+	  "address)", set_admin_token },
 	{ "ring", "RINGLB_RING", "ALGO",
 	  "hash (default: XXH3 virtual nodes) or classic (512 slots, 9 "
 	  "virtual servers, the assignment's formulas)", set_ring },
@@ -275,15 +441,22 @@ config_usage(FILE *fp)
 	for (i = 0; i < NOPTIONS; i++) {
 		const struct option_def *o = &options[i];
 
-		snprintf(left, sizeof(left), "--%s%s%s", o->flag,
-		    o->metavar ? " " : "", o->metavar ? o->metavar : "");
+		if (o->flag != NULL)
+			snprintf(left, sizeof(left), "--%s%s%s", o->flag,
+			    o->metavar ? " " : "", o->metavar ? o->metavar :
+			    "");
+		else
+			snprintf(left, sizeof(left), "%s=%s", o->env,
+			    o->metavar);
 		fprintf(fp, "  %-32s %s", left, o->help);
-		if (o->env != NULL)
+		if (o->env != NULL && o->flag != NULL)
 			fprintf(fp, " [%s]", o->env);
 		fputc('\n', fp);
 	}
-	fprintf(fp, "\nexample:\n  ringlb --replica a=127.0.0.1:5001 "
-	    "--replica b=127.0.0.1:5002\n");
+	fprintf(fp, "\nexamples:\n"
+	    "  ringlb                      3 local replicas on port 5000\n"
+	    "  ringlb --replicas 5 --state-file /var/lib/ringlb/state.json\n"
+	    "  ringlb --replica a=127.0.0.1:5001 --replica b=127.0.0.1:5002\n");
 }
 
 static void
@@ -292,7 +465,12 @@ config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->listen_host, "0.0.0.0");
 	cfg->listen_port = 5000;
-	strcpy(cfg->backend, "static");
+	cfg->replicas = 3;
+	cfg->start_timeout_ms = 5000;
+	cfg->stop_grace_ms = 3000;
+	cfg->health_interval_ms = 250;
+	cfg->health_timeout_ms = 250;
+	cfg->health_failures = 2;
 	cfg->ring.algo = RING_ALGO_HASH;
 	cfg->ring.vnodes = RING_VNODES_DEFAULT;
 	cfg->key_fallback = KEY_FALLBACK_RANDOM;
@@ -303,14 +481,43 @@ config_defaults(struct config *cfg)
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 
+/* Settings that only make sense together. */
+static int
+config_check(struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->backend[0] == '\0')
+		strcpy(cfg->backend, cfg->nstatic > 0 ? "static" : "process");
+	if (strcmp(cfg->backend, "static") == 0 && cfg->nstatic == 0) {
+		snprintf(err, errlen, "the static backend needs replicas: give "
+		    "--replica NAME=HOST:PORT (repeatable) or RINGLB_REPLICAS="
+		    "a=HOST:PORT,b=HOST:PORT");
+		return -1;
+	}
+	if (strcmp(cfg->backend, "process") == 0 && cfg->nstatic > 0) {
+		snprintf(err, errlen, "--replica NAME=HOST:PORT is for the "
+		    "static backend; the process backend starts its own "
+		    "replicas (--replicas N)");
+		return -1;
+	}
+	if (cfg->health_timeout_ms > cfg->health_interval_ms * 4) {
+		snprintf(err, errlen, "--health-timeout (%ld ms) must be at "
+		    "most 4 times --health-interval (%ld ms)",
+		    cfg->health_timeout_ms, cfg->health_interval_ms);
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_parse(struct config *cfg, int argc, char **argv, char *err,
     size_t errlen)
 {
 	struct option longopts[NOPTIONS + 1];
+	size_t map[NOPTIONS];	/* longopts index -> options index */
+	const struct option_def *o;
 	char why[256];
 	const char *v;
-	size_t i;
+	size_t i, nlong = 0;
 	int ch, idx, from_flags = 0;
 
 	config_defaults(cfg);
@@ -326,10 +533,12 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 
 	memset(longopts, 0, sizeof(longopts));
 	for (i = 0; i < NOPTIONS; i++) {
-		longopts[i].name = options[i].flag;
-		longopts[i].has_arg = options[i].metavar ? required_argument :
-		    no_argument;
-		longopts[i].val = 0;
+		if (options[i].flag == NULL)
+			continue;
+		longopts[nlong].name = options[i].flag;
+		longopts[nlong].has_arg = options[i].metavar ?
+		    required_argument : no_argument;
+		map[nlong++] = i;
 	}
 	optind = 1;
 	opterr = 0;
@@ -343,25 +552,24 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 			    "'%s'; see ringlb --help", argv[optind - 1]);
 			return -1;
 		}
-		if (strcmp(options[idx].flag, "help") == 0) {
+		o = &options[map[idx]];
+		if (strcmp(o->flag, "help") == 0) {
 			config_usage(stdout);
 			return 1;
 		}
-		if (strcmp(options[idx].flag, "version") == 0) {
+		if (strcmp(o->flag, "version") == 0) {
 			printf("ringlb %s\n", RINGLB_VERSION);
 			return 1;
 		}
 		/* Static replicas given as flags replace those from the
 		 * environment rather than adding to them. */
-		if (options[idx].set == set_replica ||
-		    options[idx].set == set_replicas) {
+		if (o->set == set_replica || o->set == set_replicas) {
 			if (!from_flags)
 				cfg->nstatic = 0;
 			from_flags = 1;
 		}
-		if (options[idx].set(cfg, optarg, why, sizeof(why)) == -1) {
-			snprintf(err, errlen, "--%s: %s", options[idx].flag,
-			    why);
+		if (o->set(cfg, optarg, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "--%s: %s", o->flag, why);
 			return -1;
 		}
 	}
@@ -370,10 +578,5 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 		    "--help", argv[optind]);
 		return -1;
 	}
-	if (cfg->nstatic == 0) {
-		snprintf(err, errlen, "no replicas: give --replica "
-		    "NAME=HOST:PORT (repeatable) or RINGLB_REPLICAS");
-		return -1;
-	}
-	return 0;
+	return config_check(cfg, err, errlen);
 }

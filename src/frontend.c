@@ -1,8 +1,8 @@
 /*
  * frontend.c - evhttp routes.
  *
- * Reserved paths are answered here; every other request is keyed and
- * handed to the proxy.  The request key is the query parameter request_id
+ * Reserved paths are answered here (admin.c does most); every other
+ * request is keyed and handed to the proxy.  The request key is the query parameter request_id
  * if present, else the X-Request-Id header, else a fallback (a random key,
  * or the client's address).
  */
@@ -17,6 +17,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
+#include "admin.h"
 #include "config.h"
 #include "frontend.h"
 #include "log.h"
@@ -34,18 +35,21 @@ struct frontend {
 	const struct config		*cfg;
 	struct pool			*pool;
 	struct proxy			*proxy;
+	struct admin			*admin;
 	struct evhttp			*http;
 	struct evhttp_bound_socket	*bound;
 	uint64_t			 rng;
 };
 
 typedef void (*route_fn)(struct frontend *, struct evhttp_request *);
+typedef void (*admin_fn)(struct admin *, struct evhttp_request *);
 
 struct route {
 	const char	*path;
 	int		 methods;	/* EVHTTP_REQ_* allowed */
 	const char	*allow;		/* for 405's Allow header */
-	route_fn	 fn;
+	route_fn	 fn;		/* one of these two */
+	admin_fn	 admin;
 };
 
 /* xorshift64*: fast, and good enough to spread random keys. */
@@ -160,8 +164,8 @@ fe_proxy(struct frontend *fe, struct evhttp_request *req)
 	n = pool_route(fe->pool, key, (size_t)klen, targets, ROUTE_TARGETS);
 	if (n == 0) {
 		respond_error(req, 503, "no replica is available: %d "
-		    "configured, none healthy; check that the replicas are "
-		    "running", pool_size(fe->pool));
+		    "replicas, none answering heartbeats; GET /rep lists "
+		    "them, POST /add starts more", pool_size(fe->pool));
 		return;
 	}
 	proxy_forward(fe->proxy, req, targets, n, sendrid);
@@ -207,35 +211,17 @@ fe_map_request(struct frontend *fe, struct evhttp_request *req)
 	    "mapped_server", owner->name));
 }
 
-static void
-fe_rep(struct frontend *fe, struct evhttp_request *req)
-{
-	json_t *names = json_array();
-	int i, n = pool_size(fe->pool);
-
-	for (i = 0; i < n; i++)
-		json_array_append_new(names,
-		    json_string(pool_replica(fe->pool, i)->name));
-	respond_json(req, 200, json_pack("{s:{s:i, s:o}, s:s}", "message",
-	    "N", n, "replicas", names, "status", "successful"));
-}
-
-static void
-fe_heartbeat(struct frontend *fe, struct evhttp_request *req)
-{
-	int n = pool_size(fe->pool), healthy = pool_healthy(fe->pool);
-
-	respond_json(req, healthy > 0 ? 200 : 503, json_pack(
-	    "{s:i, s:i, s:s}", "N", n, "healthy", healthy, "status",
-	    healthy > 0 ? "successful" : "failure"));
-}
-
 static const struct route routes[] = {
 	{ "/map_request", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD",
-	  fe_map_request },
-	{ "/rep", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", fe_rep },
-	{ "/heartbeat", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD",
-	  fe_heartbeat },
+	  fe_map_request, NULL },
+	{ "/rep", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", NULL,
+	  admin_rep },
+	{ "/heartbeat", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", NULL,
+	  admin_heartbeat },
+	{ "/metrics", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", NULL,
+	  admin_metrics },
+	{ "/add", EVHTTP_REQ_POST, "POST", NULL, admin_add },
+	{ "/rm", EVHTTP_REQ_DELETE, "DELETE", NULL, admin_rm },
 };
 
 static void
@@ -262,7 +248,10 @@ fe_request(struct evhttp_request *req, void *arg)
 			    routes[i].allow);
 			return;
 		}
-		routes[i].fn(fe, req);
+		if (routes[i].admin != NULL)
+			routes[i].admin(fe->admin, req);
+		else
+			routes[i].fn(fe, req);
 		return;
 	}
 	fe_proxy(fe, req);
@@ -270,7 +259,8 @@ fe_request(struct evhttp_request *req, void *arg)
 
 struct frontend *
 frontend_new(struct event_base *base, const struct config *cfg,
-    struct pool *pool, struct proxy *proxy, char *err, size_t errlen)
+    struct pool *pool, struct proxy *proxy, struct admin *admin, char *err,
+    size_t errlen)
 {
 	struct frontend *fe;
 
@@ -282,6 +272,7 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	fe->cfg = cfg;
 	fe->pool = pool;
 	fe->proxy = proxy;
+	fe->admin = admin;
 	if (getrandom(&fe->rng, sizeof(fe->rng), 0) != sizeof(fe->rng) ||
 	    fe->rng == 0)
 		fe->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)fe;

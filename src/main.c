@@ -1,6 +1,11 @@
 /*
  * main.c - parse options, set up in order, run the loop, tear down in
  * reverse.
+ *
+ * Shutdown (SIGTERM or SIGINT): stop accepting, let requests in flight
+ * finish (at most DRAIN_MAX_MS), stop every replica (SIGTERM, SIGKILL
+ * after --stop-grace), exit 0.  A second signal exits at once; the
+ * backend still kills and reaps what it started.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -10,10 +15,12 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "admin.h"
 #include "backend.h"
 #include "config.h"
 #include "frontend.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "proxy.h"
 #include "ring.h"
@@ -24,33 +31,63 @@
 struct ringlb {
 	struct event_base	*base;
 	struct config		 cfg;
+	struct metrics		 metrics;
 	struct backend		*backend;
 	struct pool		*pool;
 	struct proxy		*proxy;
+	struct admin		*admin;
 	struct frontend		*frontend;
-	struct event		*sigterm, *sigint, *drain;
+	struct event		*sigterm, *sigint, *drain, *deadline;
 	int			 drain_waited_ms;
+	int			 stopping;
 };
 
-/* Once nothing is in flight (or we waited long enough), leave the loop. */
+static void
+replicas_stopped(void *arg)
+{
+	struct ringlb *lb = arg;
+
+	event_base_loopexit(lb->base, NULL);
+}
+
+/* A replica that ignores SIGKILL's reaping must not hold ringlb up. */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct ringlb *lb = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("replicas still stopping after %ld ms; exiting",
+	    lb->cfg.stop_grace_ms + 2000);
+	event_base_loopexit(lb->base, NULL);
+}
+
+/* Once nothing is in flight (or we waited long enough), stop replicas. */
 static void
 drain_tick(evutil_socket_t fd, short what, void *arg)
 {
 	static const struct timeval poll = { 0, DRAIN_POLL_MS * 1000 };
 	struct ringlb *lb = arg;
 	unsigned n = proxy_inflight(lb->proxy);
+	struct timeval tv;
+	long ms = lb->cfg.stop_grace_ms + 2000;
 
 	(void)fd;
 	(void)what;
-	if (n == 0 || lb->drain_waited_ms >= DRAIN_MAX_MS) {
-		if (n > 0)
-			log_warnx("shutting down with %u requests still in "
-			    "flight", n);
-		event_base_loopexit(lb->base, NULL);
+	if (n > 0 && lb->drain_waited_ms < DRAIN_MAX_MS) {
+		lb->drain_waited_ms += DRAIN_POLL_MS;
+		evtimer_add(lb->drain, &poll);
 		return;
 	}
-	lb->drain_waited_ms += DRAIN_POLL_MS;
-	evtimer_add(lb->drain, &poll);
+	if (n > 0)
+		log_warnx("%u requests still in flight after %d ms; stopping "
+		    "anyway", n, DRAIN_MAX_MS);
+	log_info("stopping %d replicas", pool_size(lb->pool));
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(lb->deadline, &tv);
+	pool_shutdown(lb->pool, replicas_stopped, lb);
 }
 
 static void
@@ -59,11 +96,12 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	struct ringlb *lb = arg;
 
 	(void)what;
-	if (evtimer_pending(lb->drain, NULL)) {
+	if (lb->stopping) {
 		log_info("second signal: exiting now");
 		event_base_loopexit(lb->base, NULL);
 		return;
 	}
+	lb->stopping = 1;
 	log_info("%s: no longer accepting; finishing %u requests in flight",
 	    strsignal((int)sig), proxy_inflight(lb->proxy));
 	frontend_stop_accepting(lb->frontend);
@@ -96,33 +134,42 @@ main(int argc, char **argv)
 	    sizeof(err))) == NULL ||
 	    (lb.pool = pool_new(lb.base, &lb.cfg, lb.backend, err,
 	    sizeof(err))) == NULL ||
-	    (lb.proxy = proxy_new(lb.base, &lb.cfg, err,
-	    sizeof(err))) == NULL ||
-	    (lb.frontend = frontend_new(lb.base, &lb.cfg, lb.pool, lb.proxy,
-	    err, sizeof(err))) == NULL)
+	    (lb.proxy = proxy_new(lb.base, &lb.cfg, lb.pool, &lb.metrics, err,
+	    sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if (pool_start(lb.pool) == -1)
-		fatalx("cannot start the replicas: out of memory");
+	if ((lb.admin = admin_new(&lb.cfg, lb.pool, &lb.metrics,
+	    lb.proxy)) == NULL)
+		fatalx("out of memory");
+	if ((lb.frontend = frontend_new(lb.base, &lb.cfg, lb.pool, lb.proxy,
+	    lb.admin, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 
 	lb.sigterm = evsignal_new(lb.base, SIGTERM, on_signal, &lb);
 	lb.sigint = evsignal_new(lb.base, SIGINT, on_signal, &lb);
 	lb.drain = evtimer_new(lb.base, drain_tick, &lb);
+	lb.deadline = evtimer_new(lb.base, on_deadline, &lb);
 	if (lb.sigterm == NULL || lb.sigint == NULL || lb.drain == NULL ||
-	    evsignal_add(lb.sigterm, NULL) == -1 ||
+	    lb.deadline == NULL || evsignal_add(lb.sigterm, NULL) == -1 ||
 	    evsignal_add(lb.sigint, NULL) == -1)
 		fatalx("cannot set up signal handling");
 
-	log_info("listening on %s:%u, %s backend, %s ring (%u vnodes), "
-	    "%d replicas", lb.cfg.listen_host, (unsigned)lb.cfg.listen_port,
-	    lb.cfg.backend, ring_algo_name(lb.cfg.ring.algo),
-	    lb.cfg.ring.vnodes, lb.cfg.nstatic);
+	if (pool_start(lb.pool, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	log_info("ringlb listening on http://%s:%u (%s backend, %d replicas, "
+	    "%s ring)", lb.cfg.listen_host, (unsigned)lb.cfg.listen_port,
+	    lb.cfg.backend, pool_size(lb.pool),
+	    ring_algo_name(lb.cfg.ring.algo));
+	admin_log_access(lb.admin);
+
 	event_base_dispatch(lb.base);
 
+	event_free(lb.deadline);
 	event_free(lb.drain);
 	event_free(lb.sigint);
 	event_free(lb.sigterm);
 	proxy_free(lb.proxy);
 	frontend_free(lb.frontend);
+	admin_free(lb.admin);
 	pool_free(lb.pool);
 	backend_free(lb.backend);
 	event_base_free(lb.base);

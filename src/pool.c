@@ -1,54 +1,596 @@
 /*
- * pool.c - the replica set and its ring.
+ * pool.c - the replica set, its ring, and the life of each replica.
  *
- * Replicas are kept in name order so every listing (/rep, /metrics) is
- * stable.  The ring holds the replicas that are up; it is rebuilt on every
- * membership change, which is rare next to lookups.
+ *   STARTING --first heartbeat--> UP --failed heartbeats / exit--> DOWN
+ *      ^                           |  ^                              |
+ *      |                     refused  | answers                      |
+ *      |                           v  |                              |
+ *      +------ spawned again ---- SUSPECT                            |
+ *      +---------------------------------- spawned again (process) --+
+ *                                          (static: waits, re-admits)
+ *   /rm: any state --> STOPPING --in flight done--> stop --> freed
+ *
+ * Replicas are kept in one array in name order; a replica being removed
+ * stays there (STOPPING) until its process is gone and no transfer still
+ * refers to it, so a name can be reused at once.  The ring holds exactly
+ * the UP and SUSPECT replicas and is rebuilt on every change.
+ *
+ * One timer ticks every POOL_TICK_MS and does all the waiting: heartbeats
+ * that are due, start timeouts, respawn back-off, draining and freeing.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "backend.h"
 #include "config.h"
+#include "health.h"
 #include "log.h"
 #include "pool.h"
 #include "replica.h"
 #include "ring.h"
+#include "state.h"
+#include "util.h"
 
-#define POOL_MAX	1024
+#define POOL_MAX		(CONFIG_REPLICAS_MAX * 2)
+#define POOL_TICK_MS		25
+#define POOL_FAST_CHECK_MS	50	/* heartbeats while starting */
+#define RESPAWN_MIN_MS		100
+#define RESPAWN_MAX_MS		5000
+
+/* An /add in progress; at most one at a time. */
+struct pool_op {
+	struct replica	*reps[CONFIG_REPLICAS_MAX];
+	int		 n;
+	pool_add_cb	 done;
+	void		*arg;
+};
 
 struct pool {
 	struct event_base	*base;
 	const struct config	*cfg;
 	struct backend		*be;
+	struct health		*health;
 	struct ring		*ring;
 	struct replica		**reps;		/* sorted by name */
 	int			 nreps;
+	uint64_t		 seq;
+	uint64_t		 ring_changes;
+	struct pool_op		*op;
+	struct event		*tick;
+	int			 shutting_down;
+	void			(*shutdown_done)(void *);
+	void			*shutdown_arg;
 };
+
+static void	pool_spawn(struct pool *, struct replica *);
+static void	pool_retire(struct pool *, struct replica *);
+
+/* --- the array -------------------------------------------------------- */
+
+static int
+visible(const struct replica *rep)
+{
+	return !rep->pending && rep->state != REPLICA_STOPPING;
+}
+
+static int
+pool_insert(struct pool *p, struct replica *rep)
+{
+	int i;
+
+	if (p->nreps == POOL_MAX)
+		return -1;
+	for (i = 0; i < p->nreps; i++)
+		if (strcmp(p->reps[i]->name, rep->name) > 0)
+			break;
+	memmove(&p->reps[i + 1], &p->reps[i],
+	    (p->nreps - i) * sizeof(p->reps[0]));
+	p->reps[i] = rep;
+	p->nreps++;
+	return 0;
+}
+
+static void
+pool_unlink(struct pool *p, struct replica *rep)
+{
+	int i;
+
+	for (i = 0; i < p->nreps; i++)
+		if (p->reps[i] == rep) {
+			memmove(&p->reps[i], &p->reps[i + 1],
+			    (p->nreps - i - 1) * sizeof(p->reps[0]));
+			p->nreps--;
+			return;
+		}
+}
+
+static struct replica *
+pool_new_replica(struct pool *p, const char *name)
+{
+	struct replica *rep;
+
+	if ((rep = calloc(1, sizeof(*rep))) == NULL)
+		return NULL;
+	snprintf(rep->name, sizeof(rep->name), "%s", name);
+	rep->seq = ++p->seq;
+	rep->state = REPLICA_STARTING;
+	if (pool_insert(p, rep) == -1) {
+		free(rep);
+		return NULL;
+	}
+	return rep;
+}
+
+/* --- the ring --------------------------------------------------------- */
+
+static void
+ring_join(struct pool *p, struct replica *rep)
+{
+	char err[256];
+
+	if (ring_add(p->ring, rep->name, rep, err, sizeof(err)) == -1) {
+		log_warnx("replica %s cannot join the ring: %s", rep->name,
+		    err);
+		return;
+	}
+	p->ring_changes++;
+}
+
+static void
+ring_leave(struct pool *p, struct replica *rep)
+{
+	int idx = ring_find(p->ring, rep->name);
+
+	if (idx != -1 && ring_member_data(p->ring, idx) == rep) {
+		ring_remove(p->ring, rep->name);
+		p->ring_changes++;
+	}
+}
+
+/* --- the state file --------------------------------------------------- */
+
+static void
+pool_save(struct pool *p)
+{
+	char (*names)[POOL_NAME_LEN];
+	char err[512];
+	int i, n = 0;
+
+	if (p->cfg->state_file[0] == '\0' || p->shutting_down)
+		return;
+	if ((names = calloc(POOL_MAX, sizeof(*names))) == NULL)
+		return;
+	for (i = 0; i < p->nreps; i++)
+		if (visible(p->reps[i]))
+			snprintf(names[n++], POOL_NAME_LEN, "%s",
+			    p->reps[i]->name);
+	if (state_save(p->cfg->state_file, names, n, err, sizeof(err)) == -1)
+		log_warnx("the replica set was not saved: %s", err);
+	free(names);
+}
+
+/* --- /add ------------------------------------------------------------- */
+
+static void
+op_finish(struct pool *p, int status, int code, const char *why)
+{
+	struct pool_op *op = p->op;
+
+	p->op = NULL;
+	op->done(status, code, why, op->arg);
+	free(op);
+}
+
+/* One replica of the /add failed: undo the whole /add. */
+static void
+op_fail(struct pool *p, struct replica *failed, const char *why)
+{
+	struct pool_op *op = p->op;
+	char msg[768];
+	int i;
+
+	snprintf(msg, sizeof(msg), "replica '%s' could not be started (%s); "
+	    "nothing was added", failed->name, why);
+	log_warnx("%s", msg);
+	for (i = 0; i < op->n; i++)
+		pool_retire(p, op->reps[i]);
+	op_finish(p, -1, 500, msg);
+}
+
+/* Every replica of the /add answered: they join the ring together. */
+static void
+op_check_done(struct pool *p)
+{
+	struct pool_op *op = p->op;
+	int i;
+
+	for (i = 0; i < op->n; i++)
+		if (!op->reps[i]->ready)
+			return;
+	for (i = 0; i < op->n; i++) {
+		struct replica *rep = op->reps[i];
+
+		rep->pending = 0;
+		rep->ready = 0;
+		rep->state = REPLICA_UP;
+		rep->hc_next = now_ms() + p->cfg->health_interval_ms;
+		ring_join(p, rep);
+		log_info("replica %s is up at %s:%u", rep->name, rep->host,
+		    (unsigned)rep->port);
+	}
+	pool_save(p);
+	op_finish(p, 0, 200, NULL);
+}
+
+int
+pool_add(struct pool *p, char (*names)[POOL_NAME_LEN], int n,
+    pool_add_cb done, void *arg, int *http_code, char *err, size_t errlen)
+{
+	struct pool_op *op;
+	int i;
+
+	if (p->op != NULL || p->shutting_down) {
+		*http_code = p->shutting_down ? 503 : 409;
+		snprintf(err, errlen, p->shutting_down ? "ringlb is shutting "
+		    "down" : "another /add is still starting its replicas; "
+		    "try again when it has answered");
+		return -1;
+	}
+	if (pool_size(p) + n > CONFIG_REPLICAS_MAX) {
+		*http_code = 400;
+		snprintf(err, errlen, "ringlb manages at most %d replicas; %d "
+		    "more would make %d", CONFIG_REPLICAS_MAX, n,
+		    pool_size(p) + n);
+		return -1;
+	}
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		*http_code = 500;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	op->done = done;
+	op->arg = arg;
+	for (i = 0; i < n; i++) {
+		struct replica *rep = pool_new_replica(p, names[i]);
+
+		if (rep == NULL) {
+			while (op->n > 0)
+				pool_retire(p, op->reps[--op->n]);
+			free(op);
+			*http_code = 500;
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		rep->pending = 1;
+		op->reps[op->n++] = rep;
+	}
+	p->op = op;
+	for (i = 0; i < n; i++)
+		pool_spawn(p, op->reps[i]);
+	return 0;
+}
+
+/* --- starting, eviction, replacement ---------------------------------- */
+
+static void
+on_spawned(struct replica *rep, int status, const char *why, void *arg)
+{
+	struct pool *p = arg;
+
+	rep->spawning = 0;
+	if (rep->state == REPLICA_STOPPING)
+		return;		/* removed meanwhile: the stop sees to it */
+	if (status == -1) {
+		if (rep->pending) {
+			op_fail(p, rep, why);
+			return;
+		}
+		log_warnx("replica %s could not be started: %s", rep->name,
+		    why);
+		rep->respawn_delay_ms = rep->respawn_delay_ms ?
+		    rep->respawn_delay_ms * 2 : RESPAWN_MIN_MS;
+		if (rep->respawn_delay_ms > RESPAWN_MAX_MS)
+			rep->respawn_delay_ms = RESPAWN_MAX_MS;
+		rep->respawn_at = now_ms() + rep->respawn_delay_ms;
+		return;
+	}
+	rep->addressed = 1;
+	rep->hc_next = 0;		/* check at once */
+}
+
+static void
+pool_spawn(struct pool *p, struct replica *rep)
+{
+	rep->state = REPLICA_STARTING;
+	rep->addressed = 0;
+	rep->hc_fails = 0;
+	rep->respawn_at = 0;
+	rep->started_at = now_ms();
+	rep->spawning = 1;
+	p->be->ops->spawn(p->be, rep, on_spawned, p);
+}
+
+/* Take rep off the ring; replace it (process) or wait for it (static). */
+static void
+pool_evict(struct pool *p, struct replica *rep, const char *why)
+{
+	ring_leave(p, rep);
+	rep->state = REPLICA_DOWN;
+	if (p->be->ops->replaces) {
+		log_warnx("replica %s evicted (%s); starting a replacement",
+		    rep->name, why);
+		rep->respawns++;
+		pool_spawn(p, rep);
+	} else {
+		log_warnx("replica %s evicted (%s); waiting for it to answer "
+		    "again", rep->name, why);
+		rep->hc_next = now_ms() + p->cfg->health_interval_ms;
+	}
+}
+
+static void
+on_health(struct replica *rep, int ok, const char *why, void *arg)
+{
+	struct pool *p = arg;
+	uint64_t now = now_ms();
+
+	rep->hc_next = now + (rep->state == REPLICA_UP ?
+	    (uint64_t)p->cfg->health_interval_ms : POOL_FAST_CHECK_MS);
+	if (!ok && rep->state != REPLICA_STOPPING)
+		rep->heartbeat_failures++;
+
+	switch (rep->state) {
+	case REPLICA_STARTING:
+		if (!ok || !rep->addressed)
+			break;
+		rep->respawn_delay_ms = 0;
+		if (rep->pending) {
+			rep->ready = 1;
+			op_check_done(p);
+			break;
+		}
+		rep->state = REPLICA_UP;
+		rep->hc_next = now + p->cfg->health_interval_ms;
+		ring_join(p, rep);
+		log_info("replica %s is up at %s:%u", rep->name, rep->host,
+		    (unsigned)rep->port);
+		break;
+	case REPLICA_UP:
+	case REPLICA_SUSPECT:
+		if (ok) {
+			if (rep->state == REPLICA_SUSPECT)
+				log_info("replica %s answers again", rep->name);
+			rep->state = REPLICA_UP;
+			rep->hc_fails = 0;
+			break;
+		}
+		rep->hc_fails++;
+		if (rep->state == REPLICA_SUSPECT ||
+		    rep->hc_fails >= (unsigned)p->cfg->health_failures)
+			pool_evict(p, rep, why);
+		break;
+	case REPLICA_DOWN:
+		if (!ok)
+			break;
+		rep->state = REPLICA_UP;
+		rep->hc_fails = 0;
+		rep->hc_next = now + p->cfg->health_interval_ms;
+		ring_join(p, rep);
+		log_info("replica %s answers again; back on the ring",
+		    rep->name);
+		break;
+	case REPLICA_STOPPING:
+		break;
+	}
+}
+
+/* The backend saw rep's process exit. */
+static void
+on_lost(struct replica *rep, const char *why, void *arg)
+{
+	struct pool *p = arg;
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "its process %s", why);
+	switch (rep->state) {
+	case REPLICA_STOPPING:
+		break;
+	case REPLICA_STARTING:
+		if (rep->pending) {
+			op_fail(p, rep, msg);
+			break;
+		}
+		log_warnx("replica %s: %s while starting", rep->name, msg);
+		rep->respawn_delay_ms = rep->respawn_delay_ms ?
+		    rep->respawn_delay_ms * 2 : RESPAWN_MIN_MS;
+		if (rep->respawn_delay_ms > RESPAWN_MAX_MS)
+			rep->respawn_delay_ms = RESPAWN_MAX_MS;
+		rep->addressed = 0;
+		rep->respawn_at = now_ms() + rep->respawn_delay_ms;
+		break;
+	default:
+		pool_evict(p, rep, msg);
+		break;
+	}
+}
+
+void
+pool_suspect(struct pool *p, struct replica *rep)
+{
+	(void)p;
+	if (rep->state != REPLICA_UP)
+		return;
+	rep->state = REPLICA_SUSPECT;
+	rep->hc_next = 0;
+}
+
+/* --- removal ---------------------------------------------------------- */
+
+static void
+on_stopped(struct replica *rep, int status, const char *why, void *arg)
+{
+	(void)status;
+	(void)why;
+	(void)arg;
+	rep->stop_done = 1;
+}
+
+/* Take rep out of service for good; the tick stops and frees it. */
+static void
+pool_retire(struct pool *p, struct replica *rep)
+{
+	if (rep->state == REPLICA_STOPPING)
+		return;
+	ring_leave(p, rep);
+	rep->state = REPLICA_STOPPING;
+	rep->pending = 0;
+	rep->stopping_since = now_ms();
+	health_forget(p->health, rep);
+}
+
+int
+pool_remove(struct pool *p, char (*names)[POOL_NAME_LEN], int n,
+    int *http_code, char *err, size_t errlen)
+{
+	struct replica *victims[CONFIG_REPLICAS_MAX];
+	int i, j, nv = 0;
+
+	if (p->shutting_down) {
+		*http_code = 503;
+		snprintf(err, errlen, "ringlb is shutting down");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < p->nreps; j++)
+			if (visible(p->reps[j]) &&
+			    strcmp(p->reps[j]->name, names[i]) == 0)
+				break;
+		if (j == p->nreps || nv == CONFIG_REPLICAS_MAX) {
+			*http_code = 400;
+			snprintf(err, errlen, "'%s' is not a replica",
+			    names[i]);
+			return -1;
+		}
+		victims[nv++] = p->reps[j];
+	}
+	for (i = 0; i < nv; i++) {
+		log_info("replica %s removed; stopping it once its requests "
+		    "finish", victims[i]->name);
+		pool_retire(p, victims[i]);
+	}
+	pool_save(p);
+	return 0;
+}
+
+/* --- the tick --------------------------------------------------------- */
+
+static void
+tick_replica(struct pool *p, struct replica *rep, uint64_t now)
+{
+	if (rep->state == REPLICA_STOPPING) {
+		if (!rep->stop_issued && (rep->inflight == 0 ||
+		    now - rep->stopping_since >=
+		    (uint64_t)p->cfg->stop_grace_ms)) {
+			rep->stop_issued = 1;
+			p->be->ops->stop(p->be, rep, on_stopped, p);
+		}
+		return;
+	}
+	if (rep->respawn_at != 0 && now >= rep->respawn_at) {
+		rep->respawns++;
+		pool_spawn(p, rep);
+		return;
+	}
+	if (rep->state == REPLICA_STARTING && rep->addressed &&
+	    !rep->ready &&
+	    now - rep->started_at >= (uint64_t)p->cfg->start_timeout_ms) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "no heartbeat answer within %ld ms "
+		    "(--start-timeout)", p->cfg->start_timeout_ms);
+		if (rep->pending) {
+			op_fail(p, rep, why);
+			return;
+		}
+		if (!p->be->ops->replaces) {
+			log_warnx("replica %s: %s; waiting for it", rep->name,
+			    why);
+			rep->state = REPLICA_DOWN;
+			return;
+		}
+		log_warnx("replica %s: %s; starting it again", rep->name, why);
+		rep->respawns++;
+		pool_spawn(p, rep);
+		return;
+	}
+	if (rep->addressed && !rep->hc_busy && now >= rep->hc_next)
+		health_check(p->health, rep);
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct pool *p = arg;
+	uint64_t now = now_ms();
+	int i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < p->nreps; i++)
+		tick_replica(p, p->reps[i], now);
+	/* free what is stopped and no longer referred to */
+	for (i = p->nreps - 1; i >= 0; i--) {
+		struct replica *rep = p->reps[i];
+
+		if (rep->state == REPLICA_STOPPING && rep->stop_done &&
+		    rep->refs == 0 && !rep->spawning) {
+			pool_unlink(p, rep);
+			health_forget(p->health, rep);
+			free(rep);
+		}
+	}
+	if (p->shutting_down && p->nreps == 0 && p->shutdown_done != NULL) {
+		void (*done)(void *) = p->shutdown_done;
+
+		p->shutdown_done = NULL;
+		done(p->shutdown_arg);
+	}
+}
+
+/* --- setup ------------------------------------------------------------ */
 
 struct pool *
 pool_new(struct event_base *base, const struct config *cfg,
     struct backend *be, char *err, size_t errlen)
 {
+	static const struct timeval tick = { 0, POOL_TICK_MS * 1000 };
 	struct pool *p;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    (p->reps = calloc(POOL_MAX, sizeof(*p->reps))) == NULL) {
-		free(p);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	if ((p->ring = ring_new(&cfg->ring)) == NULL) {
-		free(p->reps);
-		free(p);
-		snprintf(err, errlen, "bad ring settings");
-		return NULL;
-	}
+	    (p->reps = calloc(POOL_MAX, sizeof(*p->reps))) == NULL)
+		goto nomem;
 	p->base = base;
 	p->cfg = cfg;
 	p->be = be;
+	be->lost = on_lost;
+	be->lost_arg = p;
+	if ((p->ring = ring_new(&cfg->ring)) == NULL) {
+		snprintf(err, errlen, "bad ring settings");
+		goto fail;
+	}
+	if ((p->health = health_new(base, cfg, on_health, p)) == NULL ||
+	    (p->tick = event_new(base, -1, EV_PERSIST, on_tick, p)) == NULL ||
+	    event_add(p->tick, &tick) == -1)
+		goto nomem;
 	return p;
+nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
+	pool_free(p);
+	return NULL;
 }
 
 void
@@ -58,85 +600,79 @@ pool_free(struct pool *p)
 
 	if (p == NULL)
 		return;
-	for (i = 0; i < p->nreps; i++)
+	if (p->tick != NULL)
+		event_free(p->tick);
+	for (i = 0; i < p->nreps; i++) {
+		if (p->health != NULL)
+			health_forget(p->health, p->reps[i]);
 		free(p->reps[i]);
+	}
+	health_free(p->health);
+	free(p->op);
 	free(p->reps);
 	ring_free(p->ring);
 	free(p);
 }
 
-/* Insert rep keeping name order; -1 if full or the name is taken. */
-static int
-pool_insert(struct pool *p, struct replica *rep)
-{
-	int i, c;
-
-	if (p->nreps == POOL_MAX)
-		return -1;
-	for (i = 0; i < p->nreps; i++) {
-		c = strcmp(p->reps[i]->name, rep->name);
-		if (c == 0)
-			return -1;
-		if (c > 0)
-			break;
-	}
-	memmove(&p->reps[i + 1], &p->reps[i],
-	    (p->nreps - i) * sizeof(p->reps[0]));
-	p->reps[i] = rep;
-	p->nreps++;
-	return 0;
-}
-
-static void
-pool_spawned(struct replica *rep, int status, const char *why, void *arg)
-{
-	struct pool *p = arg;
-	char err[256];
-
-	if (status == -1) {
-		rep->state = REPLICA_DOWN;
-		log_warnx("replica %s could not be started: %s", rep->name,
-		    why);
-		return;
-	}
-	if (ring_add(p->ring, rep->name, rep, err, sizeof(err)) == -1) {
-		rep->state = REPLICA_DOWN;
-		log_warnx("replica %s cannot join the ring: %s", rep->name,
-		    err);
-		return;
-	}
-	rep->state = REPLICA_UP;
-	log_info("replica %s is up at %s:%u", rep->name, rep->host,
-	    (unsigned)rep->port);
-}
-
 int
-pool_start(struct pool *p)
+pool_start(struct pool *p, char *err, size_t errlen)
 {
-	char (*names)[64];
+	char (*names)[POOL_NAME_LEN];
 	struct replica *rep;
 	int i, n;
 
-	if ((names = calloc(POOL_MAX, sizeof(*names))) == NULL)
+	if ((names = calloc(CONFIG_REPLICAS_MAX, sizeof(*names))) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
-	n = p->be->ops->initial(p->be, names, POOL_MAX);
-	for (i = 0; i < n; i++) {
-		if ((rep = calloc(1, sizeof(*rep))) == NULL)
-			goto fail;
-		snprintf(rep->name, sizeof(rep->name), "%s", names[i]);
-		rep->state = REPLICA_STARTING;
-		if (pool_insert(p, rep) == -1) {
-			free(rep);
-			goto fail;
+	}
+	n = 0;
+	if (p->cfg->state_file[0] != '\0') {
+		n = state_load(p->cfg->state_file, names, CONFIG_REPLICAS_MAX,
+		    err, errlen);
+		if (n == -1) {
+			free(names);
+			return -1;
 		}
-		p->be->ops->spawn(p->be, rep, pool_spawned, p);
+		if (n > 0)
+			log_info("restoring %d replicas from %s", n,
+			    p->cfg->state_file);
+	}
+	if (n == 0)
+		n = p->be->ops->initial(p->be, names, CONFIG_REPLICAS_MAX);
+	for (i = 0; i < n; i++) {
+		if ((rep = pool_new_replica(p, names[i])) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			free(names);
+			return -1;
+		}
+		pool_spawn(p, rep);
 	}
 	free(names);
+	pool_save(p);
 	return 0;
-fail:
-	free(names);
-	return -1;
 }
+
+void
+pool_shutdown(struct pool *p, void (*done)(void *), void *arg)
+{
+	int i;
+
+	if (p->op != NULL) {
+		struct pool_op *op = p->op;
+
+		for (i = 0; i < op->n; i++)
+			pool_retire(p, op->reps[i]);
+		op_finish(p, -1, 503, "ringlb is shutting down; nothing was "
+		    "added");
+	}
+	p->shutting_down = 1;
+	p->shutdown_done = done;
+	p->shutdown_arg = arg;
+	for (i = 0; i < p->nreps; i++)
+		pool_retire(p, p->reps[i]);
+}
+
+/* --- queries ---------------------------------------------------------- */
 
 int
 pool_route(struct pool *p, const void *key, size_t len, struct replica **out,
@@ -155,7 +691,34 @@ pool_route(struct pool *p, const void *key, size_t len, struct replica **out,
 int
 pool_size(const struct pool *p)
 {
-	return p->nreps;
+	int i, n = 0;
+
+	for (i = 0; i < p->nreps; i++)
+		n += visible(p->reps[i]);
+	return n;
+}
+
+struct replica *
+pool_replica(const struct pool *p, int k)
+{
+	int i;
+
+	for (i = 0; i < p->nreps; i++)
+		if (visible(p->reps[i]) && k-- == 0)
+			return p->reps[i];
+	return NULL;
+}
+
+int
+pool_has(const struct pool *p, const char *name)
+{
+	int i;
+
+	for (i = 0; i < p->nreps; i++)
+		if (p->reps[i]->state != REPLICA_STOPPING &&
+		    strcmp(p->reps[i]->name, name) == 0)
+			return 1;
+	return 0;
 }
 
 int
@@ -164,8 +727,82 @@ pool_healthy(const struct pool *p)
 	return ring_count(p->ring);
 }
 
-struct replica *
-pool_replica(const struct pool *p, int i)
+int
+pool_busy(const struct pool *p)
 {
-	return i >= 0 && i < p->nreps ? p->reps[i] : NULL;
+	return p->op != NULL;
+}
+
+size_t
+pool_ring_points(const struct pool *p)
+{
+	return ring_points(p->ring);
+}
+
+uint64_t
+pool_ring_changes(const struct pool *p)
+{
+	return p->ring_changes;
+}
+
+static int
+name_in(char (*list)[POOL_NAME_LEN], int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+name_taken(const struct pool *p, char (*taken)[POOL_NAME_LEN], int ntaken,
+    const char *name)
+{
+	return pool_has(p, name) || name_in(taken, ntaken, name);
+}
+
+void
+pool_generate_names(const struct pool *p, char (*taken)[POOL_NAME_LEN],
+    int ntaken, char (*out)[POOL_NAME_LEN], int count)
+{
+	char name[POOL_NAME_LEN];
+	int k = 1, made = 0;
+
+	while (made < count) {
+		snprintf(name, sizeof(name), "server-%d", k++);
+		if (name_taken(p, taken, ntaken, name))
+			continue;
+		/* out may follow taken: keep it from reusing its own names */
+		if (name_taken(p, out, made, name))
+			continue;
+		snprintf(out[made++], POOL_NAME_LEN, "%s", name);
+	}
+}
+
+int
+pool_pick_victims(const struct pool *p, char (*exclude)[POOL_NAME_LEN],
+    int nexclude, char (*out)[POOL_NAME_LEN], int count)
+{
+	const struct replica *best;
+	int i, made = 0;
+
+	while (made < count) {
+		best = NULL;
+		for (i = 0; i < p->nreps; i++) {
+			const struct replica *rep = p->reps[i];
+
+			if (!visible(rep) ||
+			    name_in(exclude, nexclude, rep->name) ||
+			    name_in(out, made, rep->name))
+				continue;
+			if (best == NULL || rep->seq > best->seq)
+				best = rep;
+		}
+		if (best == NULL)
+			return -1;
+		snprintf(out[made++], POOL_NAME_LEN, "%s", best->name);
+	}
+	return 0;
 }

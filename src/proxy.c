@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -37,6 +38,8 @@
 #include "config.h"
 #include "curlev.h"
 #include "log.h"
+#include "metrics.h"
+#include "pool.h"
 #include "proxy.h"
 #include "replica.h"
 #include "respond.h"
@@ -66,6 +69,7 @@ struct proxy_tx {
 	char				*scratch;	/* URL and headers */
 	size_t				 scratch_cap;
 	char				 why[512];	/* what failed, so far */
+	uint64_t			 start_ns;
 	char				 errbuf[CURL_ERROR_SIZE];
 	struct proxy_tx			*prev, *next;	/* active or free */
 };
@@ -73,6 +77,8 @@ struct proxy_tx {
 struct proxy {
 	struct event_base	*base;
 	const struct config	*cfg;
+	struct pool		*pool;
+	struct metrics		*metrics;
 	struct curlev		*cv;
 	struct proxy_tx		*active;
 	struct proxy_tx		*free_list;
@@ -84,6 +90,22 @@ struct proxy {
 static void	tx_finish(struct proxy_tx *, CURLcode);
 static void	tx_release(struct proxy_tx *);
 static void	tx_destroy(struct proxy_tx *);
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+tx_observe(struct proxy_tx *tx, int status)
+{
+	metrics_observe(tx->px->metrics, status,
+	    (double)(mono_ns() - tx->start_ns) / 1e9);
+}
 
 /* --- headers --------------------------------------------------------- */
 
@@ -350,6 +372,7 @@ client_closed(struct evhttp_connection *evcon, void *arg)
 	(void)evcon;
 	log_debug("client went away during a request to %s",
 	    tx->targets[tx->attempt]->name);
+	tx->px->metrics->client_aborts++;
 	curlev_remove(tx->px->cv, tx->easy);
 	tx->targets[tx->attempt]->inflight--;
 	/* libevent has detached the request from the dying connection and
@@ -370,6 +393,7 @@ client_hangup(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_debug("client hung up during a request to %s",
 	    tx->targets[tx->attempt]->name);
+	tx->px->metrics->client_aborts++;
 	curlev_remove(tx->px->cv, tx->easy);
 	tx->targets[tx->attempt]->inflight--;
 	tx_release(tx);
@@ -451,6 +475,8 @@ tx_release(struct proxy_tx *tx)
 	px->nactive--;
 
 	event_del(tx->hangup);
+	while (tx->ntargets > 0)
+		tx->targets[--tx->ntargets]->refs--;
 	curl_slist_free_all(tx->hdrs);
 	tx->hdrs = NULL;
 	evbuffer_drain(tx->chunk, evbuffer_get_length(tx->chunk));
@@ -566,8 +592,11 @@ proxy_forward(struct proxy *px, struct evhttp_request *req,
 	tx->req = req;
 	tx->evcon = evhttp_request_get_connection(req);
 	tx->ntargets = ntargets < PROXY_TARGETS ? ntargets : PROXY_TARGETS;
-	for (i = 0; i < tx->ntargets; i++)
+	for (i = 0; i < tx->ntargets; i++) {
 		tx->targets[i] = targets[i];
+		targets[i]->refs++;	/* not freed while we may use it */
+	}
+	tx->start_ns = mono_ns();
 	tx->attempt = 0;
 	if (tx_setup(tx, request_id) == -1) {
 		respond_error(req, 500, "ringlb could not set up the request "
@@ -590,8 +619,13 @@ proxy_forward(struct proxy *px, struct evhttp_request *req,
 static int
 tx_retryable(struct proxy_tx *tx, CURLcode rc, int connected)
 {
+	enum replica_state next;
+
 	if (tx->started || tx->attempt + 1 >= tx->ntargets)
 		return 0;
+	next = tx->targets[tx->attempt + 1]->state;
+	if (next != REPLICA_UP && next != REPLICA_SUSPECT)
+		return 0;		/* it left the ring meanwhile */
 	switch (rc) {
 	case CURLE_COULDNT_CONNECT:
 		return !tx->has_body || tx->idempotent;
@@ -651,6 +685,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		rep->requests++;
 		if (!tx->started)
 			start_reply(tx);
+		tx_observe(tx, tx->status);
 		evhttp_connection_set_closecb(tx->evcon, NULL, NULL);
 		evhttp_send_reply_end(tx->req);
 		tx_release(tx);
@@ -661,8 +696,12 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 	curl_easy_getinfo(tx->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	tx_note_failure(tx, rc);
 	log_debug("request to %s failed: %s", rep->name, tx->why);
+	if (rc == CURLE_COULDNT_CONNECT ||
+	    (rc == CURLE_OPERATION_TIMEDOUT && connect_us == 0))
+		pool_suspect(px->pool, rep);
 	if (tx_retryable(tx, rc, connect_us > 0)) {
 		tx->attempt++;
+		px->metrics->retries++;
 		evhttp_clear_headers(evhttp_request_get_output_headers(
 		    tx->req));
 		if (tx_launch(tx) == 0)
@@ -678,6 +717,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		 * than a short one it takes for whole.
 		 */
 		log_debug("cutting off a client mid-answer: %s", tx->why);
+		tx_observe(tx, tx->status);
 		evhttp_connection_free(tx->evcon);
 		tx_release(tx);
 		return;
@@ -694,6 +734,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		code = 502;
 		break;
 	}
+	tx_observe(tx, code);
 	if (code == 504)
 		respond_error(tx->req, code, "the replica did not answer in "
 		    "time (connect timeout %ld ms, total %ld ms; see "
@@ -711,8 +752,8 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 /* --- setup ----------------------------------------------------------- */
 
 struct proxy *
-proxy_new(struct event_base *base, const struct config *cfg, char *err,
-    size_t errlen)
+proxy_new(struct event_base *base, const struct config *cfg,
+    struct pool *pool, struct metrics *metrics, char *err, size_t errlen)
 {
 	struct proxy *px;
 
@@ -722,6 +763,8 @@ proxy_new(struct event_base *base, const struct config *cfg, char *err,
 	}
 	px->base = base;
 	px->cfg = cfg;
+	px->pool = pool;
+	px->metrics = metrics;
 	px->early_close = (event_base_get_features(base) &
 	    EV_FEATURE_EARLY_CLOSE) != 0;
 	if ((px->cv = curlev_new(base, tx_done, px)) == NULL) {

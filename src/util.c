@@ -1,8 +1,10 @@
 /*
  * util.c - small parsing helpers.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,4 +184,60 @@ query_find(const char *query, const char *name, size_t *len)
 		p = amp + 1;
 	}
 	return NULL;
+}
+
+int
+parse_cidr(const char *s, int *family, uint8_t addr[16], int *prefix)
+{
+	char buf[64];
+	const char *slash = strchr(s, '/');
+	size_t hl = slash ? (size_t)(slash - s) : strlen(s);
+	long p;
+	int max;
+
+	if (hl == 0 || hl >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, hl);
+	buf[hl] = '\0';
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET, buf, addr) == 1) {
+		*family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, addr) == 1) {
+		*family = AF_INET6;
+		max = 128;
+	} else
+		return -1;
+	if (slash == NULL)
+		p = max;
+	else if (parse_long(slash + 1, 0, max, &p) == -1)
+		return -1;
+	*prefix = (int)p;
+	return 0;
+}
+
+int
+cidr_match(int family, const uint8_t addr[16], int net_family,
+    const uint8_t net[16], int prefix)
+{
+	int full = prefix / 8, rest = prefix % 8;
+	uint8_t mask;
+
+	if (family != net_family)
+		return 0;
+	if (memcmp(addr, net, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	mask = (uint8_t)(0xff << (8 - rest));
+	return (addr[full] & mask) == (net[full] & mask);
+}
+
+uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

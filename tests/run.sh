@@ -24,7 +24,7 @@ done
 
 junit="$build/e2e-junit.xml"
 RINGLB_BUILD="$(cd "$build" && pwd)" "$python" -m pytest -q -p no:cacheprovider \
-	--junitxml="$junit" tests/e2e || status=1
+	--timeout=120 --junitxml="$junit" tests/e2e || status=1
 if [ -f "$junit" ]; then
 	counts=$("$python" - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET

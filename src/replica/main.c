@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -41,6 +43,7 @@ usage(FILE *fp)
 	    "  --id ID             name in /home answers [SERVER_ID]\n"
 	    "  --listen HOST:PORT  address to serve on (default "
 	    "0.0.0.0:5000)\n"
+	    "  --parent PID        exit when process PID (the parent) exits\n"
 	    "  --help              print this help and exit\n"
 	    "\nGET /home answers {\"message\": \"Hello from Server: ID\", "
 	    "\"status\": \"successful\"};\nGET /heartbeat answers 200 with an "
@@ -101,6 +104,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "id", required_argument, NULL, 'i' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "parent", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -109,6 +113,7 @@ main(int argc, char **argv)
 	struct event *sigterm, *sigint;
 	char host[256] = "0.0.0.0", err[256];
 	const char *listen = NULL;
+	long parent = 0;
 	uint16_t port = 5000;
 	json_t *home;
 	int ch;
@@ -122,6 +127,13 @@ main(int argc, char **argv)
 			break;
 		case 'l':
 			listen = optarg;
+			break;
+		case 'p':
+			if (parse_long(optarg, 1, 1L << 30, &parent) == -1) {
+				fprintf(stderr, "ringlb-replica: --parent must "
+				    "be a process id\n");
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -149,6 +161,14 @@ main(int argc, char **argv)
 		}
 		if (host[0] == '\0')
 			strcpy(host, "0.0.0.0");
+	}
+	/* Die with the parent, even when it is killed with SIGKILL; if it
+	 * is already gone, the signal will never come: leave now. */
+	if (parent != 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+			fatal("prctl(PR_SET_PDEATHSIG)");
+		if (getppid() != (pid_t)parent)
+			return 0;
 	}
 	log_init("ringlb-replica", LOG_LEVEL_INFO);
 	signal(SIGPIPE, SIG_IGN);

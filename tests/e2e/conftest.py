@@ -40,6 +40,22 @@ def wait_port(port, proc, timeout=5.0):
     raise RuntimeError("nothing listening on port %d after %.1fs" % (port, timeout))
 
 
+def wait_healthy(port, want, timeout=10.0):
+    """Poll ringlb's /heartbeat until `want` replicas are on the ring."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = get(port, "/heartbeat", timeout=2).json()
+            if last["healthy"] == want:
+                return last
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    raise RuntimeError("ringlb on %d: %d healthy replicas wanted, last saw %s"
+                       % (port, want, last))
+
+
 class Procs:
     """Processes started by one test, stopped by pid at its end."""
 
@@ -77,8 +93,11 @@ class Procs:
         p.name = name
         return p
 
-    def ringlb(self, backends, *extra, env=None):
-        port = free_port()
+    def ringlb(self, backends=(), *extra, env=None, healthy=None, port=None):
+        """Start ringlb with static backends (or, with none, the process
+        backend) and wait until `healthy` replicas (default: every static
+        one) are on the ring."""
+        port = port or free_port()
         argv = [RINGLB, "--listen", "127.0.0.1:%d" % port]
         for b in backends:
             argv += ["--replica", "%s=127.0.0.1:%d" % (b.name, b.port)]
@@ -87,6 +106,9 @@ class Procs:
         wrapper = os.environ.get("RINGLB_TEST_WRAPPER", "").split()
         p = self.start(wrapper + argv, port, env=env, name="ringlb")
         p.port = port
+        want = len(backends) if healthy is None else healthy
+        if want:
+            wait_healthy(port, want)
         return p
 
     def stop_all(self):

@@ -43,9 +43,11 @@ def test_killed_replica_fails_no_request(procs):
         assert r.header("X-Served-By") in ("server-1", "server-3")
 
 
-def test_all_replicas_dead_is_502(procs):
+def test_all_replicas_dead_is_502_then_503(procs):
     reps = [procs.replica("server-%d" % i) for i in (1, 2)]
-    lb = procs.ringlb(reps)
+    # no periodic heartbeat during the test: only the failed request
+    # itself makes ringlb check its replicas
+    lb = procs.ringlb(reps, "--health-interval", "60000")
     for rep in reps:
         rep.kill()
         rep.wait()
@@ -56,11 +58,20 @@ def test_all_replicas_dead_is_502(procs):
     assert body["message"].startswith("<Error> no replica could answer")
     # both attempts are named: the owner, then the next on the ring
     assert "server-1" in body["message"] and "server-2" in body["message"]
+    # the failed connections made both suspect; checked and evicted, the
+    # ring is empty and ringlb says so
+    deadline = time.monotonic() + 5
+    while get(lb.port, "/heartbeat").status != 503:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    r = get(lb.port, "/home?request_id=1")
+    assert r.status == 503
+    assert r.json()["message"].startswith("<Error> no replica is available")
 
 
 def test_post_with_body_is_not_retried(procs):
     reps = [procs.replica("server-%d" % i) for i in (1, 2)]
-    lb = procs.ringlb(reps)
+    lb = procs.ringlb(reps, "--health-interval", "60000")
     owner = get(lb.port, "/map_request?id=7").json()["mapped_server"]
     dead = [r for r in reps if r.name == owner][0]
     dead.kill()
@@ -93,7 +104,7 @@ def test_client_hangs_up_while_waiting(procs):
     assert get(lb.port, "/slow?ms=1").status == 200
     fds = open_fds(lb.pid)
     for _ in range(5):
-        s = socket.create_connection(("127.0.0.1", lb.port))
+        s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
         s.sendall(b"GET /slow?ms=700 HTTP/1.1\r\nHost: x\r\n\r\n")
         time.sleep(0.05)
         s.close()
@@ -109,11 +120,13 @@ def test_client_hangs_up_mid_response(procs):
     lb = procs.ringlb([up])
     fds = open_fds(lb.pid)
     for _ in range(5):
-        s = socket.create_connection(("127.0.0.1", lb.port))
+        s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
         s.sendall(b"GET /big?mb=50 HTTP/1.1\r\nHost: x\r\n\r\n")
         got = 0
         while got < 1 << 20:
-            got += len(s.recv(65536))
+            chunk = s.recv(65536)
+            assert chunk, "ringlb closed the connection early"
+            got += len(chunk)
         s.close()
     time.sleep(0.5)
     assert lb.poll() is None

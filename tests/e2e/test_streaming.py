@@ -42,7 +42,7 @@ def test_100mb_response_streams(procs):
     up = procs.upstream("big-1")
     lb = procs.ringlb([up])
     before = rss_kb(lb.pid)
-    s = socket.create_connection(("127.0.0.1", lb.port))
+    s = socket.create_connection(("127.0.0.1", lb.port), timeout=30)
     s.sendall(b"GET /big?mb=100 HTTP/1.1\r\nHost: x\r\n\r\n")
     status, hdrs, got = read_response(s)
     s.close()
@@ -57,7 +57,7 @@ def test_slow_client_applies_back_pressure(procs):
     up = procs.upstream("big-1")
     lb = procs.ringlb([up])
     before = rss_kb(lb.pid)
-    s = socket.create_connection(("127.0.0.1", lb.port))
+    s = socket.create_connection(("127.0.0.1", lb.port), timeout=30)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     s.sendall(b"GET /big?mb=40 HTTP/1.1\r\nHost: x\r\n\r\n")
     # read slowly for a while: the replica is far faster than us

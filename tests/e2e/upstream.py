@@ -5,6 +5,7 @@
     /big?mb=N      N MiB of body, streamed in 64 KiB writes
     /chunked       a chunked answer in three pieces
     /slow?ms=N     answers after N milliseconds
+    /heartbeat     200, empty (so ringlb's health checks admit it)
     anything else  404
 
 Every answer carries X-Upstream: <name> and a hop-by-hop Keep-Alive header
@@ -72,6 +73,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 time.sleep(0.05)
             self.wfile.write(b"0\r\n\r\n")
+        elif url.path == "/heartbeat":
+            self._head(200, 0, "text/plain")
         elif url.path == "/slow":
             time.sleep(int(q.get("ms", ["1000"])[0]) / 1000.0)
             self._json(200, {"slow": True, "server": self.server.name})

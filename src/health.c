@@ -1,0 +1,151 @@
+/*
+ * health.c - heartbeats to replicas.
+ *
+ * Each replica has one reusable easy handle (rep->hc_easy); at most one
+ * heartbeat per replica is out at a time.  When checks are due is the
+ * pool's business (pool.c); every result goes back through one callback
+ * that logs only real state changes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "curlev.h"
+#include "health.h"
+#include "replica.h"
+
+struct health {
+	const struct config	*cfg;
+	struct curlev		*cv;
+	health_result_cb	 result;
+	void			*arg;
+};
+
+struct hc {
+	struct replica	*rep;
+	char		 url[REPLICA_URL_MAX + 16];
+	char		 errbuf[CURL_ERROR_SIZE];
+};
+
+static size_t
+discard(char *data, size_t size, size_t nmemb, void *arg)
+{
+	(void)data;
+	(void)arg;
+	return size * nmemb;
+}
+
+static void
+health_done(CURL *easy, CURLcode rc, void *arg)
+{
+	struct health *h = arg;
+	struct hc *hc;
+	long code = 0;
+	char why[CURL_ERROR_SIZE + 64];
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, &hc);
+	hc->rep->hc_busy = 0;
+	if (rc != CURLE_OK) {
+		snprintf(why, sizeof(why), "heartbeat failed: %s",
+		    hc->errbuf[0] ? hc->errbuf : curl_easy_strerror(rc));
+		h->result(hc->rep, 0, why, h->arg);
+		return;
+	}
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+	if (code != 200) {
+		snprintf(why, sizeof(why), "heartbeat answered %ld", code);
+		h->result(hc->rep, 0, why, h->arg);
+		return;
+	}
+	h->result(hc->rep, 1, NULL, h->arg);
+}
+
+struct health *
+health_new(struct event_base *base, const struct config *cfg,
+    health_result_cb result, void *arg)
+{
+	struct health *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->cfg = cfg;
+	h->result = result;
+	h->arg = arg;
+	if ((h->cv = curlev_new(base, health_done, h)) == NULL) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void
+health_free(struct health *h)
+{
+	if (h == NULL)
+		return;
+	curlev_free(h->cv);
+	free(h);
+}
+
+static CURL *
+hc_easy(struct health *h, struct replica *rep)
+{
+	struct hc *hc;
+	CURL *e;
+
+	if (rep->hc_easy != NULL)
+		return rep->hc_easy;
+	if ((hc = calloc(1, sizeof(*hc))) == NULL)
+		return NULL;
+	if ((e = curl_easy_init()) == NULL) {
+		free(hc);
+		return NULL;
+	}
+	hc->rep = rep;
+	curl_easy_setopt(e, CURLOPT_PRIVATE, hc);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, hc->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->cfg->health_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    h->cfg->health_timeout_ms);
+	rep->hc_easy = e;
+	return e;
+}
+
+void
+health_check(struct health *h, struct replica *rep)
+{
+	struct hc *hc;
+	CURL *e;
+
+	if (rep->hc_busy || (e = hc_easy(h, rep)) == NULL)
+		return;
+	curl_easy_getinfo(e, CURLINFO_PRIVATE, &hc);
+	/* the address changes when a replica is started again */
+	snprintf(hc->url, sizeof(hc->url), "%s/heartbeat", rep->base_url);
+	curl_easy_setopt(e, CURLOPT_URL, hc->url);
+	hc->errbuf[0] = '\0';
+	if (curlev_add(h->cv, e) == 0)
+		rep->hc_busy = 1;
+}
+
+void
+health_forget(struct health *h, struct replica *rep)
+{
+	struct hc *hc;
+
+	if (rep->hc_easy == NULL)
+		return;
+	if (rep->hc_busy)
+		curlev_remove(h->cv, rep->hc_easy);
+	curl_easy_getinfo(rep->hc_easy, CURLINFO_PRIVATE, &hc);
+	curl_easy_cleanup(rep->hc_easy);
+	free(hc);
+	rep->hc_easy = NULL;
+	rep->hc_busy = 0;
+}

@@ -1,0 +1,145 @@
+/*
+ * metrics.c - the /metrics exposition, following the conventions of the
+ * Prometheus client libraries: a ringlb_ prefix, _total counters, base
+ * units (seconds), one HELP and TYPE line per family.
+ */
+#include <stdio.h>
+
+#include <event2/buffer.h>
+
+#include "metrics.h"
+#include "pool.h"
+#include "replica.h"
+
+static const double bounds[METRICS_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+	1, 2.5, 5, 10
+};
+
+void
+metrics_observe(struct metrics *m, int status, double seconds)
+{
+	int i;
+
+	if (status >= 100 && status < 600)
+		m->responses[status / 100]++;
+	for (i = 0; i < METRICS_BUCKETS; i++)
+		if (seconds <= bounds[i]) {
+			m->latency_le[i]++;
+			break;
+		}
+	m->latency_count++;
+	m->latency_sum += seconds;
+}
+
+static void
+family(struct evbuffer *out, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+/* One line per visible replica of a per-replica value. */
+static void
+per_replica(struct evbuffer *out, const struct pool *p, const char *name,
+    const char *type, const char *help,
+    uint64_t (*value)(const struct replica *))
+{
+	const struct replica *rep;
+	int i;
+
+	family(out, name, type, help);
+	for (i = 0; (rep = pool_replica(p, i)) != NULL; i++)
+		evbuffer_add_printf(out, "%s{replica=\"%s\"} %llu\n", name,
+		    rep->name, (unsigned long long)value(rep));
+}
+
+static uint64_t v_requests(const struct replica *r) { return r->requests; }
+static uint64_t v_errors(const struct replica *r) { return r->errors; }
+static uint64_t v_inflight(const struct replica *r) { return r->inflight; }
+static uint64_t v_hbfail(const struct replica *r)
+{
+	return r->heartbeat_failures;
+}
+static uint64_t v_respawns(const struct replica *r) { return r->respawns; }
+static uint64_t v_up(const struct replica *r)
+{
+	return r->state == REPLICA_UP || r->state == REPLICA_SUSPECT;
+}
+
+void
+metrics_render(struct evbuffer *out, const struct metrics *m,
+    const struct pool *p, unsigned inflight)
+{
+	const struct replica *rep;
+	uint64_t cum = 0;
+	int i;
+
+	per_replica(out, p, "ringlb_replica_requests_total", "counter",
+	    "Requests answered by each replica.", v_requests);
+	per_replica(out, p, "ringlb_replica_errors_total", "counter",
+	    "Requests that failed at each replica (refused, reset, timed "
+	    "out).", v_errors);
+	per_replica(out, p, "ringlb_replica_inflight_requests", "gauge",
+	    "Requests being served by each replica now.", v_inflight);
+	per_replica(out, p, "ringlb_replica_up", "gauge",
+	    "1 while the replica is on the ring, else 0.", v_up);
+	per_replica(out, p, "ringlb_heartbeat_failures_total", "counter",
+	    "Heartbeats that failed, by replica.", v_hbfail);
+	per_replica(out, p, "ringlb_respawns_total", "counter",
+	    "Times a replica was started again after failing.", v_respawns);
+
+	family(out, "ringlb_replica_state", "gauge",
+	    "1 for the state each replica is in.");
+	for (i = 0; (rep = pool_replica(p, i)) != NULL; i++)
+		evbuffer_add_printf(out, "ringlb_replica_state{replica=\"%s\","
+		    "state=\"%s\"} 1\n", rep->name,
+		    replica_state_name(rep->state));
+
+	family(out, "ringlb_responses_total", "counter",
+	    "Answers to proxied requests, by status class.");
+	for (i = 1; i <= 5; i++)
+		evbuffer_add_printf(out, "ringlb_responses_total{code=\"%dxx\"}"
+		    " %llu\n", i, (unsigned long long)m->responses[i]);
+
+	family(out, "ringlb_request_duration_seconds", "histogram",
+	    "Time from a proxied request's arrival to the end of its answer.");
+	for (i = 0; i < METRICS_BUCKETS; i++) {
+		cum += m->latency_le[i];
+		evbuffer_add_printf(out, "ringlb_request_duration_seconds_bucket"
+		    "{le=\"%g\"} %llu\n", bounds[i], (unsigned long long)cum);
+	}
+	evbuffer_add_printf(out, "ringlb_request_duration_seconds_bucket"
+	    "{le=\"+Inf\"} %llu\n", (unsigned long long)m->latency_count);
+	evbuffer_add_printf(out, "ringlb_request_duration_seconds_sum %.6f\n",
+	    m->latency_sum);
+	evbuffer_add_printf(out, "ringlb_request_duration_seconds_count %llu\n",
+	    (unsigned long long)m->latency_count);
+
+	family(out, "ringlb_retries_total", "counter",
+	    "Requests retried on the next replica of the ring.");
+	evbuffer_add_printf(out, "ringlb_retries_total %llu\n",
+	    (unsigned long long)m->retries);
+	family(out, "ringlb_client_aborts_total", "counter",
+	    "Requests whose client went away before the answer ended.");
+	evbuffer_add_printf(out, "ringlb_client_aborts_total %llu\n",
+	    (unsigned long long)m->client_aborts);
+	family(out, "ringlb_inflight_requests", "gauge",
+	    "Proxied requests in flight.");
+	evbuffer_add_printf(out, "ringlb_inflight_requests %u\n", inflight);
+	family(out, "ringlb_replicas", "gauge", "Replicas ringlb manages.");
+	evbuffer_add_printf(out, "ringlb_replicas %d\n", pool_size(p));
+	family(out, "ringlb_replicas_healthy", "gauge",
+	    "Replicas on the ring.");
+	evbuffer_add_printf(out, "ringlb_replicas_healthy %d\n",
+	    pool_healthy(p));
+	family(out, "ringlb_ring_points", "gauge",
+	    "Points (virtual nodes or slots) on the ring.");
+	evbuffer_add_printf(out, "ringlb_ring_points %zu\n",
+	    pool_ring_points(p));
+	family(out, "ringlb_ring_changes_total", "counter",
+	    "Times a replica joined or left the ring.");
+	evbuffer_add_printf(out, "ringlb_ring_changes_total %llu\n",
+	    (unsigned long long)pool_ring_changes(p));
+}
