@@ -109,16 +109,11 @@ $(BUILD)/test_%: $(OBJ)/tests/unit/test_%.o $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 # --- run ------------------------------------------------------------------
-# Three ringlb-replica processes on 127.0.0.1:5001-5003, ringlb in front
-# on port $(PORT); Ctrl-C stops all four.
+# ringlb on port $(PORT) with 3 replica processes it starts itself;
+# Ctrl-C stops it and them.  Extra options: make run ARGS="--replicas 5".
 PORT ?= 5000
 run: all
-	@pids=""; trap 'kill $$pids 2>/dev/null; wait' EXIT INT TERM; \
-	for i in 1 2 3; do \
-		$(BUILD)/ringlb-replica --id server-$$i --listen 127.0.0.1:500$$i & pids="$$pids $$!"; \
-	done; \
-	$(BUILD)/ringlb --listen 0.0.0.0:$(PORT) --replica server-1=127.0.0.1:5001 \
-		--replica server-2=127.0.0.1:5002 --replica server-3=127.0.0.1:5003 $(ARGS)
+	$(BUILD)/ringlb --listen 0.0.0.0:$(PORT) $(ARGS)
 
 # --- tests ----------------------------------------------------------------
 test: all $(TEST_BINS) $(BUILD)/.deps-test

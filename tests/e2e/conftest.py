@@ -178,3 +178,59 @@ def rss_kb(pid, field="VmRSS"):
 
 def open_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
+
+
+WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "replica-wrapper.sh")
+
+
+def alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children(pid):
+    """{replica id: pid} of the live ringlb-replica children of pid."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+            if int(stat[1]) != pid or stat[0] == "Z":
+                continue
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"--id" in argv:
+            out[argv[argv.index(b"--id") + 1].decode()] = int(entry)
+    return out
+
+
+def wait_for(cond, timeout=5.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def rep_names(port):
+    body = get(port, "/rep").json()
+    assert body["status"] == "successful"
+    assert body["message"]["N"] == len(body["message"]["replicas"])
+    return body["message"]["replicas"]
+
+
+def post_json(port, path, obj, method="POST", headers=None):
+    body = obj if isinstance(obj, (bytes, str)) else json.dumps(obj)
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    return request(port, method, path, body=body, headers=h)

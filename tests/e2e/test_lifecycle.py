@@ -1,0 +1,147 @@
+"""Replicas are healed, remembered across restarts, and never orphaned."""
+import json
+import os
+import signal
+import threading
+import time
+
+from conftest import (alive, children, get, post_json, rep_names, wait_for,
+                      wait_healthy)
+
+
+def test_sigkilled_replica_is_healed_under_load(procs):
+    lb = procs.ringlb((), "--replicas", "3", healthy=3)
+    failures, served = [], []
+    stop = threading.Event()
+
+    def client(offset):
+        k = offset
+        while not stop.is_set() and k < offset + 20000:
+            r = get(lb.port, "/home?request_id=%d" % k)
+            if r.status != 200:
+                failures.append((k, r.status, r.body))
+            served.append(r.header("X-Served-By"))
+            k += 1
+
+    threads = [threading.Thread(target=client, args=(i * 100000,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    old = children(lb.pid)["server-2"]
+    t0 = time.monotonic()
+    os.kill(old, signal.SIGKILL)
+    new = wait_for(lambda: (lambda c: c.get("server-2") not in (None, old)
+                            and c["server-2"])(children(lb.pid)),
+                   what="a new server-2 process")
+    wait_healthy(lb.port, 3)
+    healed = time.monotonic() - t0
+    time.sleep(0.3)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    print("healed in %.3f s" % healed)
+    assert failures == []
+    assert new != old and not alive(old)
+    assert healed < 5
+    assert rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    # its keys came back to it: the same name means the same ring points
+    assert served[-50:].count("server-2") > 0
+    r = get(lb.port, "/metrics").body.decode()
+    assert 'ringlb_respawns_total{replica="server-2"} 1' in r
+
+
+def test_hung_replica_is_replaced(procs):
+    lb = procs.ringlb((), "--replicas", "2", healthy=2)
+    old = children(lb.pid)["server-1"]
+    os.kill(old, signal.SIGSTOP)
+    try:
+        wait_for(lambda: children(lb.pid).get("server-1") not in (None, old),
+                 what="server-1 to be replaced")
+        wait_healthy(lb.port, 2)
+    finally:
+        if alive(old):
+            os.kill(old, signal.SIGCONT)
+    wait_for(lambda: not alive(old), what="the hung process to be killed")
+    assert get(lb.port, "/home").status == 200
+    text = get(lb.port, "/metrics").body.decode()
+    assert 'ringlb_heartbeat_failures_total{replica="server-1"} 0' not in text
+
+
+def test_static_replica_is_evicted_and_readmitted(procs):
+    a = procs.replica("a")
+    b = procs.replica("b")
+    lb = procs.ringlb([a, b])
+    b.kill()
+    b.wait()
+    wait_for(lambda: get(lb.port, "/heartbeat").json()["healthy"] == 1,
+             what="b to be evicted")
+    for k in range(40):
+        r = get(lb.port, "/home?request_id=%d" % k)
+        assert r.status == 200 and r.header("X-Served-By") == "a"
+    assert rep_names(lb.port) == ["a", "b"]     # still managed
+    # b comes back on the same address: re-admitted
+    again = procs.start([b.args[0], "--id", "b", "--listen", "127.0.0.1:%d" % b.port],
+                        b.port, name="b-again")
+    wait_healthy(lb.port, 2)
+    owners = {get(lb.port, "/home?request_id=%d" % k).header("X-Served-By")
+              for k in range(40)}
+    assert owners == {"a", "b"}
+    assert again.poll() is None
+
+
+def test_state_file_survives_restart(procs, tmp_path):
+    state = str(tmp_path / "state.json")
+    lb = procs.ringlb((), "--replicas", "3", "--state-file", state, healthy=3)
+    assert post_json(lb.port, "/add", {"n": 1, "hostnames": ["S5"]}).status == 200
+    assert post_json(lb.port, "/rm", {"n": 1, "hostnames": ["server-2"]},
+                     method="DELETE").status == 200
+    with open(state) as f:
+        assert json.load(f)["replicas"] == ["S5", "server-1", "server-3"]
+    kids = list(children(lb.pid).values())
+    lb.send_signal(signal.SIGTERM)
+    assert lb.wait(10) == 0
+    assert not any(alive(p) for p in kids)
+    # nothing half-written is left beside it
+    assert [n for n in os.listdir(tmp_path) if n.startswith("state.json")] == \
+        ["state.json"]
+
+    lb2 = procs.ringlb((), "--replicas", "3", "--state-file", state, port=lb.port,
+                       healthy=3)
+    assert rep_names(lb2.port) == ["S5", "server-1", "server-3"]
+    assert sorted(children(lb2.pid)) == ["S5", "server-1", "server-3"]
+
+
+def test_bad_state_file_is_refused(procs, tmp_path):
+    import subprocess
+    from conftest import RINGLB, free_port
+    state = tmp_path / "state.json"
+    state.write_text('{"replicas": ["ok", "bad name"]}')
+    out = subprocess.run([RINGLB, "--listen", "127.0.0.1:%d" % free_port(),
+                          "--state-file", str(state)],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0
+    assert "entry 1 is not a valid replica name" in out.stderr
+    state.write_text('{"replicas": ["ok"')
+    out = subprocess.run([RINGLB, "--listen", "127.0.0.1:%d" % free_port(),
+                          "--state-file", str(state)],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0
+    assert "is not valid JSON" in out.stderr and "fix or remove it" in out.stderr
+
+
+def test_sigterm_stops_every_replica(procs):
+    lb = procs.ringlb((), "--replicas", "3", healthy=3)
+    kids = list(children(lb.pid).values())
+    assert len(kids) == 3
+    lb.send_signal(signal.SIGTERM)
+    assert lb.wait(10) == 0
+    assert not any(alive(p) for p in kids)
+
+
+def test_sigkill_leaves_no_orphan(procs):
+    lb = procs.ringlb((), "--replicas", "3", healthy=3)
+    kids = list(children(lb.pid).values())
+    lb.kill()
+    lb.wait()
+    wait_for(lambda: not any(alive(p) for p in kids), timeout=5,
+             what="the replicas to notice ringlb is gone")
