@@ -14,6 +14,7 @@
 
 #include "replica.h"
 #include "ring.h"
+#include "util.h"
 
 #define CONFIG_STATIC_MAX	256
 #define CONFIG_REPLICAS_MAX	256	/* replicas one ringlb manages */
@@ -28,13 +29,6 @@ struct static_replica {
 	char		name[RING_NAME_MAX + 1];
 	char		host[REPLICA_HOST_MAX + 1];
 	uint16_t	port;
-};
-
-/* An IPv4 or IPv6 network allowed to use the admin API. */
-struct allow_net {
-	int		family;		/* AF_INET or AF_INET6 */
-	uint8_t		addr[16];
-	int		prefix;
 };
 
 struct config {

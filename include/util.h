@@ -36,14 +36,25 @@ long	query_decode(const char *s, size_t len, char *out, size_t outlen);
  */
 const char *query_find(const char *query, const char *name, size_t *len);
 
+/* An IPv4 or IPv6 network. */
+struct allow_net {
+	int		family;		/* AF_INET or AF_INET6 */
+	uint8_t		addr[16];
+	int		prefix;
+};
+
 /*
  * Parse "10.0.0.0/8", "172.17.0.1" or "fd00::/8" into family (AF_INET or
  * AF_INET6), the address bytes and the prefix length; 0 or -1.
  */
 int	parse_cidr(const char *s, int *family, uint8_t addr[16], int *prefix);
-/* Is the address (family, bytes) inside the network? */
-int	cidr_match(int family, const uint8_t addr[16], int net_family,
-	    const uint8_t net[16], int prefix);
+
+/*
+ * May a client at address peer (text, as libevent gives it) use the admin
+ * API without a token: is it loopback (127.0.0.0/8, ::1, or IPv4-mapped
+ * loopback) or inside one of the n networks?
+ */
+int	peer_is_allowed(const char *peer, const struct allow_net *nets, int n);
 
 /* Milliseconds on the monotonic clock. */
 uint64_t now_ms(void);

@@ -8,7 +8,6 @@
  * without it they are accepted from loopback (and RINGLB_ADMIN_ALLOW)
  * only.  Read-only endpoints are open.
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,42 +93,6 @@ token_equal(const char *a, const char *b)
 	return d == 0;
 }
 
-static int
-peer_allowed(const struct admin *a, const char *peer)
-{
-	uint8_t addr[16];
-	int i, family;
-
-	memset(addr, 0, sizeof(addr));
-	if (inet_pton(AF_INET, peer, addr) == 1)
-		family = AF_INET;
-	else if (inet_pton(AF_INET6, peer, addr) == 1) {
-		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		    0, 0xff, 0xff };
-
-		family = AF_INET6;
-		if (memcmp(addr, mapped, 12) == 0) {	/* ::ffff:a.b.c.d */
-			memmove(addr, addr + 12, 4);
-			memset(addr + 4, 0, 12);
-			family = AF_INET;
-		}
-	} else
-		return 0;
-	if (family == AF_INET && addr[0] == 127)
-		return 1;
-	if (family == AF_INET6) {
-		static const uint8_t lo6[16] = { [15] = 1 };
-
-		if (memcmp(addr, lo6, 16) == 0)
-			return 1;
-	}
-	for (i = 0; i < a->cfg->nadmin_allow; i++)
-		if (cidr_match(family, addr, a->cfg->admin_allow[i].family,
-		    a->cfg->admin_allow[i].addr, a->cfg->admin_allow[i].prefix))
-			return 1;
-	return 0;
-}
-
 /* 0 if req may change the replica set; else answered with 401/403. */
 static int
 admin_authorize(struct admin *a, struct evhttp_request *req,
@@ -162,7 +125,8 @@ admin_authorize(struct admin *a, struct evhttp_request *req,
 	}
 	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer,
 	    &port);
-	if (peer != NULL && peer_allowed(a, peer))
+	if (peer != NULL && peer_is_allowed(peer, a->cfg->admin_allow,
+	    a->cfg->nadmin_allow))
 		return 0;
 	respond_error(req, 403, "%s is accepted from loopback only, and your "
 	    "address is %s: start ringlb with RINGLB_ADMIN_TOKEN set and send "

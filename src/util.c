@@ -216,21 +216,50 @@ parse_cidr(const char *s, int *family, uint8_t addr[16], int *prefix)
 	return 0;
 }
 
-int
-cidr_match(int family, const uint8_t addr[16], int net_family,
-    const uint8_t net[16], int prefix)
+static int
+cidr_match(int family, const uint8_t addr[16], const struct allow_net *net)
 {
-	int full = prefix / 8, rest = prefix % 8;
+	int full = net->prefix / 8, rest = net->prefix % 8;
 	uint8_t mask;
 
-	if (family != net_family)
+	if (family != net->family)
 		return 0;
-	if (memcmp(addr, net, (size_t)full) != 0)
+	if (memcmp(addr, net->addr, (size_t)full) != 0)
 		return 0;
 	if (rest == 0)
 		return 1;
 	mask = (uint8_t)(0xff << (8 - rest));
-	return (addr[full] & mask) == (net[full] & mask);
+	return (addr[full] & mask) == (net->addr[full] & mask);
+}
+
+int
+peer_is_allowed(const char *peer, const struct allow_net *nets, int n)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t lo6[16] = { [15] = 1 };
+	uint8_t addr[16];
+	int i, family;
+
+	memset(addr, 0, sizeof(addr));
+	if (inet_pton(AF_INET, peer, addr) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, peer, addr) == 1) {
+		family = AF_INET6;
+		if (memcmp(addr, mapped, 12) == 0) {	/* ::ffff:a.b.c.d */
+			memmove(addr, addr + 12, 4);
+			memset(addr + 4, 0, 12);
+			family = AF_INET;
+		}
+	} else
+		return 0;
+	if (family == AF_INET && addr[0] == 127)
+		return 1;
+	if (family == AF_INET6 && memcmp(addr, lo6, 16) == 0)
+		return 1;
+	for (i = 0; i < n; i++)
+		if (cidr_match(family, addr, &nets[i]))
+			return 1;
+	return 0;
 }
 
 uint64_t

@@ -93,7 +93,47 @@ test_sizes(void)
 	CHECK(parse_long("1x", 1, 20, &l) == -1);
 }
 
+static void
+test_admin_peers(void)
+{
+	struct allow_net nets[3], scratch;
+	int n = 0;
+
+	CHECK(parse_cidr("10.1.0.0/16", &nets[n].family, nets[n].addr,
+	    &nets[n].prefix) == 0);
+	n++;
+	CHECK(parse_cidr("172.17.0.1", &nets[n].family, nets[n].addr,
+	    &nets[n].prefix) == 0 && nets[n].prefix == 32);
+	n++;
+	CHECK(parse_cidr("fd00::/8", &nets[n].family, nets[n].addr,
+	    &nets[n].prefix) == 0);
+	n++;
+	CHECK(parse_cidr("nonsense", &scratch.family, scratch.addr,
+	    &scratch.prefix) == -1);
+	CHECK(parse_cidr("10.0.0.0/33", &scratch.family, scratch.addr,
+	    &scratch.prefix) == -1);
+
+	/* loopback is always allowed, nothing else without a listed net */
+	CHECK(peer_is_allowed("127.0.0.1", NULL, 0));
+	CHECK(peer_is_allowed("127.8.9.10", NULL, 0));
+	CHECK(peer_is_allowed("::1", NULL, 0));
+	CHECK(peer_is_allowed("::ffff:127.0.0.1", NULL, 0));
+	CHECK(!peer_is_allowed("10.1.2.3", NULL, 0));
+	CHECK(!peer_is_allowed("192.168.1.5", NULL, 0));
+	CHECK(!peer_is_allowed("::2", NULL, 0));
+	CHECK(!peer_is_allowed("garbage", NULL, 0));
+
+	CHECK(peer_is_allowed("10.1.200.3", nets, n));
+	CHECK(!peer_is_allowed("10.2.0.1", nets, n));
+	CHECK(peer_is_allowed("172.17.0.1", nets, n));
+	CHECK(!peer_is_allowed("172.17.0.2", nets, n));
+	CHECK(peer_is_allowed("::ffff:10.1.0.9", nets, n));
+	CHECK(peer_is_allowed("fd12::1", nets, n));
+	CHECK(!peer_is_allowed("fe80::1", nets, n));
+}
+
 static const struct test_case tests[] = {
+	{ "admin access: loopback and listed networks", test_admin_peers },
 	{ "query values are percent-decoded", test_query_decode },
 	{ "query parameters are found by exact name", test_query_find },
 	{ "HOST:PORT parsing", test_hostport },
