@@ -145,3 +145,28 @@ def test_sigkill_leaves_no_orphan(procs):
     lb.wait()
     wait_for(lambda: not any(alive(p) for p in kids), timeout=5,
              what="the replicas to notice ringlb is gone")
+
+
+def test_rm_lets_requests_in_flight_finish(procs):
+    a = procs.upstream("a")
+    b = procs.upstream("b")
+    lb = procs.ringlb([a, b])
+    key = next(k for k in range(100)
+               if get(lb.port, "/map_request?id=%d" % k).json()["mapped_server"] == "b")
+    result = {}
+
+    def slow():
+        result["r"] = get(lb.port, "/slow?ms=800&request_id=%d" % key)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.2)
+    r = post_json(lb.port, "/rm", {"n": 1, "hostnames": ["b"]}, method="DELETE")
+    assert r.status == 200 and r.json()["message"]["replicas"] == ["a"]
+    # new requests for the key go to a at once ...
+    assert get(lb.port, "/home?request_id=%d" % key).header("X-Served-By") == "a"
+    t.join(10)
+    # ... while the one already at b finished there
+    assert result["r"].status == 200
+    assert result["r"].header("X-Served-By") == "b"
+    assert result["r"].json()["slow"] is True
