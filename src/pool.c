@@ -275,6 +275,17 @@ pool_add(struct pool *p, char (*names)[POOL_NAME_LEN], int n,
 
 /* --- starting, eviction, replacement ---------------------------------- */
 
+/* Start rep again later, waiting twice as long as last time (capped). */
+static void
+schedule_respawn(struct replica *rep)
+{
+	rep->respawn_delay_ms = rep->respawn_delay_ms ?
+	    rep->respawn_delay_ms * 2 : RESPAWN_MIN_MS;
+	if (rep->respawn_delay_ms > RESPAWN_MAX_MS)
+		rep->respawn_delay_ms = RESPAWN_MAX_MS;
+	rep->respawn_at = now_ms() + rep->respawn_delay_ms;
+}
+
 static void
 on_spawned(struct replica *rep, int status, const char *why, void *arg)
 {
@@ -290,11 +301,7 @@ on_spawned(struct replica *rep, int status, const char *why, void *arg)
 		}
 		log_warnx("replica %s could not be started: %s", rep->name,
 		    why);
-		rep->respawn_delay_ms = rep->respawn_delay_ms ?
-		    rep->respawn_delay_ms * 2 : RESPAWN_MIN_MS;
-		if (rep->respawn_delay_ms > RESPAWN_MAX_MS)
-			rep->respawn_delay_ms = RESPAWN_MAX_MS;
-		rep->respawn_at = now_ms() + rep->respawn_delay_ms;
+		schedule_respawn(rep);
 		return;
 	}
 	rep->addressed = 1;
@@ -404,12 +411,8 @@ on_lost(struct replica *rep, const char *why, void *arg)
 			break;
 		}
 		log_warnx("replica %s: %s while starting", rep->name, msg);
-		rep->respawn_delay_ms = rep->respawn_delay_ms ?
-		    rep->respawn_delay_ms * 2 : RESPAWN_MIN_MS;
-		if (rep->respawn_delay_ms > RESPAWN_MAX_MS)
-			rep->respawn_delay_ms = RESPAWN_MAX_MS;
 		rep->addressed = 0;
-		rep->respawn_at = now_ms() + rep->respawn_delay_ms;
+		schedule_respawn(rep);
 		break;
 	default:
 		pool_evict(p, rep, msg);

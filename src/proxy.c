@@ -364,17 +364,24 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 
 /* --- transfers ------------------------------------------------------- */
 
+/* The client is gone: drop the transfer to the replica. */
+static void
+tx_abandon(struct proxy_tx *tx)
+{
+	log_debug("client went away during a request to %s",
+	    tx->targets[tx->attempt]->name);
+	tx->px->metrics->client_aborts++;
+	curlev_remove(tx->px->cv, tx->easy);
+	tx->targets[tx->attempt]->inflight--;
+}
+
 static void
 client_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct proxy_tx *tx = arg;
 
 	(void)evcon;
-	log_debug("client went away during a request to %s",
-	    tx->targets[tx->attempt]->name);
-	tx->px->metrics->client_aborts++;
-	curlev_remove(tx->px->cv, tx->easy);
-	tx->targets[tx->attempt]->inflight--;
+	tx_abandon(tx);
 	/* libevent has detached the request from the dying connection and
 	 * left it to us; finishing it frees it. */
 	if (evhttp_request_get_connection(tx->req) == NULL)
@@ -391,11 +398,7 @@ client_hangup(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_debug("client hung up during a request to %s",
-	    tx->targets[tx->attempt]->name);
-	tx->px->metrics->client_aborts++;
-	curlev_remove(tx->px->cv, tx->easy);
-	tx->targets[tx->attempt]->inflight--;
+	tx_abandon(tx);
 	tx_release(tx);
 	/* frees the request with it */
 	evhttp_connection_set_closecb(evcon, NULL, NULL);

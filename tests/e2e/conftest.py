@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -234,3 +235,32 @@ def post_json(port, path, obj, method="POST", headers=None):
     h = {"Content-Type": "application/json"}
     h.update(headers or {})
     return request(port, method, path, body=body, headers=h)
+
+
+class Load:
+    """Client threads sending GET /home?request_id=K (distinct K) until
+    stopped; every answer is recorded."""
+
+    def __init__(self, port, threads=4, per_thread=20000):
+        self.port = port
+        self.failures = []
+        self.served = []
+        self.stop_event = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(i * 100000, per_thread))
+                        for i in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, offset, count):
+        for k in range(offset, offset + count):
+            if self.stop_event.is_set():
+                return
+            r = get(self.port, "/home?request_id=%d" % k)
+            if r.status != 200:
+                self.failures.append((k, r.status, r.body))
+            self.served.append(r.header("X-Served-By"))
+
+    def stop(self):
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(30)

@@ -1,41 +1,23 @@
 """Dead, slow and vanishing replicas and clients."""
 import socket
-import threading
 import time
 
-from conftest import get, open_fds, request
+from conftest import Load, get, open_fds, request
 
 
 def test_killed_replica_fails_no_request(procs):
     reps = [procs.replica("server-%d" % i) for i in (1, 2, 3)]
     lb = procs.ringlb(reps)
-    failures = []
-    served = []
-    stop = threading.Event()
-
-    def client(offset):
-        k = offset
-        while not stop.is_set() and k < offset + 5000:
-            r = get(lb.port, "/home?request_id=%d" % k)
-            if r.status != 200:
-                failures.append((k, r.status, r.body))
-            served.append(r.header("X-Served-By"))
-            k += 1
-
-    threads = [threading.Thread(target=client, args=(i * 10000,)) for i in range(4)]
-    for t in threads:
-        t.start()
+    load = Load(lb.port)
     time.sleep(0.3)
     reps[1].kill()             # SIGKILL, mid-load
     reps[1].wait()
-    killed_at = len(served)
+    killed_at = len(load.served)
     time.sleep(0.5)
-    stop.set()
-    for t in threads:
-        t.join(timeout=30)
-    assert failures == []
-    assert len(served) > killed_at + 20     # the load went on after the kill
-    assert "server-2" not in served[killed_at + 8:]
+    load.stop()
+    assert load.failures == []
+    assert len(load.served) > killed_at + 20     # the load went on after the kill
+    assert "server-2" not in load.served[killed_at + 8:]
     # afterwards, every key still gets an answer, from a live replica
     for k in range(300):
         r = get(lb.port, "/home?request_id=%d" % k)

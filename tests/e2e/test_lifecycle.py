@@ -5,27 +5,13 @@ import signal
 import threading
 import time
 
-from conftest import (alive, children, get, post_json, rep_names, wait_for,
-                      wait_healthy)
+from conftest import (Load, alive, children, get, post_json, rep_names,
+                      wait_for, wait_healthy)
 
 
 def test_sigkilled_replica_is_healed_under_load(procs):
     lb = procs.ringlb((), "--replicas", "3", healthy=3)
-    failures, served = [], []
-    stop = threading.Event()
-
-    def client(offset):
-        k = offset
-        while not stop.is_set() and k < offset + 20000:
-            r = get(lb.port, "/home?request_id=%d" % k)
-            if r.status != 200:
-                failures.append((k, r.status, r.body))
-            served.append(r.header("X-Served-By"))
-            k += 1
-
-    threads = [threading.Thread(target=client, args=(i * 100000,)) for i in range(4)]
-    for t in threads:
-        t.start()
+    load = Load(lb.port)
     time.sleep(0.3)
     old = children(lb.pid)["server-2"]
     t0 = time.monotonic()
@@ -36,16 +22,14 @@ def test_sigkilled_replica_is_healed_under_load(procs):
     wait_healthy(lb.port, 3)
     healed = time.monotonic() - t0
     time.sleep(0.3)
-    stop.set()
-    for t in threads:
-        t.join(30)
+    load.stop()
     print("healed in %.3f s" % healed)
-    assert failures == []
+    assert load.failures == []
     assert new != old and not alive(old)
     assert healed < 5
     assert rep_names(lb.port) == ["server-1", "server-2", "server-3"]
     # its keys came back to it: the same name means the same ring points
-    assert served[-50:].count("server-2") > 0
+    assert load.served[-50:].count("server-2") > 0
     r = get(lb.port, "/metrics").body.decode()
     assert 'ringlb_respawns_total{replica="server-2"} 1' in r
 
