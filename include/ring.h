@@ -16,7 +16,8 @@
 #include <stdint.h>
 
 enum ring_algo {
-	RING_ALGO_HASH = 0,	/* XXH3 virtual nodes, sorted, binary search */
+	RING_ALGO_TABLE = 0,	/* 2^21 equal arcs, each owned by rendezvous */
+	RING_ALGO_HASH,		/* XXH3 virtual nodes, sorted, binary search */
 	RING_ALGO_CLASSIC	/* the 512-slot teaching ring, linear probing */
 };
 
@@ -25,6 +26,9 @@ enum ring_algo {
 #define RING_VNODES_MAX		4096
 #define RING_CLASSIC_SLOTS	512
 #define RING_CLASSIC_VNODES	9	/* log2(512) virtual servers each */
+#define RING_TABLE_BITS		21
+#define RING_TABLE_SIZE		(1u << RING_TABLE_BITS)
+#define RING_MEMBERS_MAX	4096
 
 struct ring_config {
 	enum ring_algo	algo;
@@ -33,7 +37,7 @@ struct ring_config {
 
 struct ring;
 
-/* Parse "hash" (alias "default") or "classic"; -1 on anything else. */
+/* Parse "table" (alias "default"), "hash" or "classic"; -1 otherwise. */
 int		 ring_algo_parse(const char *s, enum ring_algo *out);
 const char	*ring_algo_name(enum ring_algo algo);
 
@@ -68,6 +72,16 @@ int		 ring_lookup(const struct ring *r, const void *key, size_t len);
  */
 int		 ring_successors(const struct ring *r, const void *key,
 		    size_t len, int *out, int max);
+
+/*
+ * Each member's exact share of the key space, in member index order, into
+ * out (ring_count() doubles; they sum to 1).  Exact, not sampled: arc
+ * lengths for the hash ring, arcs owned for the table, request ids 0..511
+ * (one period of H) for the classic ring.
+ */
+void		 ring_shares(const struct ring *r, double *out);
+/* The share of keys that changed owner in the last ring_add/remove. */
+double		 ring_last_moved(const struct ring *r);
 
 /* The classic ring's formulas, exposed for tests and the analysis tool. */
 uint32_t	 ring_classic_request_slot(uint64_t i);	/* H(i) mod 512 */

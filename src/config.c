@@ -143,8 +143,8 @@ static int
 set_ring(struct config *cfg, const char *v, char *err, size_t errlen)
 {
 	if (ring_algo_parse(v, &cfg->ring.algo) == -1) {
-		snprintf(err, errlen, "unknown ring '%s': use 'hash' or "
-		    "'classic'", v);
+		snprintf(err, errlen, "unknown ring '%s': use 'table', 'hash' "
+		    "or 'classic'", v);
 		return -1;
 	}
 	return 0;
@@ -399,8 +399,9 @@ static const struct option_def options[] = {
 	  "require 'Authorization: Bearer TOKEN' on /add and /rm (from any "
 	  "address)", set_admin_token },
 	{ "ring", "RINGLB_RING", "ALGO",
-	  "hash (default: XXH3 virtual nodes) or classic (512 slots, 9 "
-	  "virtual servers, the assignment's formulas)", set_ring },
+	  "table (default: 2^21 arcs, each owned by rendezvous hashing), "
+	  "hash (XXH3 virtual nodes on a sorted ring) or classic (512 slots, "
+	  "9 virtual servers, the assignment's formulas)", set_ring },
 	{ "vnodes", "RINGLB_VNODES", "N",
 	  "virtual nodes per replica on the hash ring (default 160)",
 	  set_vnodes },
@@ -471,7 +472,7 @@ config_defaults(struct config *cfg)
 	cfg->health_interval_ms = 250;
 	cfg->health_timeout_ms = 250;
 	cfg->health_failures = 2;
-	cfg->ring.algo = RING_ALGO_HASH;
+	cfg->ring.algo = RING_ALGO_TABLE;
 	cfg->ring.vnodes = RING_VNODES_DEFAULT;
 	cfg->key_fallback = KEY_FALLBACK_RANDOM;
 	cfg->connect_timeout_ms = 1000;

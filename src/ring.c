@@ -13,8 +13,18 @@
  * placed in order of (id, name) so placement is independent of the order
  * they were added.
  *
- * Both rings are rebuilt whole on every membership change: a change is
- * rare, a lookup is the hot path.
+ * RING_ALGO_TABLE (the default) divides the key space into 2^21 equal
+ * arcs and gives each arc to the member with the highest score
+ * mix(XXH3(name) ^ arc) - rendezvous (highest random weight) hashing per
+ * arc.  A lookup is one array read.  Because every arc ranks all members
+ * independently, adding a member moves only the arcs it now wins, and
+ * removing one moves only its own arcs, to their second choice; with 2^21
+ * arcs every member's share is within about 1% of the mean up to 64
+ * members.  The table is updated in place: an add scores every arc once for
+ * the newcomer, a remove re-ranks only the arcs the member held.
+ *
+ * The hash and classic rings are rebuilt whole on every membership
+ * change: a change is rare, a lookup is the hot path.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +38,12 @@ struct ring_member {
 	char		 name[RING_NAME_MAX + 1];
 	size_t		 namelen;
 	uint64_t	 classic_id;
+	uint64_t	 seed;		/* XXH3(name), RING_ALGO_TABLE */
 	void		*data;
 };
+
+#define TABLE_NONE	0xffff
+#define TABLE_RANK_MAX	64	/* longest ranking ring_successors gives */
 
 struct ring_point {
 	uint64_t	 hash;
@@ -52,12 +66,20 @@ struct ring {
 	/* slot -> first occupied slot at or after it, or -1 when empty */
 	int16_t			 next[RING_CLASSIC_SLOTS];
 	size_t			 nslots;
+
+	/* RING_ALGO_TABLE: arc -> member, and that member's score there */
+	uint16_t		*owner;
+	uint32_t		*score;
+
+	double			 last_moved;
 };
 
 int
 ring_algo_parse(const char *s, enum ring_algo *out)
 {
-	if (strcmp(s, "hash") == 0 || strcmp(s, "default") == 0)
+	if (strcmp(s, "table") == 0 || strcmp(s, "default") == 0)
+		*out = RING_ALGO_TABLE;
+	else if (strcmp(s, "hash") == 0)
 		*out = RING_ALGO_HASH;
 	else if (strcmp(s, "classic") == 0)
 		*out = RING_ALGO_CLASSIC;
@@ -69,7 +91,15 @@ ring_algo_parse(const char *s, enum ring_algo *out)
 const char *
 ring_algo_name(enum ring_algo algo)
 {
-	return algo == RING_ALGO_CLASSIC ? "classic" : "hash";
+	switch (algo) {
+	case RING_ALGO_TABLE:
+		return "table";
+	case RING_ALGO_HASH:
+		return "hash";
+	case RING_ALGO_CLASSIC:
+		return "classic";
+	}
+	return "?";
 }
 
 struct ring *
@@ -85,6 +115,15 @@ ring_new(const struct ring_config *cfg)
 	r->cfg = *cfg;
 	memset(r->slot, 0xff, sizeof(r->slot));
 	memset(r->next, 0xff, sizeof(r->next));
+	if (cfg->algo == RING_ALGO_TABLE) {
+		r->owner = malloc(RING_TABLE_SIZE * sizeof(*r->owner));
+		r->score = calloc(RING_TABLE_SIZE, sizeof(*r->score));
+		if (r->owner == NULL || r->score == NULL) {
+			ring_free(r);
+			return NULL;
+		}
+		memset(r->owner, 0xff, RING_TABLE_SIZE * sizeof(*r->owner));
+	}
 	return r;
 }
 
@@ -95,7 +134,102 @@ ring_free(struct ring *r)
 		return;
 	free(r->members);
 	free(r->points);
+	free(r->owner);
+	free(r->score);
 	free(r);
+}
+
+/* --- the rendezvous table ------------------------------------------- */
+
+/* MurmurHash3's 64-bit finalizer: every input bit reaches every output. */
+static inline uint64_t
+mix64(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ULL;
+	k ^= k >> 33;
+	return k;
+}
+
+/* Member m's score on arc a; ties are broken by name (see table_beats). */
+static inline uint32_t
+table_score(const struct ring_member *m, uint32_t a)
+{
+	return (uint32_t)(mix64(m->seed ^ ((uint64_t)a *
+	    0x9E3779B97F4A7C15ULL)) >> 32);
+}
+
+/* Does member a with score sa win over member b with score sb? */
+static inline int
+table_beats(const struct ring_member *a, uint32_t sa,
+    const struct ring_member *b, uint32_t sb)
+{
+	return sa > sb || (sa == sb && strcmp(a->name, b->name) < 0);
+}
+
+static inline uint32_t
+table_arc(const void *key, size_t len)
+{
+	return (uint32_t)(XXH3_64bits(key, len) >> (64 - RING_TABLE_BITS));
+}
+
+/* The newest member, r->members[r->nmembers - 1], takes the arcs it wins. */
+static void
+table_add(struct ring *r)
+{
+	int idx = r->nmembers - 1;
+	const struct ring_member *m = &r->members[idx];
+	uint32_t a, sc;
+	size_t moved = 0;
+
+	for (a = 0; a < RING_TABLE_SIZE; a++) {
+		sc = table_score(m, a);
+		if (r->owner[a] == TABLE_NONE ||
+		    table_beats(m, sc, &r->members[r->owner[a]], r->score[a])) {
+			r->owner[a] = (uint16_t)idx;
+			r->score[a] = sc;
+			moved++;
+		}
+	}
+	r->last_moved = (double)moved / RING_TABLE_SIZE;
+}
+
+/*
+ * Member idx has just been taken out of r->members (those after it moved
+ * down one): its arcs go to their next choice, other indices shift.
+ */
+static void
+table_remove(struct ring *r, int idx)
+{
+	uint32_t a, best_s, sc;
+	size_t moved = 0;
+	int j, best;
+
+	for (a = 0; a < RING_TABLE_SIZE; a++) {
+		if (r->owner[a] == TABLE_NONE)
+			continue;
+		if (r->owner[a] != idx) {
+			if (r->owner[a] > idx)
+				r->owner[a]--;
+			continue;
+		}
+		moved++;
+		best = -1;
+		best_s = 0;
+		for (j = 0; j < r->nmembers; j++) {
+			sc = table_score(&r->members[j], a);
+			if (best == -1 || table_beats(&r->members[j], sc,
+			    &r->members[best], best_s)) {
+				best = j;
+				best_s = sc;
+			}
+		}
+		r->owner[a] = best == -1 ? TABLE_NONE : (uint16_t)best;
+		r->score[a] = best_s;
+	}
+	r->last_moved = (double)moved / RING_TABLE_SIZE;
 }
 
 uint32_t
@@ -232,6 +366,32 @@ rebuild_classic(struct ring *r)
 	return 0;
 }
 
+static double	member_share(const struct ring *, int);
+
+/* Classic ring: the owner of every request id of one period, by seed. */
+static void
+classic_owner_seeds(const struct ring *r, uint64_t *out)
+{
+	size_t k;
+
+	for (k = 0; k < RING_CLASSIC_SLOTS; k++)
+		out[k] = r->cfg.algo != RING_ALGO_CLASSIC || r->nmembers == 0 ?
+		    0 : r->members[r->slot[r->next[
+		    ring_classic_request_slot(k)]]].seed;
+}
+
+static double
+classic_moved(const struct ring *r, const uint64_t *before)
+{
+	uint64_t now[RING_CLASSIC_SLOTS];
+	size_t k, moved = 0;
+
+	classic_owner_seeds(r, now);
+	for (k = 0; k < RING_CLASSIC_SLOTS; k++)
+		moved += now[k] != before[k];
+	return (double)moved / RING_CLASSIC_SLOTS;
+}
+
 static int
 rebuild(struct ring *r)
 {
@@ -243,6 +403,7 @@ int
 ring_add(struct ring *r, const char *name, void *data, char *err,
     size_t errlen)
 {
+	uint64_t before[RING_CLASSIC_SLOTS];
 	struct ring_member *m;
 	size_t len = strlen(name);
 
@@ -253,6 +414,11 @@ ring_add(struct ring *r, const char *name, void *data, char *err,
 	}
 	if (ring_find(r, name) != -1) {
 		snprintf(err, errlen, "'%s' is already on the ring", name);
+		return -1;
+	}
+	if (r->nmembers >= RING_MEMBERS_MAX) {
+		snprintf(err, errlen, "a ring holds at most %d replicas",
+		    RING_MEMBERS_MAX);
 		return -1;
 	}
 	if (r->cfg.algo == RING_ALGO_CLASSIC &&
@@ -270,16 +436,24 @@ ring_add(struct ring *r, const char *name, void *data, char *err,
 		r->members = m;
 		r->cap = ncap;
 	}
+	classic_owner_seeds(r, before);
 	m = &r->members[r->nmembers];
 	memcpy(m->name, name, len + 1);
 	m->namelen = len;
 	m->classic_id = ring_classic_id(name, len, 1);
+	m->seed = XXH3_64bits(name, len);
 	m->data = data;
 	r->nmembers++;
+	if (r->cfg.algo == RING_ALGO_TABLE) {
+		table_add(r);
+		return 0;
+	}
 	if (rebuild(r) == -1) {
 		r->nmembers--;
 		goto nomem;
 	}
+	r->last_moved = r->cfg.algo == RING_ALGO_CLASSIC ?
+	    classic_moved(r, before) : member_share(r, r->nmembers - 1);
 	return 0;
 nomem:
 	snprintf(err, errlen, "out of memory");
@@ -289,16 +463,27 @@ nomem:
 int
 ring_remove(struct ring *r, const char *name)
 {
-	int idx = ring_find(r, name);
+	uint64_t before[RING_CLASSIC_SLOTS];
+	int idx = ring_find(r, name), rc;
+	double share;
 
 	if (idx == -1)
 		return -1;
+	share = r->cfg.algo == RING_ALGO_HASH ? member_share(r, idx) : 0;
+	classic_owner_seeds(r, before);
 	memmove(&r->members[idx], &r->members[idx + 1],
 	    (r->nmembers - idx - 1) * sizeof(r->members[0]));
 	r->nmembers--;
+	if (r->cfg.algo == RING_ALGO_TABLE) {
+		table_remove(r, idx);
+		return 0;
+	}
 	/* A smaller ring fits the arrays it had: this rebuild allocates
 	 * nothing and cannot fail. */
-	return rebuild(r);
+	rc = rebuild(r);
+	r->last_moved = r->cfg.algo == RING_ALGO_CLASSIC ?
+	    classic_moved(r, before) : share;
+	return rc;
 }
 
 int
@@ -333,14 +518,25 @@ ring_member_data(const struct ring *r, int idx)
 size_t
 ring_points(const struct ring *r)
 {
-	return r->cfg.algo == RING_ALGO_CLASSIC ? r->nslots : r->npoints;
+	switch (r->cfg.algo) {
+	case RING_ALGO_TABLE:
+		return r->nmembers ? RING_TABLE_SIZE : 0;
+	case RING_ALGO_CLASSIC:
+		return r->nslots;
+	default:
+		return r->npoints;
+	}
 }
 
 size_t
 ring_memory(const struct ring *r)
 {
-	return sizeof(*r) + (size_t)r->cap * sizeof(r->members[0]) +
+	size_t n = sizeof(*r) + (size_t)r->cap * sizeof(r->members[0]) +
 	    r->points_cap * sizeof(r->points[0]);
+
+	if (r->cfg.algo == RING_ALGO_TABLE)
+		n += RING_TABLE_SIZE * (sizeof(*r->owner) + sizeof(*r->score));
+	return n;
 }
 
 /* Index of the first point with hash >= h, wrapping to 0. */
@@ -370,9 +566,45 @@ ring_lookup(const struct ring *r, const void *key, size_t len)
 {
 	if (r->nmembers == 0)
 		return -1;
+	if (r->cfg.algo == RING_ALGO_TABLE)
+		return r->owner[table_arc(key, len)];
 	if (r->cfg.algo == RING_ALGO_CLASSIC)
 		return r->slot[r->next[classic_key_slot(key, len)]];
 	return (int)r->points[hash_position(r, XXH3_64bits(key, len))].member;
+}
+
+/*
+ * The members in order of their score on arc a, best first, at most max:
+ * the owner, then where the arc would go if the owner left, and so on.
+ */
+static int
+table_ranking(const struct ring *r, uint32_t a, int *out, int max)
+{
+	uint32_t sc[TABLE_RANK_MAX];
+	int n = 0, j, k;
+
+	if (max > TABLE_RANK_MAX)
+		max = TABLE_RANK_MAX;
+	for (j = 0; j < r->nmembers; j++) {
+		const struct ring_member *m = &r->members[j];
+		uint32_t s = table_score(m, a);
+
+		/* insertion into the best max so far */
+		for (k = n; k > 0 && table_beats(m, s, &r->members[out[k - 1]],
+		    sc[k - 1]); k--) {
+			if (k < max) {
+				out[k] = out[k - 1];
+				sc[k] = sc[k - 1];
+			}
+		}
+		if (k < max) {
+			out[k] = j;
+			sc[k] = s;
+			if (n < max)
+				n++;
+		}
+	}
+	return n;
 }
 
 static int
@@ -398,6 +630,8 @@ ring_successors(const struct ring *r, const void *key, size_t len, int *out,
 		return 0;
 	if (max > r->nmembers)
 		max = r->nmembers;
+	if (r->cfg.algo == RING_ALGO_TABLE)
+		return table_ranking(r, table_arc(key, len), out, max);
 	if (r->cfg.algo == RING_ALGO_CLASSIC) {
 		pos = (size_t)r->next[classic_key_slot(key, len)];
 		for (k = 0; k < RING_CLASSIC_SLOTS && n < max; k++) {
@@ -421,4 +655,65 @@ ring_classic_slot_owner(const struct ring *r, unsigned slot)
 	if (r->cfg.algo != RING_ALGO_CLASSIC || slot >= RING_CLASSIC_SLOTS)
 		return -1;
 	return r->slot[slot];
+}
+
+/* The share of keys member idx owns, for the hash and classic rings. */
+static double
+member_share(const struct ring *r, int idx)
+{
+	double *sh;
+	double v;
+
+	if (r->nmembers == 0 || (sh = calloc(r->nmembers, sizeof(*sh))) ==
+	    NULL)
+		return 0;
+	ring_shares(r, sh);
+	v = sh[idx];
+	free(sh);
+	return v;
+}
+
+void
+ring_shares(const struct ring *r, double *out)
+{
+	size_t k;
+	uint32_t a;
+	int i;
+
+	for (i = 0; i < r->nmembers; i++)
+		out[i] = 0;
+	if (r->nmembers == 0)
+		return;
+	switch (r->cfg.algo) {
+	case RING_ALGO_TABLE:
+		for (a = 0; a < RING_TABLE_SIZE; a++)
+			out[r->owner[a]] += 1.0 / RING_TABLE_SIZE;
+		break;
+	case RING_ALGO_CLASSIC:
+		/* H(i) repeats every 512 ids: one period is every id */
+		for (k = 0; k < RING_CLASSIC_SLOTS; k++)
+			out[r->slot[r->next[ring_classic_request_slot(k)]]] +=
+			    1.0 / RING_CLASSIC_SLOTS;
+		break;
+	case RING_ALGO_HASH:
+		/* point k owns the keys after point k - 1, up to itself */
+		for (k = 0; k < r->npoints; k++) {
+			uint64_t prev = r->points[(k + r->npoints - 1) %
+			    r->npoints].hash;
+			uint64_t len = r->points[k].hash - prev;
+
+			if (r->npoints == 1)
+				out[r->points[k].member] = 1;
+			else
+				out[r->points[k].member] += (double)len /
+				    18446744073709551616.0;
+		}
+		break;
+	}
+}
+
+double
+ring_last_moved(const struct ring *r)
+{
+	return r->last_moved;
 }

@@ -11,6 +11,7 @@
 #define NKEYS	20000
 
 static const struct ring_config hash_cfg = { RING_ALGO_HASH, 160 };
+static const struct ring_config table_cfg = { RING_ALGO_TABLE, 0 };
 static const struct ring_config classic_cfg = { RING_ALGO_CLASSIC, 0 };
 
 static struct ring *
@@ -40,9 +41,12 @@ static void
 test_empty_ring(void)
 {
 	struct ring *r = ring_new(&hash_cfg);
+	struct ring *t = ring_new(&table_cfg);
 	int out[4];
 
-	CHECK(r != NULL);
+	CHECK(r != NULL && t != NULL);
+	CHECK_EQ_INT(ring_lookup(t, "x", 1), -1);
+	ring_free(t);
 	CHECK_EQ_INT(ring_lookup(r, "x", 1), -1);
 	CHECK_EQ_INT(ring_successors(r, "x", 1, out, 4), 0);
 	ring_free(r);
@@ -95,6 +99,7 @@ check_deterministic(const struct ring_config *cfg)
 static void
 test_deterministic(void)
 {
+	check_deterministic(&table_cfg);
 	check_deterministic(&hash_cfg);
 	check_deterministic(&classic_cfg);
 }
@@ -124,17 +129,18 @@ check_order_independent(const struct ring_config *cfg)
 static void
 test_order_independent(void)
 {
+	check_order_independent(&table_cfg);
 	check_order_independent(&hash_cfg);
 	check_order_independent(&classic_cfg);
 }
 
 /* Also via remove-then-add: the ring only knows its current members. */
 static void
-test_history_independent(void)
+check_history_independent(const struct ring_config *cfg)
 {
 	static const char *names[] = { "a", "b", "c" };
-	struct ring *r1 = make_ring(&hash_cfg, names, 3);
-	struct ring *r2 = make_ring(&hash_cfg, names, 3);
+	struct ring *r1 = make_ring(cfg, names, 3);
+	struct ring *r2 = make_ring(cfg, names, 3);
 	char err[64];
 	int k, same = 0;
 
@@ -150,11 +156,18 @@ test_history_independent(void)
 }
 
 static void
-test_add_moves_keys_only_to_new(void)
+test_history_independent(void)
+{
+	check_history_independent(&table_cfg);
+	check_history_independent(&hash_cfg);
+}
+
+static void
+check_add_moves_keys_only_to_new(const struct ring_config *cfg)
 {
 	static const char *names[] = { "server-1", "server-2", "server-3",
 	    "server-4", "server-5" };
-	struct ring *r = make_ring(&hash_cfg, names, 5);
+	struct ring *r = make_ring(cfg, names, 5);
 	const char **before = calloc(NKEYS, sizeof(*before));
 	char err[64];
 	int k, moved = 0, wrong = 0;
@@ -173,16 +186,25 @@ test_add_moves_keys_only_to_new(void)
 	CHECK_EQ_INT(wrong, 0);
 	/* about 1/6 of the keys, and certainly some */
 	CHECK(moved > NKEYS / 12 && moved < NKEYS / 3);
+	/* what the ring says moved is what moved, within sampling */
+	CHECK(ring_last_moved(r) > 0.12 && ring_last_moved(r) < 0.22);
 	free(before);
 	ring_free(r);
 }
 
 static void
-test_remove_moves_only_its_keys(void)
+test_add_moves_keys_only_to_new(void)
+{
+	check_add_moves_keys_only_to_new(&table_cfg);
+	check_add_moves_keys_only_to_new(&hash_cfg);
+}
+
+static void
+check_remove_moves_only_its_keys(const struct ring_config *cfg)
 {
 	static const char *names[] = { "server-1", "server-2", "server-3",
 	    "server-4", "server-5" };
-	struct ring *r = make_ring(&hash_cfg, names, 5);
+	struct ring *r = make_ring(cfg, names, 5);
 	char (*before)[16] = calloc(NKEYS, sizeof(*before));
 	int k, moved = 0, wrong = 0;
 
@@ -205,10 +227,17 @@ test_remove_moves_only_its_keys(void)
 }
 
 static void
-test_successors(void)
+test_remove_moves_only_its_keys(void)
+{
+	check_remove_moves_only_its_keys(&table_cfg);
+	check_remove_moves_only_its_keys(&hash_cfg);
+}
+
+static void
+check_successors(const struct ring_config *cfg)
 {
 	static const char *names[] = { "a", "b", "c", "d" };
-	struct ring *r = make_ring(&hash_cfg, names, 4);
+	struct ring *r = make_ring(cfg, names, 4);
 	int out[8], k, n, i, j, bad = 0;
 	char key[16];
 
@@ -223,7 +252,7 @@ test_successors(void)
 				bad += out[i] == out[j];
 		/* after removing the owner, its successor owns the key */
 		if (k % 100 == 0) {
-			struct ring *r2 = make_ring(&hash_cfg, names, 4);
+			struct ring *r2 = make_ring(cfg, names, 4);
 			const char *next = ring_member_name(r, out[1]);
 
 			ring_remove(r2, ring_member_name(r, out[0]));
@@ -235,6 +264,39 @@ test_successors(void)
 	CHECK_EQ_INT(bad, 0);
 	CHECK_EQ_INT(ring_successors(r, "x", 1, out, 2), 2);
 	ring_free(r);
+}
+
+static void
+test_successors(void)
+{
+	check_successors(&table_cfg);
+	check_successors(&hash_cfg);
+}
+
+/* Shares are exact and add up; the table's are close to even. */
+static void
+test_shares(void)
+{
+	static const char *names[] = { "server-1", "server-2", "server-3",
+	    "server-4", "server-5", "server-6", "server-7", "server-8" };
+	const struct ring_config *cfgs[] = { &table_cfg, &hash_cfg,
+	    &classic_cfg };
+	double sh[8], sum;
+	size_t c;
+	int i;
+
+	for (c = 0; c < 3; c++) {
+		struct ring *r = make_ring(cfgs[c], names, 8);
+
+		ring_shares(r, sh);
+		for (sum = 0, i = 0; i < 8; i++)
+			sum += sh[i];
+		CHECK(sum > 0.999999 && sum < 1.000001);
+		if (cfgs[c] == &table_cfg)
+			for (i = 0; i < 8; i++)
+				CHECK(sh[i] > 0.95 / 8 && sh[i] < 1.05 / 8);
+		ring_free(r);
+	}
 }
 
 static void
@@ -337,6 +399,7 @@ static const struct test_case tests[] = {
 	  test_remove_moves_only_its_keys },
 	{ "successors are distinct and start at the owner", test_successors },
 	{ "hash ring spreads keys over every member", test_hash_spreads_keys },
+	{ "shares are exact and add up to one", test_shares },
 	{ "classic formulas H and Phi", test_classic_formulas },
 	{ "classic slots with linear probing, by hand", test_classic_slots },
 	{ "classic ring holds at most 56 replicas", test_classic_capacity },
