@@ -38,7 +38,9 @@ struct ring_member {
 	char		 name[RING_NAME_MAX + 1];
 	size_t		 namelen;
 	uint64_t	 classic_id;
-	uint64_t	 seed;		/* XXH3(name), RING_ALGO_TABLE */
+	uint64_t	 seed;		/* XXH3(name) */
+	uint32_t	 key32;		/* its table key, RING_ALGO_TABLE */
+	uint16_t	 slot;		/* its number in the table */
 	void		*data;
 };
 
@@ -67,9 +69,15 @@ struct ring {
 	int16_t			 next[RING_CLASSIC_SLOTS];
 	size_t			 nslots;
 
-	/* RING_ALGO_TABLE: arc -> member, and that member's score there */
+	/*
+	 * RING_ALGO_TABLE: arc -> slot of its owner, and the owner's score
+	 * there.  Slots stay put while member indices shift, so a removal
+	 * touches only the arcs that change hands.
+	 */
 	uint16_t		*owner;
 	uint32_t		*score;
+	uint16_t		 slot_member[RING_MEMBERS_MAX];	/* slot -> idx */
+	uint8_t			 slot_used[RING_MEMBERS_MAX];
 
 	double			 last_moved;
 };
@@ -141,24 +149,38 @@ ring_free(struct ring *r)
 
 /* --- the rendezvous table ------------------------------------------- */
 
-/* MurmurHash3's 64-bit finalizer: every input bit reaches every output. */
-static inline uint64_t
-mix64(uint64_t k)
+/*
+ * Member m's score on arc a: wyhash's mixer, one 64x64->128 multiply of
+ * the arc keyed by the member's two seeds, folded.  It is scored 2^21
+ * times per membership change, so its speed is the change's speed.  Ties
+ * are broken by name (see table_beats).
+ */
+/*
+ * Member m's score on arc a is fmix32(a * ARC_SPREAD ^ key32(m)), with
+ * MurmurHash3's 32-bit finalizer.  The finalizer is a bijection, so two
+ * members with different keys never tie on an arc; two names whose keys
+ * collide (one chance in 2^32 per pair) are told apart by name.  It is
+ * all 32-bit arithmetic so that the loops over 2^21 arcs below vectorize.
+ */
+#define ARC_SPREAD	0x9E3779B1u	/* odd: spreads an arc's bits */
+
+static inline uint32_t
+score_of(uint32_t key32, uint32_t a)
 {
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdULL;
-	k ^= k >> 33;
-	k *= 0xc4ceb9fe1a85ec53ULL;
-	k ^= k >> 33;
-	return k;
+	uint32_t x = (a * ARC_SPREAD) ^ key32;
+
+	x ^= x >> 16;
+	x *= 0x85ebca6bu;
+	x ^= x >> 13;
+	x *= 0xc2b2ae35u;
+	x ^= x >> 16;
+	return x;
 }
 
-/* Member m's score on arc a; ties are broken by name (see table_beats). */
 static inline uint32_t
 table_score(const struct ring_member *m, uint32_t a)
 {
-	return (uint32_t)(mix64(m->seed ^ ((uint64_t)a *
-	    0x9E3779B97F4A7C15ULL)) >> 32);
+	return score_of(m->key32, a);
 }
 
 /* Does member a with score sa win over member b with score sb? */
@@ -175,59 +197,186 @@ table_arc(const void *key, size_t len)
 	return (uint32_t)(XXH3_64bits(key, len) >> (64 - RING_TABLE_BITS));
 }
 
-/* The newest member, r->members[r->nmembers - 1], takes the arcs it wins. */
+/* The best member for arc a, or -1 if none; its score in *best_s. */
+static int
+table_best(const struct ring *r, uint32_t a, uint32_t *best_s)
+{
+	uint32_t sc;
+	int j, best = -1;
+
+	*best_s = 0;
+	for (j = 0; j < r->nmembers; j++) {
+		const struct ring_member *m = &r->members[j];
+
+		sc = score_of(m->key32, a);
+		/* the name decides only an exact tie, which is rare */
+		if (best == -1 || sc > *best_s || (sc == *best_s &&
+		    table_beats(m, sc, &r->members[best], *best_s))) {
+			best = j;
+			*best_s = sc;
+		}
+	}
+	return best;
+}
+
+/* Is key32 shared with another member?  Then scores can tie. */
+static int
+table_key_shared(const struct ring *r)
+{
+	int i, j;
+
+	for (i = 0; i < r->nmembers; i++)
+		for (j = i + 1; j < r->nmembers; j++)
+			if (r->members[i].key32 == r->members[j].key32)
+				return 1;
+	return 0;
+}
+
+/*
+ * The two loops that run over every arc on a membership change.  They are
+ * written to vectorize (no branch on who wins an arc, 32-bit lanes) and
+ * built for AVX2 as well as the baseline, the better picked at run time.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TABLE_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TABLE_CLONES
+#endif
+
+/* Give arc a to slot sl where key32 scores higher; count the arcs taken. */
+TABLE_CLONES static size_t
+table_sweep(uint16_t *restrict owner, uint32_t *restrict score,
+    uint32_t key32, uint16_t sl)
+{
+	size_t moved = 0;
+	uint32_t a;
+
+	for (a = 0; a < RING_TABLE_SIZE; a++) {
+		uint32_t sc = score_of(key32, a), win = sc > score[a];
+
+		owner[a] = win ? sl : owner[a];
+		score[a] = win ? sc : score[a];
+		moved += win;
+	}
+	return moved;
+}
+
+#define RANK_CHUNK	4096	/* arcs re-ranked together on a removal */
+
+/*
+ * Rank the k arcs in arcs[] over the n members (keys[], slots[]): the
+ * best slot of each into best[], its score into top[].
+ */
+TABLE_CLONES static void
+table_rank(const uint32_t *restrict arcs, size_t k,
+    const uint32_t *restrict keys, const uint32_t *restrict slots, int n,
+    uint32_t *restrict top, uint32_t *restrict best)
+{
+	size_t i;
+	int j;
+
+	for (i = 0; i < k; i++) {
+		top[i] = score_of(keys[0], arcs[i]);
+		best[i] = slots[0];
+	}
+	for (j = 1; j < n; j++) {
+		uint32_t key = keys[j], slot = slots[j];
+
+		for (i = 0; i < k; i++) {
+			uint32_t sc = score_of(key, arcs[i]);
+			uint32_t t = top[i], b = best[i];
+
+			top[i] = sc > t ? sc : t;
+			best[i] = sc > t ? slot : b;
+		}
+	}
+}
+
+/*
+ * The newest member, r->members[r->nmembers - 1], takes the arcs it wins.
+ * Keys that collide make ties possible: then every arc is compared in
+ * full, names and all.
+ */
 static void
 table_add(struct ring *r)
 {
-	int idx = r->nmembers - 1;
-	const struct ring_member *m = &r->members[idx];
-	uint32_t a, sc;
+	uint16_t idx = (uint16_t)(r->nmembers - 1), sl, *owner = r->owner;
+	struct ring_member *m = &r->members[idx];
+	uint32_t *score = r->score, a, sc;
 	size_t moved = 0;
 
-	for (a = 0; a < RING_TABLE_SIZE; a++) {
-		sc = table_score(m, a);
-		if (r->owner[a] == TABLE_NONE ||
-		    table_beats(m, sc, &r->members[r->owner[a]], r->score[a])) {
-			r->owner[a] = (uint16_t)idx;
-			r->score[a] = sc;
-			moved++;
+	for (sl = 0; r->slot_used[sl]; sl++)
+		;
+	r->slot_used[sl] = 1;
+	r->slot_member[sl] = idx;
+	m->slot = sl;
+	if (r->nmembers == 1) {
+		for (a = 0; a < RING_TABLE_SIZE; a++) {
+			owner[a] = sl;
+			score[a] = score_of(m->key32, a);
 		}
-	}
+		moved = RING_TABLE_SIZE;
+	} else if (!table_key_shared(r))
+		moved = table_sweep(owner, score, m->key32, sl);
+	else
+		for (a = 0; a < RING_TABLE_SIZE; a++) {
+			sc = score_of(m->key32, a);
+			if (table_beats(m, sc, &r->members[r->slot_member[
+			    owner[a]]], score[a])) {
+				owner[a] = sl;
+				score[a] = sc;
+				moved++;
+			}
+		}
 	r->last_moved = (double)moved / RING_TABLE_SIZE;
 }
 
 /*
- * Member idx has just been taken out of r->members (those after it moved
- * down one): its arcs go to their next choice, other indices shift.
+ * The member in slot sl has just been taken out of r->members: the arcs it
+ * held go to their next choice; nothing else changes.  Its arcs are
+ * gathered RANK_CHUNK at a time and ranked together, member by member.
  */
 static void
-table_remove(struct ring *r, int idx)
+table_remove(struct ring *r, uint16_t sl)
 {
-	uint32_t a, best_s, sc;
-	size_t moved = 0;
-	int j, best;
+	static uint32_t keys[RING_MEMBERS_MAX], slots[RING_MEMBERS_MAX],
+	    arcs[RANK_CHUNK], top[RANK_CHUNK], best[RANK_CHUNK];
+	uint16_t *owner = r->owner;
+	uint32_t *score = r->score, a = 0;
+	size_t moved = 0, k, i;
+	int n = r->nmembers, j, shared = table_key_shared(r);
 
-	for (a = 0; a < RING_TABLE_SIZE; a++) {
-		if (r->owner[a] == TABLE_NONE)
-			continue;
-		if (r->owner[a] != idx) {
-			if (r->owner[a] > idx)
-				r->owner[a]--;
-			continue;
+	r->slot_used[sl] = 0;
+	for (j = 0; j < n; j++) {
+		r->slot_member[r->members[j].slot] = (uint16_t)j;
+		keys[j] = r->members[j].key32;
+		slots[j] = r->members[j].slot;
+	}
+	while (a < RING_TABLE_SIZE) {
+		for (k = 0; a < RING_TABLE_SIZE && k < RANK_CHUNK; a++) {
+			arcs[k] = a;
+			k += owner[a] == sl;
 		}
-		moved++;
-		best = -1;
-		best_s = 0;
-		for (j = 0; j < r->nmembers; j++) {
-			sc = table_score(&r->members[j], a);
-			if (best == -1 || table_beats(&r->members[j], sc,
-			    &r->members[best], best_s)) {
-				best = j;
-				best_s = sc;
+		moved += k;
+		if (n == 0) {
+			for (i = 0; i < k; i++) {
+				owner[arcs[i]] = TABLE_NONE;
+				score[arcs[i]] = 0;
 			}
+			continue;
 		}
-		r->owner[a] = best == -1 ? TABLE_NONE : (uint16_t)best;
-		r->score[a] = best_s;
+		if (shared)
+			for (i = 0; i < k; i++) {
+				int b = table_best(r, arcs[i], &top[i]);
+
+				best[i] = r->members[b].slot;
+			}
+		else
+			table_rank(arcs, k, keys, slots, n, top, best);
+		for (i = 0; i < k; i++) {
+			owner[arcs[i]] = (uint16_t)best[i];
+			score[arcs[i]] = top[i];
+		}
 	}
 	r->last_moved = (double)moved / RING_TABLE_SIZE;
 }
@@ -442,6 +591,7 @@ ring_add(struct ring *r, const char *name, void *data, char *err,
 	m->namelen = len;
 	m->classic_id = ring_classic_id(name, len, 1);
 	m->seed = XXH3_64bits(name, len);
+	m->key32 = (uint32_t)(m->seed >> 32);
 	m->data = data;
 	r->nmembers++;
 	if (r->cfg.algo == RING_ALGO_TABLE) {
@@ -465,17 +615,19 @@ ring_remove(struct ring *r, const char *name)
 {
 	uint64_t before[RING_CLASSIC_SLOTS];
 	int idx = ring_find(r, name), rc;
+	uint16_t sl;
 	double share;
 
 	if (idx == -1)
 		return -1;
 	share = r->cfg.algo == RING_ALGO_HASH ? member_share(r, idx) : 0;
+	sl = r->members[idx].slot;
 	classic_owner_seeds(r, before);
 	memmove(&r->members[idx], &r->members[idx + 1],
 	    (r->nmembers - idx - 1) * sizeof(r->members[0]));
 	r->nmembers--;
 	if (r->cfg.algo == RING_ALGO_TABLE) {
-		table_remove(r, idx);
+		table_remove(r, sl);
 		return 0;
 	}
 	/* A smaller ring fits the arrays it had: this rebuild allocates
@@ -567,7 +719,7 @@ ring_lookup(const struct ring *r, const void *key, size_t len)
 	if (r->nmembers == 0)
 		return -1;
 	if (r->cfg.algo == RING_ALGO_TABLE)
-		return r->owner[table_arc(key, len)];
+		return r->slot_member[r->owner[table_arc(key, len)]];
 	if (r->cfg.algo == RING_ALGO_CLASSIC)
 		return r->slot[r->next[classic_key_slot(key, len)]];
 	return (int)r->points[hash_position(r, XXH3_64bits(key, len))].member;
@@ -687,7 +839,8 @@ ring_shares(const struct ring *r, double *out)
 	switch (r->cfg.algo) {
 	case RING_ALGO_TABLE:
 		for (a = 0; a < RING_TABLE_SIZE; a++)
-			out[r->owner[a]] += 1.0 / RING_TABLE_SIZE;
+			out[r->slot_member[r->owner[a]]] += 1.0 /
+			    RING_TABLE_SIZE;
 		break;
 	case RING_ALGO_CLASSIC:
 		/* H(i) repeats every 512 ids: one period is every id */

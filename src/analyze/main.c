@@ -1,0 +1,38 @@
+/*
+ * ringlb-analyze - measures what ringlb's rings do, with the same ring
+ * code ringlb runs.
+ *
+ *   ringlb-analyze ring [--algo A] [--replicas N[,N...]] [--vnodes V] [--json]
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "analyze.h"
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: ringlb-analyze COMMAND [options]\n"
+	    "\n"
+	    "commands:\n"
+	    "  ring   exact key-space shares, keys moved by adding or removing "
+	    "a replica,\n"
+	    "         memory, lookup and rebuild times of a ring; see "
+	    "'ringlb-analyze ring --help'\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "ring") == 0)
+		return analyze_ring(argc - 1, argv + 1);
+	fprintf(stderr, "ringlb-analyze: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
