@@ -115,7 +115,7 @@ $(BUILD)/ringlb-analyze: $(ANA_OBJS) $(LIB_OBJS)
 
 $(BUILD)/test_%: $(OBJ)/tests/unit/test_%.o $(LIB_OBJS)
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(ALL_LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(ALL_LDLIBS) -lm
 
 # --- run ------------------------------------------------------------------
 # ringlb on port $(PORT) with 3 replica processes it starts itself;

@@ -53,6 +53,7 @@ struct config {
 	int			nadmin_allow;
 
 	struct ring_config	ring;
+	double			balance_factor;	/* 0: off */
 	enum key_fallback	key_fallback;
 
 	long			connect_timeout_ms;

@@ -84,6 +84,8 @@ void		 pool_shutdown(struct pool *p, void (*done)(void *), void *arg);
  */
 int		 pool_route(struct pool *p, const void *key, size_t len,
 		    struct replica **out, int max);
+/* The replica owning key on the ring, whatever the loads; NULL if none. */
+struct replica	*pool_owner(struct pool *p, const void *key, size_t len);
 
 /* The replica set as /rep shows it: committed and not being removed. */
 int		 pool_size(const struct pool *p);
@@ -97,5 +99,8 @@ int		 pool_busy(const struct pool *p);	/* an /add running */
 /* Ring facts for /metrics. */
 size_t		 pool_ring_points(const struct pool *p);
 uint64_t	 pool_ring_changes(const struct pool *p);
+double		 pool_ring_last_moved(const struct pool *p);
+/* Requests sent away from their owner by --balance-factor. */
+uint64_t	 pool_displaced(const struct pool *p);
 
 #endif /* RINGLB_POOL_H */

@@ -38,6 +38,7 @@ struct replica {
 	uint64_t		 heartbeat_failures;
 	uint64_t		 respawns;
 	unsigned		 inflight;	/* transfers running on it */
+	double			 keyspace_share; /* of the ring, 0 when off it */
 	unsigned		 refs;		/* transfers that may use it */
 
 	/* pool bookkeeping (pool.c) */

@@ -74,6 +74,24 @@ int		 ring_successors(const struct ring *r, const void *key,
 		    size_t len, int *out, int max);
 
 /*
+ * Consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam):
+ * the first member in key's ranking (its owner, then its successors)
+ * whose load is under the cap ceil(factor * (total + 1) / members) - no
+ * member ever takes a request that puts it over the cap.  load(data)
+ * gives a member's load, total the sum of all.  out[0] is the choice, and
+ * further members under the cap follow, for retries (at most max).
+ * *displaced tells whether out[0] is not the key's owner.  Returns how
+ * many were written, 0 when the ring is empty.
+ */
+int		 ring_lookup_bounded(const struct ring *r, const void *key,
+		    size_t len, double factor, unsigned long total,
+		    unsigned (*load)(const void *data), int *out, int max,
+		    int *displaced);
+/* The cap ring_lookup_bounded() holds members to. */
+unsigned long	 ring_bounded_cap(const struct ring *r, double factor,
+		    unsigned long total);
+
+/*
  * Each member's exact share of the key space, in member index order, into
  * out (ring_count() doubles; they sum to 1).  Exact, not sampled: arc
  * lengths for the hash ring, arcs owned for the table, request ids 0..511

@@ -165,6 +165,23 @@ set_vnodes(struct config *cfg, const char *v, char *err, size_t errlen)
 }
 
 static int
+set_balance_factor(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	char *end;
+	double f = strtod(v, &end);
+
+	if (*v == '\0' || *end != '\0' || !(f >= 1.0 && f <= 10.0)) {
+		snprintf(err, errlen, "balance factor '%s' must be a number "
+		    "from 1.0 to 10, e.g. 1.25 (each replica then takes at most "
+		    "1.25 times the average in-flight load)", v);
+		return -1;
+	}
+	cfg->balance_factor = f;
+	return 0;
+}
+
+static int
 set_key_fallback(struct config *cfg, const char *v, char *err,
     size_t errlen)
 {
@@ -405,6 +422,10 @@ static const struct option_def options[] = {
 	{ "vnodes", "RINGLB_VNODES", "N",
 	  "virtual nodes per replica on the hash ring (default 160)",
 	  set_vnodes },
+	{ "balance-factor", "RINGLB_BALANCE_FACTOR", "F",
+	  "bounded loads: no replica takes more than F times the average "
+	  "in-flight requests; a request over the cap goes to the next replica "
+	  "of its key (off by default; e.g. 1.25)", set_balance_factor },
 	{ "key-fallback", "RINGLB_KEY_FALLBACK", "MODE",
 	  "request key when neither ?request_id= nor X-Request-Id is given: "
 	  "random (default) or client-ip", set_key_fallback },

@@ -201,7 +201,7 @@ fe_map_request(struct frontend *fe, struct evhttp_request *req)
 		    "e.g. /map_request?id=42");
 		return;
 	}
-	if (pool_route(fe->pool, key, (size_t)klen, &owner, 1) == 0) {
+	if ((owner = pool_owner(fe->pool, key, (size_t)klen)) == NULL) {
 		respond_error(req, 503, "no replica is available to map to");
 		return;
 	}

@@ -90,6 +90,12 @@ metrics_render(struct evbuffer *out, const struct metrics *m,
 	per_replica(out, p, "ringlb_respawns_total", "counter",
 	    "Times a replica was started again after failing.", v_respawns);
 
+	family(out, "ringlb_replica_keyspace_share", "gauge",
+	    "Each replica's exact share of the key space (0 off the ring).");
+	for (i = 0; (rep = pool_replica(p, i)) != NULL; i++)
+		evbuffer_add_printf(out, "ringlb_replica_keyspace_share{replica="
+		    "\"%s\"} %.6f\n", rep->name, rep->keyspace_share);
+
 	family(out, "ringlb_replica_state", "gauge",
 	    "1 for the state each replica is in.");
 	for (i = 0; (rep = pool_replica(p, i)) != NULL; i++)
@@ -142,4 +148,14 @@ metrics_render(struct evbuffer *out, const struct metrics *m,
 	    "Times a replica joined or left the ring.");
 	evbuffer_add_printf(out, "ringlb_ring_changes_total %llu\n",
 	    (unsigned long long)pool_ring_changes(p));
+	family(out, "ringlb_ring_last_change_moved_ratio", "gauge",
+	    "Share of the key space that changed replica in the last ring "
+	    "change.");
+	evbuffer_add_printf(out, "ringlb_ring_last_change_moved_ratio %.6f\n",
+	    pool_ring_last_moved(p));
+	family(out, "ringlb_bounded_displaced_total", "counter",
+	    "Requests sent past their owner because it was at the "
+	    "--balance-factor cap.");
+	evbuffer_add_printf(out, "ringlb_bounded_displaced_total %llu\n",
+	    (unsigned long long)pool_displaced(p));
 }

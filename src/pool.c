@@ -58,6 +58,8 @@ struct pool {
 	int			 nreps;
 	uint64_t		 seq;
 	uint64_t		 ring_changes;
+	uint64_t		 displaced;
+	double			*shares;	/* scratch for ring_shares */
 	struct pool_op		*op;
 	struct event		*tick;
 	int			 shutting_down;
@@ -126,6 +128,20 @@ pool_new_replica(struct pool *p, const char *name)
 
 /* --- the ring --------------------------------------------------------- */
 
+/* After a change: every replica's share of the key space, for /metrics. */
+static void
+pool_update_shares(struct pool *p)
+{
+	int i, n = ring_count(p->ring);
+
+	for (i = 0; i < p->nreps; i++)
+		p->reps[i]->keyspace_share = 0;
+	ring_shares(p->ring, p->shares);
+	for (i = 0; i < n; i++)
+		((struct replica *)ring_member_data(p->ring, i))->
+		    keyspace_share = p->shares[i];
+}
+
 static void
 ring_join(struct pool *p, struct replica *rep)
 {
@@ -137,6 +153,7 @@ ring_join(struct pool *p, struct replica *rep)
 		return;
 	}
 	p->ring_changes++;
+	pool_update_shares(p);
 }
 
 static void
@@ -147,7 +164,9 @@ ring_leave(struct pool *p, struct replica *rep)
 	if (idx != -1 && ring_member_data(p->ring, idx) == rep) {
 		ring_remove(p->ring, rep->name);
 		p->ring_changes++;
+		pool_update_shares(p);
 	}
+	rep->keyspace_share = 0;
 }
 
 /* --- the state file --------------------------------------------------- */
@@ -573,7 +592,9 @@ pool_new(struct event_base *base, const struct config *cfg,
 	struct pool *p;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    (p->reps = calloc(POOL_MAX, sizeof(*p->reps))) == NULL)
+	    (p->reps = calloc(POOL_MAX, sizeof(*p->reps))) == NULL ||
+	    (p->shares = calloc(RING_MEMBERS_MAX, sizeof(*p->shares))) ==
+	    NULL)
 		goto nomem;
 	p->base = base;
 	p->cfg = cfg;
@@ -612,6 +633,7 @@ pool_free(struct pool *p)
 	}
 	health_free(p->health);
 	free(p->op);
+	free(p->shares);
 	free(p->reps);
 	ring_free(p->ring);
 	free(p);
@@ -677,18 +699,39 @@ pool_shutdown(struct pool *p, void (*done)(void *), void *arg)
 
 /* --- queries ---------------------------------------------------------- */
 
+static unsigned
+replica_load(const void *data)
+{
+	return ((const struct replica *)data)->inflight;
+}
+
 int
 pool_route(struct pool *p, const void *key, size_t len, struct replica **out,
     int max)
 {
-	int idx[8], n, i;
+	int idx[8], n, i, displaced;
+	unsigned long total = 0;
 
 	if (max > 8)
 		max = 8;
-	n = ring_successors(p->ring, key, len, idx, max);
+	if (p->cfg->balance_factor > 0) {
+		for (i = 0; i < ring_count(p->ring); i++)
+			total += replica_load(ring_member_data(p->ring, i));
+		n = ring_lookup_bounded(p->ring, key, len,
+		    p->cfg->balance_factor, total, replica_load, idx, max,
+		    &displaced);
+		p->displaced += displaced;
+	} else
+		n = ring_successors(p->ring, key, len, idx, max);
 	for (i = 0; i < n; i++)
 		out[i] = ring_member_data(p->ring, idx[i]);
 	return n;
+}
+
+struct replica *
+pool_owner(struct pool *p, const void *key, size_t len)
+{
+	return ring_member_data(p->ring, ring_lookup(p->ring, key, len));
 }
 
 int
@@ -746,6 +789,18 @@ uint64_t
 pool_ring_changes(const struct pool *p)
 {
 	return p->ring_changes;
+}
+
+double
+pool_ring_last_moved(const struct pool *p)
+{
+	return ring_last_moved(p->ring);
+}
+
+uint64_t
+pool_displaced(const struct pool *p)
+{
+	return p->displaced;
 }
 
 static int

@@ -516,6 +516,7 @@ rebuild_classic(struct ring *r)
 }
 
 static double	member_share(const struct ring *, int);
+static int	add_distinct(int *, int, int);
 
 /* Classic ring: the owner of every request id of one period, by seed. */
 static void
@@ -807,6 +808,52 @@ ring_classic_slot_owner(const struct ring *r, unsigned slot)
 	if (r->cfg.algo != RING_ALGO_CLASSIC || slot >= RING_CLASSIC_SLOTS)
 		return -1;
 	return r->slot[slot];
+}
+
+unsigned long
+ring_bounded_cap(const struct ring *r, double factor, unsigned long total)
+{
+	double x;
+	unsigned long c;
+
+	if (r->nmembers == 0)
+		return 0;
+	x = factor * (double)(total + 1) / r->nmembers;
+	c = (unsigned long)x;
+	if ((double)c < x - 1e-9)
+		c++;			/* the ceiling */
+	return c < 1 ? 1 : c;
+}
+
+int
+ring_lookup_bounded(const struct ring *r, const void *key, size_t len,
+    double factor, unsigned long total, unsigned (*load)(const void *data),
+    int *out, int max, int *displaced)
+{
+	int rank[TABLE_RANK_MAX], n, i, k = 0, j, least = -1;
+	unsigned long cap = ring_bounded_cap(r, factor, total);
+
+	*displaced = 0;
+	if (r->nmembers == 0 || max <= 0)
+		return 0;
+	n = ring_successors(r, key, len, rank, TABLE_RANK_MAX);
+	for (i = 0; i < n && k < max; i++)
+		if (load(r->members[rank[i]].data) < cap)
+			out[k++] = rank[i];
+	if (k == 0) {
+		/* every ranked member is full (more members than we rank):
+		 * the least loaded of all is under the cap */
+		for (j = 0; j < r->nmembers; j++)
+			if (least == -1 || load(r->members[j].data) <
+			    load(r->members[least].data))
+				least = j;
+		out[k++] = least;
+	}
+	*displaced = out[0] != rank[0];
+	/* a retry target even if it is full: better than none */
+	for (i = 0; i < n && k < max; i++)
+		k = add_distinct(out, k, rank[i]);
+	return k;
 }
 
 /* The share of keys member idx owns, for the hash and classic rings. */

@@ -201,4 +201,9 @@ def test_metrics(procs):
     assert values["ringlb_replicas"] == 3 and values["ringlb_replicas_healthy"] == 3
     assert values["ringlb_ring_points"] == 1 << 21     # the table ring's arcs
     assert 'ringlb_respawns_total{replica="server-1"}' in values
+    shares = [values['ringlb_replica_keyspace_share{replica="server-%d"}' % i]
+              for i in (1, 2, 3)]
+    assert abs(sum(shares) - 1) < 1e-5 and min(shares) > 0.32
+    assert 0 < values["ringlb_ring_last_change_moved_ratio"] <= 1
+    assert values["ringlb_bounded_displaced_total"] == 0
     assert 'ringlb_heartbeat_failures_total{replica="server-1"}' in values

@@ -2,6 +2,7 @@
 import hashlib
 import json
 import socket
+import time
 
 from conftest import get, request
 
@@ -159,3 +160,37 @@ def test_body_over_limit(procs):
     assert r.status == 200
     r = request(lb.port, "POST", "/echo", body=b"x" * 1025)
     assert r.status == 413
+
+
+def test_balance_factor_spreads_a_hot_key(procs):
+    import threading
+    ups = [procs.upstream("u%d" % i) for i in (1, 2, 3)]
+
+    def burst(lb):
+        served = []
+
+        def one():
+            served.append(get(lb.port, "/slow?ms=600&request_id=hot").header("X-Served-By"))
+
+        threads = [threading.Thread(target=one) for _ in range(6)]
+        for t in threads:
+            t.start()
+            time.sleep(0.02)
+        for t in threads:
+            t.join(10)
+        return served
+
+    plain = procs.ringlb(ups)
+    owner = get(plain.port, "/map_request?id=hot").json()["mapped_server"]
+    assert burst(plain) == [owner] * 6          # one key, one replica
+    bounded = procs.ringlb(ups, "--balance-factor", "1.0")
+    served = burst(bounded)
+    assert len(served) == 6
+    # cap = ceil((in flight + 1) / 3): no replica holds more than 2 of 6
+    assert max(served.count(u) for u in set(served)) <= 2
+    assert served[0] == owner                   # the owner first, while it has room
+    # /map_request still names the owner; /metrics counts the displaced
+    assert get(bounded.port, "/map_request?id=hot").json()["mapped_server"] == owner
+    text = get(bounded.port, "/metrics").body.decode()
+    displaced = [l for l in text.splitlines() if l.startswith("ringlb_bounded_displaced_total ")]
+    assert int(displaced[0].split()[1]) >= 4

@@ -3,6 +3,8 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "harness.h"
@@ -386,7 +388,101 @@ test_classic_capacity(void)
 	ring_free(r);
 }
 
+/* Bounded loads: a replica's load as the test keeps it. */
+static unsigned
+test_load(const void *data)
+{
+	return *(const unsigned *)data;
+}
+
+/* Zipf(1.1)-skewed key k out of nkeys, from a uniform u in [0, 1). */
+static int
+zipf_key(const double *cdf, int nkeys, double u)
+{
+	int lo = 0, hi = nkeys - 1;
+
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+
+		if (cdf[mid] < u)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void
+check_bounded(const struct ring_config *cfg, double factor)
+{
+	static const char *names[] = { "s1", "s2", "s3", "s4", "s5", "s6" };
+	enum { NK = 1000, N = 6, STEPS = 20000 };
+	unsigned load[N] = { 0 };
+	struct ring *r = ring_new(cfg);
+	double cdf[NK], sum = 0;
+	int inflight[256], ninflight = 0, i, over = 0, displaced_seen = 0;
+	unsigned long total = 0;
+	uint64_t rng = 42;
+	char err[64], key[16];
+
+	for (i = 0; i < N; i++)
+		ring_add(r, names[i], &load[i], err, sizeof(err));
+	for (i = 0; i < NK; i++)
+		sum += cdf[i] = 1.0 / pow(i + 1, 1.1);
+	for (i = 0, cdf[0] /= sum; i + 1 < NK; i++)
+		cdf[i + 1] = cdf[i] + cdf[i + 1] / sum;
+
+	for (i = 0; i < STEPS; i++) {
+		int out[2], n, disp, m, k;
+		unsigned long cap;
+
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		/* keep about 200 requests in flight: leave, then arrive */
+		if (ninflight >= 200 || (ninflight > 0 && (rng >> 60) < 7)) {
+			k = (int)((rng >> 20) % (uint64_t)ninflight);
+			load[inflight[k]]--;
+			total--;
+			inflight[k] = inflight[--ninflight];
+			continue;
+		}
+		snprintf(key, sizeof(key), "%d", zipf_key(cdf, NK,
+		    (double)(rng >> 11) / 9007199254740992.0));
+		cap = ring_bounded_cap(r, factor, total);
+		n = ring_lookup_bounded(r, key, strlen(key), factor, total,
+		    test_load, out, 2, &disp);
+		if (n < 1) {
+			over++;
+			continue;
+		}
+		m = (int)((unsigned *)ring_member_data(r, out[0]) - load);
+		over += load[m] + 1 > cap;	/* never over the cap */
+		displaced_seen += disp;
+		/* the owner is taken whenever it has room */
+		if (!disp)
+			CHECK(out[0] == ring_lookup(r, key, strlen(key)));
+		else
+			CHECK(load[ring_lookup(r, key, strlen(key))] + 1 > cap);
+		CHECK(n < 2 || out[1] != out[0]);
+		load[m]++;
+		total++;
+		inflight[ninflight++] = m;
+	}
+	CHECK_EQ_INT(over, 0);
+	/* with this much skew, the cap must have bitten */
+	CHECK(displaced_seen > 0);
+	ring_free(r);
+}
+
+static void
+test_bounded_loads(void)
+{
+	check_bounded(&table_cfg, 1.25);
+	check_bounded(&table_cfg, 1.0);
+	check_bounded(&hash_cfg, 1.25);
+}
+
 static const struct test_case tests[] = {
+	{ "bounded loads never exceed the cap", test_bounded_loads },
 	{ "empty ring maps nothing", test_empty_ring },
 	{ "bad vnode counts are refused", test_bad_config },
 	{ "duplicate and bad names are refused", test_duplicate_and_bad_names },
