@@ -30,7 +30,7 @@ LB_SRCS   := src/config.c src/backend.c src/backend_static.c \
              src/backend_process.c src/pool.c src/health.c src/state.c \
              src/metrics.c src/admin.c src/proxy.c src/frontend.c src/main.c
 REP_SRCS  := src/replica/main.c
-ANA_SRCS  := src/analyze/main.c src/analyze/ring_report.c
+ANA_SRCS  := src/analyze/main.c src/analyze/ring_report.c src/analyze/load.c
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 LB_OBJS   := $(LB_SRCS:%.c=$(OBJ)/%.o)

@@ -5,5 +5,6 @@
 #define RINGLB_ANALYZE_H
 
 int	analyze_ring(int argc, char **argv);
+int	analyze_bounded(int argc, char **argv);
 
 #endif /* RINGLB_ANALYZE_H */

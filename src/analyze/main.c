@@ -3,11 +3,13 @@
  * code ringlb runs.
  *
  *   ringlb-analyze ring [--algo A] [--replicas N[,N...]] [--vnodes V] [--json]
+ *   ringlb-analyze load --url URL [--requests N] [--concurrency C] ...
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "analyze.h"
+#include "load.h"
 
 static void
 usage(FILE *fp)
@@ -18,8 +20,12 @@ usage(FILE *fp)
 	    "commands:\n"
 	    "  ring   exact key-space shares, keys moved by adding or removing "
 	    "a replica,\n"
-	    "         memory, lookup and rebuild times of a ring; see "
-	    "'ringlb-analyze ring --help'\n");
+	    "         memory, lookup and rebuild times of a ring\n"
+	    "  bounded  in-flight load and displaced requests under "
+	    "--balance-factor,\n         simulated with Zipf-skewed keys\n"
+	    "  load   requests with request ids to a running ringlb: how "
+	    "many each replica\n         served, errors, latency\n"
+	    "\n'ringlb-analyze COMMAND --help' tells more.\n");
 }
 
 int
@@ -32,6 +38,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "ring") == 0)
 		return analyze_ring(argc - 1, argv + 1);
+	if (strcmp(argv[1], "bounded") == 0)
+		return analyze_bounded(argc - 1, argv + 1);
+	if (strcmp(argv[1], "load") == 0)
+		return analyze_load(argc - 1, argv + 1);
 	fprintf(stderr, "ringlb-analyze: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

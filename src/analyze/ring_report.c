@@ -8,6 +8,7 @@
  */
 #include <getopt.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,5 +320,235 @@ analyze_ring(int argc, char **argv)
 	for (i = 0; i < nres; i++)
 		free(res[i].shares);
 	free(keys);
+	return 0;
+}
+
+/* --- bounded loads, simulated ---------------------------------------- */
+
+static unsigned
+sim_load(const void *data)
+{
+	return *(const unsigned *)data;
+}
+
+struct bounded_result {
+	double	factor;
+	double	max_over_mean;		/* busiest in-flight, averaged */
+	double	peak_over_mean;		/* busiest in-flight at any time */
+	double	displaced;		/* share of requests */
+};
+
+/*
+ * A closed system: `inflight` requests are always out; each step one of
+ * them (at random) finishes and a new one arrives with a Zipf(s) key.
+ * Every arrival is placed by ring_lookup_bounded() - ringlb's own code -
+ * or, with factor 0, by plain ring lookup.
+ */
+static void
+simulate_bounded(const struct ring_config *cfg, int n, double factor,
+    double s, long keys, int inflight, long steps, struct bounded_result *br)
+{
+	struct ring *r;
+	unsigned *load = calloc(n, sizeof(*load));
+	int *where = calloc(inflight, sizeof(*where));
+	double *cdf = calloc(keys, sizeof(*cdf)), sum = 0, acc = 0;
+	double max_sum = 0;
+	long i, displaced = 0, samples = 0;
+	uint64_t rng = 0x9E3779B97F4A7C15ULL;
+	unsigned long total = 0;
+	unsigned peak = 0;
+	char name[32], err[128], key[24];
+	int j, k, out[2], disp;
+
+	memset(br, 0, sizeof(*br));
+	br->factor = factor;
+	r = ring_new(cfg);
+	for (j = 0; j < n; j++) {
+		replica_name(name, sizeof(name), j + 1);
+		ring_add(r, name, &load[j], err, sizeof(err));
+	}
+	for (i = 0; i < keys; i++)
+		sum += 1.0 / pow((double)i + 1, s);
+	for (i = 0; i < keys; i++) {
+		acc += 1.0 / pow((double)i + 1, s) / sum;
+		cdf[i] = acc;
+	}
+	for (i = 0; i < steps + inflight; i++) {
+		long lo = 0, hi = keys - 1;
+		double u;
+
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		u = (double)(rng >> 11) / 9007199254740992.0;
+		while (lo < hi) {
+			long mid = (lo + hi) / 2;
+
+			if (cdf[mid] < u)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		snprintf(key, sizeof(key), "%ld", lo);
+		/* the slot of the request that finishes makes room */
+		k = i < inflight ? (int)i : (int)((rng >> 17) % inflight);
+		if (i >= inflight) {
+			load[where[k]]--;
+			total--;
+		}
+		if (factor > 0)
+			ring_lookup_bounded(r, key, strlen(key), factor, total,
+			    sim_load, out, 1, &disp);
+		else {
+			out[0] = ring_lookup(r, key, strlen(key));
+			disp = 0;
+		}
+		where[k] = (int)((unsigned *)ring_member_data(r, out[0]) -
+		    load);
+		load[where[k]]++;
+		total++;
+		if (i >= inflight) {
+			unsigned m = 0;
+
+			displaced += disp;
+			for (j = 0; j < n; j++)
+				m = load[j] > m ? load[j] : m;
+			peak = m > peak ? m : peak;
+			max_sum += m;
+			samples++;
+		}
+	}
+	br->max_over_mean = max_sum / samples / ((double)inflight / n);
+	br->peak_over_mean = peak / ((double)inflight / n);
+	br->displaced = (double)displaced / samples;
+	ring_free(r);
+	free(load);
+	free(where);
+	free(cdf);
+}
+
+static void
+bounded_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: ringlb-analyze bounded [--algo A] [--replicas N] "
+	    "[--zipf S] [--keys K]\n"
+	    "                              [--inflight C] [--factors F,F,...] "
+	    "[--json]\n"
+	    "\n"
+	    "Simulates C requests always in flight (default 200) over N "
+	    "replicas (default 8),\nkeys drawn from Zipf(S) over K ids "
+	    "(defaults 1.1 and 1000), placed by ringlb's\nbounded-load code "
+	    "for each balance factor F (0 = plain consistent hashing;\n"
+	    "default 0,2,1.5,1.25,1.1), and reports the busiest replica's "
+	    "in-flight load\nover the mean (averaged, and at its peak) and "
+	    "the share of requests displaced\nfrom their home replica.\n");
+}
+
+int
+analyze_bounded(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "algo", required_argument, NULL, 'a' },
+		{ "replicas", required_argument, NULL, 'n' },
+		{ "zipf", required_argument, NULL, 'z' },
+		{ "keys", required_argument, NULL, 'k' },
+		{ "inflight", required_argument, NULL, 'c' },
+		{ "factors", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ring_config cfg = { RING_ALGO_TABLE, RING_VNODES_DEFAULT };
+	struct bounded_result br[16];
+	const char *factors = "0,2,1.5,1.25,1.1";
+	double s = 1.1;
+	long n = 8, keys = 1000, inflight = 200, v;
+	int ch, json = 0, nf = 0, i;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			if (ring_algo_parse(optarg, &cfg.algo) == -1) {
+				fprintf(stderr, "ringlb-analyze: --algo must be "
+				    "table, hash or classic\n");
+				return 2;
+			}
+			break;
+		case 'n':
+		case 'k':
+		case 'c':
+			if (parse_long(optarg, 1, 1000000, &v) == -1) {
+				fprintf(stderr, "ringlb-analyze: --%s must be a "
+				    "positive number\n", ch == 'n' ? "replicas" :
+				    ch == 'k' ? "keys" : "inflight");
+				return 2;
+			}
+			if (ch == 'n')
+				n = v > 1000 ? 1000 : v;
+			else if (ch == 'k')
+				keys = v;
+			else
+				inflight = v;
+			break;
+		case 'z':
+			s = strtod(optarg, NULL);
+			if (!(s > 0 && s < 10)) {
+				fprintf(stderr, "ringlb-analyze: --zipf takes an "
+				    "exponent such as 1.1\n");
+				return 2;
+			}
+			break;
+		case 'f':
+			factors = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			bounded_usage(stdout);
+			return 0;
+		default:
+			bounded_usage(stderr);
+			return 2;
+		}
+	}
+	while (*factors != '\0' && nf < 16) {
+		char *end;
+		double f = strtod(factors, &end);
+
+		if (end == factors || (f != 0 && (f < 1 || f > 10))) {
+			fprintf(stderr, "ringlb-analyze: --factors takes numbers "
+			    "from 1 to 10, or 0 for none, e.g. 0,1.25\n");
+			return 2;
+		}
+		simulate_bounded(&cfg, (int)n, f, s, keys, (int)inflight,
+		    200000, &br[nf++]);
+		factors = *end == ',' ? end + 1 : end;
+	}
+	if (json) {
+		printf("{\"algo\": \"%s\", \"replicas\": %ld, \"zipf\": %.3f, "
+		    "\"keys\": %ld, \"inflight\": %ld, \"results\": [",
+		    ring_algo_name(cfg.algo), n, s, keys, inflight);
+		for (i = 0; i < nf; i++)
+			printf("%s{\"factor\": %.3f, \"max_over_mean\": %.4f, "
+			    "\"peak_over_mean\": %.4f, \"displaced\": %.5f}",
+			    i ? ", " : "", br[i].factor, br[i].max_over_mean,
+			    br[i].peak_over_mean, br[i].displaced);
+		printf("]}\n");
+		return 0;
+	}
+	printf("bounded loads: %s ring, %ld replicas, %ld requests in flight, "
+	    "Zipf(%.2f) keys over %ld ids\n\n", ring_algo_name(cfg.algo), n,
+	    inflight, s, keys);
+	printf("%8s %16s %16s %12s\n", "factor", "busiest/mean", "peak/mean",
+	    "displaced");
+	for (i = 0; i < nf; i++) {
+		if (br[i].factor == 0)
+			printf("%8s", "off");
+		else
+			printf("%8.2f", br[i].factor);
+		printf(" %16.3f %16.3f %11.2f%%\n", br[i].max_over_mean,
+		    br[i].peak_over_mean, br[i].displaced * 100);
+	}
 	return 0;
 }
