@@ -6,5 +6,6 @@
 
 int	analyze_ring(int argc, char **argv);
 int	analyze_bounded(int argc, char **argv);
+int	analyze_experiments(int argc, char **argv);
 
 #endif /* RINGLB_ANALYZE_H */

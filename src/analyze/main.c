@@ -25,6 +25,8 @@ usage(FILE *fp)
 	    "--balance-factor,\n         simulated with Zipf-skewed keys\n"
 	    "  load   requests with request ids to a running ringlb: how "
 	    "many each replica\n         served, errors, latency\n"
+	    "  experiments  the classic assignment's analysis (A-1 to A-4) "
+	    "against real\n         ringlb instances: CSV and PNG charts\n"
 	    "\n'ringlb-analyze COMMAND --help' tells more.\n");
 }
 
@@ -40,6 +42,8 @@ main(int argc, char **argv)
 		return analyze_ring(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bounded") == 0)
 		return analyze_bounded(argc - 1, argv + 1);
+	if (strcmp(argv[1], "experiments") == 0)
+		return analyze_experiments(argc - 1, argv + 1);
 	if (strcmp(argv[1], "load") == 0)
 		return analyze_load(argc - 1, argv + 1);
 	fprintf(stderr, "ringlb-analyze: unknown command '%s'\n\n", argv[1]);
