@@ -12,6 +12,7 @@ set grid ytics
 set key top right
 plot 'a4_distribution.csv' every ::1 using 2:xtic(1) title 'classic' lc rgb '#d8843b', '' every ::1 using 3 title 'default' lc rgb '#3b7dd8', '' every ::1 using 4 title 'bounded' lc rgb '#4aa564'
 set title 'A-2: busiest replica over the mean, N = 2..6'
+set key top left
 set style data linespoints
 set xlabel 'replicas (N)'
 set ylabel 'busiest / mean'
