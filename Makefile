@@ -31,7 +31,7 @@ LB_SRCS   := src/config.c src/backend.c src/backend_static.c \
              src/metrics.c src/admin.c src/proxy.c src/frontend.c src/main.c
 REP_SRCS  := src/replica/main.c
 ANA_SRCS  := src/analyze/main.c src/analyze/ring_report.c src/analyze/load.c \
-             src/analyze/experiments.c
+             src/analyze/experiments.c src/analyze/zipf.c
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 LB_OBJS   := $(LB_SRCS:%.c=$(OBJ)/%.o)

@@ -56,7 +56,8 @@ int	parse_cidr(const char *s, int *family, uint8_t addr[16], int *prefix);
  */
 int	peer_is_allowed(const char *peer, const struct allow_net *nets, int n);
 
-/* Milliseconds on the monotonic clock. */
+/* Milliseconds and nanoseconds on the monotonic clock. */
 uint64_t now_ms(void);
+uint64_t now_ns(void);
 
 #endif /* RINGLB_UTIL_H */

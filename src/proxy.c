@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -43,6 +42,7 @@
 #include "proxy.h"
 #include "replica.h"
 #include "respond.h"
+#include "util.h"
 
 #define PROXY_FREE_MAX		1024		/* idle transfers kept */
 #define PROXY_HIGH_WATER	(256 * 1024)	/* client backlog that pauses */
@@ -91,20 +91,11 @@ static void	tx_finish(struct proxy_tx *, CURLcode);
 static void	tx_release(struct proxy_tx *);
 static void	tx_destroy(struct proxy_tx *);
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void
 tx_observe(struct proxy_tx *tx, int status)
 {
 	metrics_observe(tx->px->metrics, status,
-	    (double)(mono_ns() - tx->start_ns) / 1e9);
+	    (double)(now_ns() - tx->start_ns) / 1e9);
 }
 
 /* --- headers --------------------------------------------------------- */
@@ -599,7 +590,7 @@ proxy_forward(struct proxy *px, struct evhttp_request *req,
 		tx->targets[i] = targets[i];
 		targets[i]->refs++;	/* not freed while we may use it */
 	}
-	tx->start_ns = mono_ns();
+	tx->start_ns = now_ns();
 	tx->attempt = 0;
 	if (tx_setup(tx, request_id) == -1) {
 		respond_error(req, 500, "ringlb could not set up the request "

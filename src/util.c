@@ -263,10 +263,16 @@ peer_is_allowed(const char *peer, const struct allow_net *nets, int n)
 }
 
 uint64_t
-now_ms(void)
+now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+now_ms(void)
+{
+	return now_ns() / 1000000;
 }

@@ -32,6 +32,7 @@
 
 #include "analyze.h"
 #include "load.h"
+#include "zipf.h"
 
 #define EXP_REQUESTS	10000
 #define EXP_CONCURRENCY	64
@@ -56,15 +57,6 @@ static const struct variant variants[] = {
 
 static char ringlb_bin[PATH_MAX];
 static char outdir[PATH_MAX];
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static size_t
 to_buf(char *d, size_t s, size_t n, void *arg)

@@ -16,6 +16,7 @@
 #include "analyze.h"
 #include "load.h"
 #include "util.h"
+#include "zipf.h"
 
 struct slot {
 	CURL		*easy;
@@ -24,15 +25,6 @@ struct slot {
 	double		 start;
 	int		 busy;
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static size_t
 discard(char *d, size_t s, size_t n, void *a)
@@ -82,45 +74,14 @@ replica_index(struct load_result *res, const char *name)
 	return res->nnames++;
 }
 
-/* A Zipf(s) sampler over 0..n-1 by inverting the cumulative weights. */
-struct zipf {
-	double	*cdf;
-	long	 n;
-	uint64_t rng;
-};
-
-static double
-rnd(uint64_t *state)
-{
-	*state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-	return (double)(*state >> 11) / 9007199254740992.0;
-}
-
-static long
-zipf_draw(struct zipf *z)
-{
-	double u = rnd(&z->rng);
-	long lo = 0, hi = z->n - 1;
-
-	while (lo < hi) {
-		long mid = (lo + hi) / 2;
-
-		if (z->cdf[mid] < u)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 int
 load_run(const struct load_opts *o, struct load_result *res)
 {
 	struct slot *slots;
-	struct zipf z = { NULL, 0, 0x853c49e6748fea9bULL };
+	struct zipf z = { NULL, 0, 0 };
 	CURLM *multi;
-	double t0, last_tick = 0, sum;
-	long started = 0, i;
+	double t0, last_tick = 0;
+	long started = 0;
 	int running, left, k;
 	char sep = strchr(o->url, '?') ? '&' : '?';
 
@@ -128,19 +89,9 @@ load_run(const struct load_opts *o, struct load_result *res)
 	if ((res->records = calloc(o->requests, sizeof(*res->records))) ==
 	    NULL || (slots = calloc(o->concurrency, sizeof(*slots))) == NULL)
 		return -1;
-	if (o->zipf > 0) {
-		z.n = o->keys;
-		if ((z.cdf = malloc(z.n * sizeof(double))) == NULL)
-			return -1;
-		double acc = 0;
-
-		for (sum = 0, i = 0; i < z.n; i++)
-			sum += 1.0 / pow((double)i + 1, o->zipf);
-		for (i = 0; i < z.n; i++) {
-			acc += 1.0 / pow((double)i + 1, o->zipf) / sum;
-			z.cdf[i] = acc;
-		}
-	}
+	if (o->zipf > 0 && zipf_init(&z, o->zipf, o->keys,
+	    0x853c49e6748fea9bULL) == -1)
+		return -1;
 	multi = curl_multi_init();
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)o->concurrency);
 	for (k = 0; k < o->concurrency; k++) {
@@ -210,7 +161,7 @@ load_run(const struct load_opts *o, struct load_result *res)
 		curl_easy_cleanup(slots[k].easy);
 	curl_multi_cleanup(multi);
 	free(slots);
-	free(z.cdf);
+	zipf_free(&z);
 	return 0;
 }
 

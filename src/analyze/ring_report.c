@@ -17,6 +17,7 @@
 #include "analyze.h"
 #include "ring.h"
 #include "util.h"
+#include "zipf.h"
 
 #define NKEYS		(1 << 20)
 #define LOOKUP_ROUNDS	4
@@ -37,15 +38,6 @@ struct ring_result {
 	double	 lookup_ns;
 	double	 build_ms, add_ms, remove_ms;
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 replica_name(char *buf, size_t len, int i)
@@ -351,10 +343,9 @@ simulate_bounded(const struct ring_config *cfg, int n, double factor,
 	struct ring *r;
 	unsigned *load = calloc(n, sizeof(*load));
 	int *where = calloc(inflight, sizeof(*where));
-	double *cdf = calloc(keys, sizeof(*cdf)), sum = 0, acc = 0;
+	struct zipf z;
 	double max_sum = 0;
 	long i, displaced = 0, samples = 0;
-	uint64_t rng = 0x9E3779B97F4A7C15ULL;
 	unsigned long total = 0;
 	unsigned peak = 0;
 	char name[32], err[128], key[24];
@@ -367,29 +358,11 @@ simulate_bounded(const struct ring_config *cfg, int n, double factor,
 		replica_name(name, sizeof(name), j + 1);
 		ring_add(r, name, &load[j], err, sizeof(err));
 	}
-	for (i = 0; i < keys; i++)
-		sum += 1.0 / pow((double)i + 1, s);
-	for (i = 0; i < keys; i++) {
-		acc += 1.0 / pow((double)i + 1, s) / sum;
-		cdf[i] = acc;
-	}
+	zipf_init(&z, s, keys, 0x9E3779B97F4A7C15ULL);
 	for (i = 0; i < steps + inflight; i++) {
-		long lo = 0, hi = keys - 1;
-		double u;
-
-		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-		u = (double)(rng >> 11) / 9007199254740992.0;
-		while (lo < hi) {
-			long mid = (lo + hi) / 2;
-
-			if (cdf[mid] < u)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		snprintf(key, sizeof(key), "%ld", lo);
+		snprintf(key, sizeof(key), "%ld", zipf_draw(&z));
 		/* the slot of the request that finishes makes room */
-		k = i < inflight ? (int)i : (int)((rng >> 17) % inflight);
+		k = i < inflight ? (int)i : (int)((z.rng >> 17) % inflight);
 		if (i >= inflight) {
 			load[where[k]]--;
 			total--;
@@ -422,7 +395,7 @@ simulate_bounded(const struct ring_config *cfg, int n, double factor,
 	ring_free(r);
 	free(load);
 	free(where);
-	free(cdf);
+	zipf_free(&z);
 }
 
 static void
