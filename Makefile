@@ -45,7 +45,7 @@ else
 Q := @
 endif
 
-.PHONY: all run test unit e2e clean deps test-deps experiments
+.PHONY: all run test unit e2e clean deps test-deps experiments bench
 .SECONDARY:
 all: $(BUILD)/ringlb $(BUILD)/ringlb-replica $(BUILD)/ringlb-analyze
 
@@ -134,6 +134,12 @@ unit: $(TEST_BINS)
 
 e2e: all $(BUILD)/.deps-test
 	$(PYTHON) -m pytest -q tests/e2e
+
+# ringlb against nginx and HAProxy on the same backends (not a test: no
+# timing is asserted).  ROUNDS, DURATION and CONNS tune it.
+bench: all
+	$(call ensure,nginx-light haproxy wrk)
+	@bash tests/bench/bench.sh $(BUILD)
 
 # The classic assignment's analysis (A-1 to A-4) against real ringlb
 # instances on loopback; charts and data into docs/.
