@@ -15,10 +15,10 @@
  * (CURL_WRITEFUNC_PAUSE) until libevent has flushed the client's output
  * buffer, so a large response never sits in memory whole.
  *
- * A client that goes away is noticed at once, before any answer is
- * written, by watching its socket for EV_CLOSED (EPOLLRDHUP); once
- * writing has begun, a failed write reaches us through the evhttp
- * connection's close callback.  Either way the transfer is dropped there
+ * A client that goes away is noticed before any answer is written, by
+ * watching its socket for EV_CLOSED (EPOLLRDHUP) once the request has
+ * been open for HANGUP_WATCH_MS; once writing has begun, a failed write
+ * reaches us through the evhttp connection's close callback.  Either way the transfer is dropped there
  * and then, so an abandoned request does not hold a replica connection
  * until its timeout.
  */
@@ -47,6 +47,7 @@
 #define PROXY_FREE_MAX		1024		/* idle transfers kept */
 #define PROXY_HIGH_WATER	(256 * 1024)	/* client backlog that pauses */
 #define PROXY_TARGETS		2
+#define HANGUP_WATCH_MS		50	/* see tx_arm_hangup() */
 
 struct proxy_tx {
 	struct proxy			*px;
@@ -558,18 +559,34 @@ tx_setup(struct proxy_tx *tx, const char *request_id)
 	return 0;
 }
 
-/* Watch the client's socket for a hang-up while the request is open. */
+/* The request has been open a while: watch its client for a hang-up. */
 static void
-tx_watch_hangup(struct proxy_tx *tx)
+tx_watch_hangup(evutil_socket_t fd, short what, void *arg)
 {
-	evutil_socket_t fd;
+	struct proxy_tx *tx = arg;
 
+	(void)fd;
+	(void)what;
 	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(tx->evcon));
 	if (fd == -1)
 		return;
 	event_assign(tx->hangup, tx->px->base, fd, EV_CLOSED, client_hangup,
 	    tx);
 	event_add(tx->hangup, NULL);
+}
+
+/*
+ * Most requests are answered in a few milliseconds, and watching a socket
+ * costs two epoll_ctl(2) calls: the watch starts only once a request has
+ * been open for HANGUP_WATCH_MS (a timer costs no system call).
+ */
+static void
+tx_arm_hangup(struct proxy_tx *tx)
+{
+	static const struct timeval after = { 0, HANGUP_WATCH_MS * 1000 };
+
+	event_assign(tx->hangup, tx->px->base, -1, 0, tx_watch_hangup, tx);
+	event_add(tx->hangup, &after);
 }
 
 void
@@ -606,7 +623,7 @@ proxy_forward(struct proxy *px, struct evhttp_request *req,
 	}
 	evhttp_connection_set_closecb(tx->evcon, client_closed, tx);
 	if (px->early_close)
-		tx_watch_hangup(tx);
+		tx_arm_hangup(tx);
 }
 
 /* May this failure be retried on the next replica? */
