@@ -110,6 +110,7 @@ hc_easy(struct health *h, struct replica *rep)
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, hc->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->cfg->health_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    h->cfg->health_timeout_ms);

@@ -431,6 +431,9 @@ tx_get(struct proxy *px)
 		curl_easy_setopt(tx->easy, CURLOPT_HTTP_VERSION,
 		    CURL_HTTP_VERSION_1_1);
 		curl_easy_setopt(tx->easy, CURLOPT_PROTOCOLS_STR, "http");
+		/* replicas are reached directly: no proxy, and so no look at
+		 * the *_proxy environment variables on every request */
+		curl_easy_setopt(tx->easy, CURLOPT_PROXY, "");
 		curl_easy_setopt(tx->easy, CURLOPT_CONNECTTIMEOUT_MS,
 		    px->cfg->connect_timeout_ms);
 		curl_easy_setopt(tx->easy, CURLOPT_TIMEOUT_MS,
