@@ -45,7 +45,7 @@ else
 Q := @
 endif
 
-.PHONY: all run test unit e2e clean deps test-deps experiments bench
+.PHONY: all run test unit e2e clean deps test-deps experiments bench asan
 .SECONDARY:
 all: $(BUILD)/ringlb $(BUILD)/ringlb-replica $(BUILD)/ringlb-analyze
 
@@ -134,6 +134,17 @@ unit: $(TEST_BINS)
 
 e2e: all $(BUILD)/.deps-test
 	$(PYTHON) -m pytest -q tests/e2e
+
+# The whole suite on a build with AddressSanitizer and UndefinedBehavior-
+# Sanitizer (in build/asan); any report fails it.
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=undefined
+asan: $(BUILD)/.deps-test
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" \
+		all $(BUILD)/asan/test_ring $(BUILD)/asan/test_util
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		RINGLB_TEST_SANITIZED=1 sh tests/run.sh $(BUILD)/asan $(PYTHON)
 
 # ringlb against nginx and HAProxy on the same backends (not a test: no
 # timing is asserted).  ROUNDS, DURATION and CONNS tune it.
