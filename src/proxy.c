@@ -710,9 +710,23 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 	curl_easy_getinfo(tx->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	tx_note_failure(tx, rc);
 	log_debug("request to %s failed: %s", rep->name, tx->why);
-	if (rc == CURLE_COULDNT_CONNECT ||
-	    (rc == CURLE_OPERATION_TIMEDOUT && connect_us == 0))
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		if (connect_us > 0)
+			break;		/* slow, not broken: the timeout says so */
+		/* FALLTHROUGH */
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+		/* broken or misbehaving: have it checked at once */
 		pool_suspect(px->pool, rep);
+		break;
+	default:
+		break;
+	}
 	if (tx_retryable(tx, rc, connect_us > 0)) {
 		tx->attempt++;
 		px->metrics->retries++;
@@ -730,8 +744,16 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		 * connection, so the client sees a truncated answer rather
 		 * than a short one it takes for whole.
 		 */
+		struct bufferevent *bev =
+		    evhttp_connection_get_bufferevent(tx->evcon);
+
 		log_debug("cutting off a client mid-answer: %s", tx->why);
 		tx_observe(tx, tx->status);
+		/* what the replica did send still goes out, as far as the
+		 * socket takes it at once, before the connection closes */
+		if (bufferevent_getfd(bev) != -1)
+			(void)evbuffer_write(bufferevent_get_output(bev),
+			    bufferevent_getfd(bev));
 		evhttp_connection_free(tx->evcon);
 		tx_release(tx);
 		return;

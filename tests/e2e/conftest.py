@@ -19,6 +19,7 @@ BUILD = os.environ.get("RINGLB_BUILD", os.path.join(ROOT, "build"))
 RINGLB = os.path.join(BUILD, "ringlb")
 REPLICA = os.path.join(BUILD, "ringlb-replica")
 UPSTREAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "upstream.py")
+BADREPLICA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "badreplica.py")
 
 
 def free_port():
@@ -90,6 +91,13 @@ class Procs:
         port = free_port()
         p = self.start([sys.executable, UPSTREAM, "--port", str(port), "--name", name],
                        port, name=name)
+        p.port = port
+        p.name = name
+        return p
+
+    def badreplica(self, name):
+        port = free_port()
+        p = self.start([sys.executable, BADREPLICA, "--port", str(port)], port, name=name)
         p.port = port
         p.name = name
         return p
