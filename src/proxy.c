@@ -718,6 +718,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_GOT_NOTHING:
 	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_UNSUPPORTED_PROTOCOL:	/* not HTTP/1.x at all */
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_PARTIAL_FILE:
