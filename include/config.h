@@ -59,6 +59,8 @@ struct config {
 	long			connect_timeout_ms;
 	long			timeout_ms;
 	uint64_t		max_body;
+	uint64_t		max_header;	/* request line and headers */
+	long			client_timeout_s;
 	long			upstream_maxconns;
 	int			log_level;
 };

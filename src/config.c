@@ -357,6 +357,30 @@ set_max_body(struct config *cfg, const char *v, char *err, size_t errlen)
 }
 
 static int
+set_max_header(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	if (parse_size(v, &cfg->max_header) == -1 || cfg->max_header < 1024 ||
+	    cfg->max_header > (64ULL << 20)) {
+		snprintf(err, errlen, "max header '%s' must be a byte count "
+		    "from 1k to 64m, such as 32k", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_client_timeout(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	if (parse_long(v, 1, 3600, &cfg->client_timeout_s) == -1) {
+		snprintf(err, errlen, "client timeout '%s' must be seconds from 1 "
+		    "to 3600", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 set_maxconns(struct config *cfg, const char *v, char *err, size_t errlen)
 {
 	if (parse_long(v, 1, 100000, &cfg->upstream_maxconns) == -1) {
@@ -437,6 +461,12 @@ static const struct option_def options[] = {
 	  set_timeout },
 	{ "max-body", "RINGLB_MAX_BODY", "BYTES",
 	  "largest request body accepted (default 8m)", set_max_body },
+	{ "max-header", "RINGLB_MAX_HEADER", "BYTES",
+	  "largest request line and headers accepted (default 32k)",
+	  set_max_header },
+	{ "client-timeout", "RINGLB_CLIENT_TIMEOUT", "SECONDS",
+	  "a client connection that sends or takes nothing for this long is "
+	  "closed (default 60)", set_client_timeout },
 	{ "upstream-connections", "RINGLB_UPSTREAM_CONNECTIONS", "N",
 	  "idle keep-alive connections kept to replicas (default 256)",
 	  set_maxconns },
@@ -499,6 +529,8 @@ config_defaults(struct config *cfg)
 	cfg->connect_timeout_ms = 1000;
 	cfg->timeout_ms = 30000;
 	cfg->max_body = 8ULL << 20;
+	cfg->max_header = 32ULL << 10;
+	cfg->client_timeout_s = 60;
 	cfg->upstream_maxconns = 256;
 	cfg->log_level = LOG_LEVEL_INFO;
 }

@@ -283,6 +283,8 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	}
 	evhttp_set_default_content_type(fe->http, NULL);
 	evhttp_set_max_body_size(fe->http, (ev_ssize_t)cfg->max_body);
+	evhttp_set_max_headers_size(fe->http, (ev_ssize_t)cfg->max_header);
+	evhttp_set_timeout(fe->http, (int)cfg->client_timeout_s);
 	evhttp_set_allowed_methods(fe->http, EVHTTP_REQ_GET |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
 	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);

@@ -194,3 +194,13 @@ def test_balance_factor_spreads_a_hot_key(procs):
     text = get(bounded.port, "/metrics").body.decode()
     displaced = [l for l in text.splitlines() if l.startswith("ringlb_bounded_displaced_total ")]
     assert int(displaced[0].split()[1]) >= 4
+
+
+def test_headers_over_limit_are_refused(procs):
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up], "--max-header", "4k")
+    r = request(lb.port, "GET", "/echo", headers={"X-Big": "a" * 3000})
+    assert r.status == 200
+    r = request(lb.port, "GET", "/echo", headers={"X-Big": "a" * 5000})
+    assert 400 <= r.status < 500       # never reaches the replica
+    assert get(lb.port, "/echo").status == 200
