@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "admin.h"
+#include "admin_body.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -27,7 +28,6 @@
 #include "respond.h"
 #include "util.h"
 
-#define ADMIN_BODY_MAX	(64 * 1024)
 
 struct admin {
 	const struct config	*cfg;
@@ -137,132 +137,28 @@ admin_authorize(struct admin *a, struct evhttp_request *req,
 
 /* --- request bodies --------------------------------------------------- */
 
-struct change {
-	long	n;
-	char	(*names)[POOL_NAME_LEN];	/* given, then chosen */
-	int	ngiven;
-};
+static int
+admin_exists(const char *name, void *arg)
+{
+	return pool_has(arg, name);
+}
 
-/*
- * Parse and check {"n": N, "hostnames": [...]} as the spec says.
- * adding: /add's rules, else /rm's.  0, or -1 with the answer sent.
- */
+/* Check an /add or /rm body; 0, or -1 with the answer sent. */
 static int
 parse_change(struct admin *a, struct evhttp_request *req, int adding,
-    struct change *ch)
+    struct admin_change *ch)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
-	const char *example = adding ? "{\"n\": 2, \"hostnames\": [\"S5\"]}" :
-	    "{\"n\": 1, \"hostnames\": [\"S5\"]}";
-	json_error_t jerr;
-	json_t *root, *jn, *hosts, *v;
-	const char *key;
-	size_t i;
-	int k;
+	char err[512];
+	int code;
 
-	if (len > ADMIN_BODY_MAX) {
-		respond_error(req, 413, "the body is over %d bytes",
-		    ADMIN_BODY_MAX);
-		return -1;
-	}
-	root = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0,
-	    &jerr);
-	if (root == NULL) {
-		respond_error(req, 400, "the body must be JSON such as %s (%s)",
-		    example, len == 0 ? "it is empty" : jerr.text);
-		return -1;
-	}
-	if (!json_is_object(root)) {
-		respond_error(req, 400, "the body must be a JSON object such "
-		    "as %s", example);
-		goto fail;
-	}
-	json_object_foreach(root, key, v) {
-		if (strcmp(key, "n") != 0 && strcmp(key, "hostnames") != 0) {
-			respond_error(req, 400, "unknown field '%.64s': the "
-			    "body takes \"n\" and \"hostnames\", e.g. %s", key,
-			    example);
-			goto fail;
-		}
-	}
-	jn = json_object_get(root, "n");
-	if (!json_is_integer(jn) || json_integer_value(jn) < 1) {
-		respond_error(req, 400, "\"n\" must be a positive whole number "
-		    "of replicas to %s, e.g. %s", adding ? "add" : "remove",
-		    example);
-		goto fail;
-	}
-	if (json_integer_value(jn) > CONFIG_REPLICAS_MAX) {
-		respond_error(req, 400, "\"n\" is %lld; ringlb manages at most "
-		    "%d replicas", (long long)json_integer_value(jn),
-		    CONFIG_REPLICAS_MAX);
-		goto fail;
-	}
-	ch->n = (long)json_integer_value(jn);
-	hosts = json_object_get(root, "hostnames");
-	if (hosts != NULL && !json_is_array(hosts)) {
-		respond_error(req, 400, "\"hostnames\" must be a list of "
-		    "names, e.g. %s", example);
-		goto fail;
-	}
-	if (hosts != NULL && (long)json_array_size(hosts) > ch->n) {
-		respond_error(req, 400, adding ?
-		    "Length of hostname list is more than newly added "
-		    "instances" :
-		    "Length of hostname list is more than removable instances");
-		goto fail;
-	}
-	if (!adding && ch->n > pool_size(a->pool)) {
-		respond_error(req, 400, "n is %ld but there are only %d "
-		    "replicas to remove", ch->n, pool_size(a->pool));
-		goto fail;
-	}
-	json_array_foreach(hosts, i, v) {
-		const char *name = json_string_value(v);
-
-		if (name == NULL) {
-			respond_error(req, 400, "hostnames[%zu] must be a "
-			    "string", i);
-			goto fail;
-		}
-		if (*name == '\0') {
-			respond_error(req, 400, "hostnames[%zu] is empty", i);
-			goto fail;
-		}
-		if (strlen(name) > RING_NAME_MAX) {
-			respond_error(req, 400, "hostnames[%zu] is longer than "
-			    "%d characters", i, RING_NAME_MAX);
-			goto fail;
-		}
-		if (!name_is_valid(name)) {
-			respond_error(req, 400, "hostname '%s' must be letters, "
-			    "digits, '_', '.' and '-', starting with a letter "
-			    "or digit", name);
-			goto fail;
-		}
-		for (k = 0; k < ch->ngiven; k++)
-			if (strcmp(ch->names[k], name) == 0) {
-				respond_error(req, 400, "hostname '%s' is "
-				    "given twice", name);
-				goto fail;
-			}
-		if (adding && pool_has(a->pool, name)) {
-			respond_error(req, 400, "hostname '%s' is already a "
-			    "replica; GET /rep lists them", name);
-			goto fail;
-		}
-		if (!adding && !pool_has(a->pool, name)) {
-			respond_error(req, 400, "hostname '%s' is not a "
-			    "replica; GET /rep lists them", name);
-			goto fail;
-		}
-		snprintf(ch->names[ch->ngiven++], POOL_NAME_LEN, "%s", name);
-	}
-	json_decref(root);
-	return 0;
-fail:
-	json_decref(root);
+	code = admin_body_parse(len ? (const char *)evbuffer_pullup(in, -1) :
+	    "", len, adding, pool_size(a->pool), admin_exists, a->pool, ch,
+	    err, sizeof(err));
+	if (code == 0)
+		return 0;
+	respond_error(req, code, "%s", err);
 	return -1;
 }
 
@@ -314,7 +210,7 @@ void
 admin_add(struct admin *a, struct evhttp_request *req)
 {
 	char names[CONFIG_REPLICAS_MAX][POOL_NAME_LEN];
-	struct change ch = { 0, names, 0 };
+	struct admin_change ch = { 0, names, 0 };
 	struct pending_add *pa;
 	char err[512];
 	int code;
@@ -349,7 +245,7 @@ void
 admin_rm(struct admin *a, struct evhttp_request *req)
 {
 	char names[CONFIG_REPLICAS_MAX][POOL_NAME_LEN];
-	struct change ch = { 0, names, 0 };
+	struct admin_change ch = { 0, names, 0 };
 	char err[512];
 	int code;
 
