@@ -25,7 +25,7 @@ BUILD_PKGS := gcc make pkg-config libevent-dev libcurl4-openssl-dev libjansson-d
 TEST_PKGS  := python3 python3-pytest python3-pytest-timeout curl procps
 
 LIB_SRCS  := src/log.c src/util.c src/ring.c src/replica.c src/respond.c \
-             src/curlev.c src/admin_body.c
+             src/curlev.c src/admin_body.c src/headers.c
 LB_SRCS   := src/config.c src/backend.c src/backend_static.c \
              src/backend_process.c src/pool.c src/health.c src/state.c \
              src/metrics.c src/admin.c src/proxy.c src/frontend.c src/main.c

@@ -36,6 +36,7 @@
 
 #include "config.h"
 #include "curlev.h"
+#include "headers.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -101,42 +102,6 @@ tx_observe(struct proxy_tx *tx, int status)
 
 /* --- headers --------------------------------------------------------- */
 
-/* Headers that describe one connection, not the message (RFC 9110 7.6.1),
- * and those curl computes itself from the body it sends. */
-static const char *const hop_by_hop[] = {
-	"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-	"Transfer-Encoding", "Upgrade", "Proxy-Authorization",
-	"Proxy-Authenticate", NULL
-};
-
-static int
-header_in(const char *name, size_t len, const char *const *list)
-{
-	for (; *list != NULL; list++)
-		if (strlen(*list) == len && strncasecmp(*list, name, len) == 0)
-			return 1;
-	return 0;
-}
-
-/* Is name one of the comma-separated tokens of a Connection header? */
-static int
-connection_names(const char *conn, const char *name)
-{
-	size_t nl = strlen(name), tl;
-	const char *p = conn;
-
-	if (conn == NULL)
-		return 0;
-	while (*p != '\0') {
-		p += strspn(p, " \t,");
-		tl = strcspn(p, " \t,");
-		if (tl == nl && strncasecmp(p, name, nl) == 0)
-			return 1;
-		p += tl;
-	}
-	return 0;
-}
-
 /* Make tx->scratch hold at least n bytes. */
 static int
 scratch_reserve(struct proxy_tx *tx, size_t n)
@@ -189,10 +154,10 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
 		size_t nl = strlen(h->key);
 
-		if (header_in(h->key, nl, hop_by_hop) ||
+		if (header_hop_by_hop(h->key, nl) ||
 		    strcasecmp(h->key, "Content-Length") == 0 ||
 		    strcasecmp(h->key, "Expect") == 0 ||
-		    connection_names(conn, h->key))
+		    header_in_connection(conn, h->key, nl))
 			continue;
 		if (strcasecmp(h->key, "X-Forwarded-For") == 0) {
 			xff = h->value;
@@ -295,7 +260,7 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 	nl = (size_t)(colon - data);
 	if (nl == 0 || nl >= sizeof(name))
 		return size * nitems;
-	if (header_in(data, nl, hop_by_hop)) {
+	if (header_hop_by_hop(data, nl)) {
 		if (nl == 17 && strncasecmp(data, "Transfer-Encoding", nl) == 0)
 			tx->saw_te = 1;
 		return size * nitems;
