@@ -45,7 +45,7 @@ else
 Q := @
 endif
 
-.PHONY: all run test unit e2e clean deps test-deps experiments bench asan
+.PHONY: all run test unit e2e clean deps test-deps experiments bench asan fuzz
 .SECONDARY:
 all: $(BUILD)/ringlb $(BUILD)/ringlb-replica $(BUILD)/ringlb-analyze
 
@@ -145,6 +145,38 @@ asan: $(BUILD)/.deps-test
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		RINGLB_TEST_SANITIZED=1 sh tests/run.sh $(BUILD)/asan $(PYTHON)
+
+# libFuzzer targets (clang), each run for FUZZ_SECONDS; the corpus grows
+# in build/fuzz/corpus-NAME.  Any crash or broken invariant fails it.
+FUZZ_TARGETS := ring query admin headers
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRCS    := src/ring.c src/util.c src/admin_body.c src/headers.c
+
+# The ring's invariants do not depend on its size: 2^12 arcs fuzz faster.
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(BUILD)/.deps-fuzz $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)clang $(FUZZ_FLAGS) -DRING_TABLE_BITS=12 $(PKG_CFLAGS) -o $@ $< \
+		$(FUZZ_SRCS) $(PKG_LIBS)
+
+$(BUILD)/.deps-fuzz: Makefile
+	@mkdir -p $(BUILD)
+	$(call ensure,clang libclang-rt-14-dev)
+	@touch $@
+
+fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD)/fuzz/corpus-$$t; \
+		echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+		$(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
+			$(BUILD)/fuzz/corpus-$$t 2>$(BUILD)/fuzz/fuzz_$$t.log || \
+			{ tail -40 $(BUILD)/fuzz/fuzz_$$t.log; exit 1; }; \
+		grep -E "stat::number_of_executed_units|stat::average_exec_per_sec" \
+			$(BUILD)/fuzz/fuzz_$$t.log | tr '\n' ' '; echo; \
+	done
 
 # ringlb against nginx and HAProxy on the same backends (not a test: no
 # timing is asserted).  ROUNDS, DURATION and CONNS tune it.
