@@ -170,9 +170,11 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(BUILD)/fuzz/corpus-$$t; \
 		echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
-		$(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+		dict=""; [ -f tests/fuzz/$$t.dict ] && dict="-dict=tests/fuzz/$$t.dict"; \
+		seeds=""; [ -d tests/fuzz/seeds/$$t ] && seeds="tests/fuzz/seeds/$$t"; \
+		$(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $$dict \
 			-print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
-			$(BUILD)/fuzz/corpus-$$t 2>$(BUILD)/fuzz/fuzz_$$t.log || \
+			$(BUILD)/fuzz/corpus-$$t $$seeds 2>$(BUILD)/fuzz/fuzz_$$t.log || \
 			{ tail -40 $(BUILD)/fuzz/fuzz_$$t.log; exit 1; }; \
 		grep -E "stat::number_of_executed_units|stat::average_exec_per_sec" \
 			$(BUILD)/fuzz/fuzz_$$t.log | tr '\n' ' '; echo; \
