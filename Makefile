@@ -45,7 +45,7 @@ else
 Q := @
 endif
 
-.PHONY: all run test unit e2e clean deps test-deps experiments bench asan fuzz
+.PHONY: all run test unit e2e clean deps test-deps experiments bench asan fuzz soak
 .SECONDARY:
 all: $(BUILD)/ringlb $(BUILD)/ringlb-replica $(BUILD)/ringlb-analyze
 
@@ -185,6 +185,12 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 bench: all
 	$(call ensure,nginx-light haproxy wrk)
 	@bash tests/bench/bench.sh $(BUILD)
+
+# Load and faults together for SOAK_SECONDS (60): no failed request, and
+# descriptors and memory back where they started.
+soak: all
+	$(call ensure,wrk curl)
+	@bash tests/bench/soak.sh $(BUILD)
 
 # The classic assignment's analysis (A-1 to A-4) against real ringlb
 # instances on loopback; charts and data into docs/.
