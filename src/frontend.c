@@ -29,6 +29,7 @@
 
 #define KEY_MAX		1024	/* longest request key, decoded */
 #define ROUTE_TARGETS	2	/* owner + one retry */
+#define FE_METHODS	"GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH"
 
 struct frontend {
 	struct event_base		*base;
@@ -237,6 +238,14 @@ fe_request(struct evhttp_request *req, void *arg)
 		    "URI");
 		return;
 	}
+	if (evhttp_request_get_command(req) &
+	    (EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", FE_METHODS);
+		respond_error(req, 405, "ringlb does not forward TRACE or "
+		    "CONNECT; it takes %s", FE_METHODS);
+		return;
+	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(path, routes[i].path) != 0)
 			continue;
@@ -285,9 +294,12 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	evhttp_set_max_body_size(fe->http, (ev_ssize_t)cfg->max_body);
 	evhttp_set_max_headers_size(fe->http, (ev_ssize_t)cfg->max_header);
 	evhttp_set_timeout(fe->http, (int)cfg->client_timeout_s);
+	/* TRACE and CONNECT too, so that they get our JSON 405 rather than
+	 * libevent's 501 */
 	evhttp_set_allowed_methods(fe->http, EVHTTP_REQ_GET |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+	    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
 	evhttp_set_gencb(fe->http, fe_request, fe);
 	fe->bound = evhttp_bind_socket_with_handle(fe->http, cfg->listen_host,
 	    cfg->listen_port);

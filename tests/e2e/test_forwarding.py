@@ -204,3 +204,31 @@ def test_headers_over_limit_are_refused(procs):
     r = request(lb.port, "GET", "/echo", headers={"X-Big": "a" * 5000})
     assert 400 <= r.status < 500       # never reaches the replica
     assert get(lb.port, "/echo").status == 200
+
+
+def test_unsupported_methods_never_reach_a_replica(procs):
+    import socket
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up])
+
+    def first_line(raw):
+        s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+        s.sendall(raw)
+        data = s.recv(4096)
+        s.close()
+        return data
+
+    for method in (b"TRACE", b"CONNECT"):
+        data = first_line(method + b" /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert data.startswith(b"HTTP/1.1 405"), data[:100]
+        assert b"Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH" in data
+        assert b'"status":"failure"' in data
+    # an unknown method (501) or a malformed request line (400): libevent
+    for raw, code in ((b"FOO /echo HTTP/1.1\r\nHost: x\r\n\r\n", b"501"),
+                      (b"GARBAGE\r\n\r\n", b"400"),
+                      (b"GET /echo HTTP/9.9\r\n\r\n", b"400")):
+        assert first_line(raw).startswith(b"HTTP/1.1 " + code), raw
+    # none of it reached the replica: a normal request is its first
+    assert get(lb.port, "/echo").status == 200
+    text = get(lb.port, "/metrics").body.decode()
+    assert 'ringlb_replica_requests_total{replica="echo-1"} 1\n' in text
