@@ -60,6 +60,7 @@ struct config {
 	long			timeout_ms;
 	uint64_t		max_body;
 	uint64_t		max_header;	/* request line and headers */
+	uint64_t		max_response_header;	/* from a replica */
 	long			client_timeout_s;
 	long			upstream_maxconns;
 	int			log_level;

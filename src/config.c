@@ -369,6 +369,20 @@ set_max_header(struct config *cfg, const char *v, char *err, size_t errlen)
 }
 
 static int
+set_max_response_header(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	if (parse_size(v, &cfg->max_response_header) == -1 ||
+	    cfg->max_response_header < 1024 ||
+	    cfg->max_response_header > (64ULL << 20)) {
+		snprintf(err, errlen, "max response header '%s' must be a byte "
+		    "count from 1k to 64m, such as 64k", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 set_client_timeout(struct config *cfg, const char *v, char *err,
     size_t errlen)
 {
@@ -464,6 +478,9 @@ static const struct option_def options[] = {
 	{ "max-header", "RINGLB_MAX_HEADER", "BYTES",
 	  "largest request line and headers accepted (default 32k)",
 	  set_max_header },
+	{ "max-response-header", "RINGLB_MAX_RESPONSE_HEADER", "BYTES",
+	  "largest status line and headers taken from a replica; more is a "
+	  "502 (default 64k)", set_max_response_header },
 	{ "client-timeout", "RINGLB_CLIENT_TIMEOUT", "SECONDS",
 	  "a client connection that sends or takes nothing for this long is "
 	  "closed (default 60)", set_client_timeout },
@@ -530,6 +547,7 @@ config_defaults(struct config *cfg)
 	cfg->timeout_ms = 30000;
 	cfg->max_body = 8ULL << 20;
 	cfg->max_header = 32ULL << 10;
+	cfg->max_response_header = 64ULL << 10;
 	cfg->client_timeout_s = 60;
 	cfg->upstream_maxconns = 256;
 	cfg->log_level = LOG_LEVEL_INFO;

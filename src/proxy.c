@@ -71,6 +71,8 @@ struct proxy_tx {
 	char				*scratch;	/* URL and headers */
 	size_t				 scratch_cap;
 	char				 why[512];	/* what failed, so far */
+	size_t				 head_bytes;	/* replica's header so far */
+	char				 abort_why[128]; /* why we ended it */
 	uint64_t			 start_ns;
 	char				 errbuf[CURL_ERROR_SIZE];
 	struct proxy_tx			*prev, *next;	/* active or free */
@@ -225,6 +227,13 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 
 	if (tx->started)
 		return len;			/* trailers: not passed on */
+	tx->head_bytes += len;
+	if (tx->head_bytes > tx->px->cfg->max_response_header) {
+		snprintf(tx->abort_why, sizeof(tx->abort_why), "its response "
+		    "headers exceed %llu bytes (--max-response-header)",
+		    (unsigned long long)tx->px->cfg->max_response_header);
+		return 0;		/* ends the transfer */
+	}
 	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
 		len--;
 	if (len == 0) {				/* end of a header block */
@@ -472,7 +481,9 @@ tx_launch(struct proxy_tx *tx)
 	/* curl copies the URL */
 	curl_easy_setopt(tx->easy, CURLOPT_URL, tx->scratch);
 	tx->errbuf[0] = '\0';
+	tx->abort_why[0] = '\0';
 	tx->status = 0;
+	tx->head_bytes = 0;
 	rep->inflight++;
 	if (curlev_add(tx->px->cv, tx->easy) == -1) {
 		rep->inflight--;
@@ -630,8 +641,8 @@ tx_note_failure(struct proxy_tx *tx, CURLcode rc)
 
 	snprintf(tx->why + n, sizeof(tx->why) - n, "%sreplica '%s' (%s:%u): "
 	    "%s", n ? "; then " : "", rep->name, rep->host,
-	    (unsigned)rep->port, tx->errbuf[0] ? tx->errbuf :
-	    curl_easy_strerror(rc));
+	    (unsigned)rep->port, tx->abort_why[0] ? tx->abort_why :
+	    tx->errbuf[0] ? tx->errbuf : curl_easy_strerror(rc));
 }
 
 /* A transfer ended (curlev_done_cb): answer, retry or report. */

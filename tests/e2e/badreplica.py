@@ -9,6 +9,7 @@
     /bad-header       a header line without a colon
     /no-answer        reads the request and closes
     /stall            reads the request and never answers
+    /huge-headers     200 with 1 MiB of header lines
 """
 import argparse
 import socket
@@ -53,6 +54,11 @@ def handle(conn):
             elif path == "/bad-header":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nthis line has no colon\r\n"
                              b"Content-Length: 2\r\n\r\nok")
+            elif path == "/huge-headers":
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                for i in range(16384):
+                    conn.sendall(b"X-Filler-%05d: %s\r\n" % (i, b"f" * 48))
+                conn.sendall(b"Content-Length: 2\r\n\r\nok")
             elif path == "/stall":
                 time.sleep(5)
             # /no-answer and everything after the cases above: close

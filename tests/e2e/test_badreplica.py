@@ -85,6 +85,14 @@ def test_replica_bad_header_line(procs):
         assert r.json()["status"] == "failure"
 
 
+def test_replica_header_flood_is_502(procs):
+    bad, lb = start_bad(procs)
+    r = get(lb.port, "/huge-headers")
+    assert r.status == 502
+    assert "--max-response-header" in r.json()["message"]
+    assert get(lb.port, "/ok").status == 200
+
+
 def test_replica_answers_nothing_is_502(procs):
     bad, lb = start_bad(procs)
     r = get(lb.port, "/no-answer")
