@@ -33,4 +33,8 @@ int		 curlev_add(struct curlev *cv, CURL *easy);
 /* Drop a running transfer; done is not called for it. */
 void		 curlev_remove(struct curlev *cv, CURL *easy);
 
+/* A CURLOPT_WRITEFUNCTION that takes a body and drops it. */
+size_t		 curlev_discard(char *data, size_t size, size_t nmemb,
+		    void *arg);
+
 #endif /* RINGLB_CURLEV_H */

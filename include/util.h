@@ -56,6 +56,9 @@ int	parse_cidr(const char *s, int *family, uint8_t addr[16], int *prefix);
  */
 int	peer_is_allowed(const char *peer, const struct allow_net *nets, int n);
 
+/* A loopback TCP port free right now (the kernel's pick); 0 or -1. */
+int	free_loopback_port(uint16_t *port);
+
 /* Milliseconds and nanoseconds on the monotonic clock. */
 uint64_t now_ms(void);
 uint64_t now_ns(void);

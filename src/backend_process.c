@@ -13,13 +13,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +27,7 @@
 #include "config.h"
 #include "log.h"
 #include "replica.h"
+#include "util.h"
 
 extern char **environ;
 
@@ -48,29 +47,6 @@ struct proc {
 	struct event		*sigchld;
 	struct child		*children;
 };
-
-/* A free loopback port, by asking the kernel for one. */
-static int
-pick_port(uint16_t *port)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1) {
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	*port = ntohs(sin.sin_port);
-	return 0;
-}
 
 static void
 child_free(struct proc *pr, struct child *c)
@@ -248,7 +224,7 @@ process_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 	int rc;
 
 	disown(rep);
-	if (pick_port(&port) == -1) {
+	if (free_loopback_port(&port) == -1) {
 		snprintf(why, sizeof(why), "no free loopback port: %s",
 		    strerror(errno));
 		backend_complete_later(be, rep, -1, why, done, arg);

@@ -171,3 +171,11 @@ curlev_remove(struct curlev *cv, CURL *easy)
 {
 	curl_multi_remove_handle(cv->multi, easy);
 }
+
+size_t
+curlev_discard(char *data, size_t size, size_t nmemb, void *arg)
+{
+	(void)data;
+	(void)arg;
+	return size * nmemb;
+}

@@ -30,14 +30,6 @@ struct hc {
 	char		 errbuf[CURL_ERROR_SIZE];
 };
 
-static size_t
-discard(char *data, size_t size, size_t nmemb, void *arg)
-{
-	(void)data;
-	(void)arg;
-	return size * nmemb;
-}
-
 static void
 health_done(CURL *easy, CURLcode rc, void *arg)
 {
@@ -106,7 +98,7 @@ hc_easy(struct health *h, struct replica *rep)
 	}
 	hc->rep = rep;
 	curl_easy_setopt(e, CURLOPT_PRIVATE, hc);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, curlev_discard);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, hc->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");

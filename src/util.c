@@ -2,6 +2,9 @@
  * util.c - small parsing helpers.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <time.h>
@@ -275,4 +278,27 @@ uint64_t
 now_ms(void)
 {
 	return now_ns() / 1000000;
+}
+
+/* A free loopback port, by asking the kernel for one. */
+int
+free_loopback_port(uint16_t *port)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	*port = ntohs(sin.sin_port);
+	return 0;
 }

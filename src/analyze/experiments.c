@@ -16,12 +16,10 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,6 +30,7 @@
 
 #include "analyze.h"
 #include "load.h"
+#include "util.h"
 #include "zipf.h"
 
 #define EXP_REQUESTS	10000
@@ -92,24 +91,6 @@ http_get(const char *url, char **body)
 	return code;
 }
 
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd != -1 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	if (fd != -1)
-		close(fd);
-	return port;
-}
-
 static void
 lb_stop(struct lb *lb)
 {
@@ -138,9 +119,11 @@ lb_start(struct lb *lb, int n, const struct variant *v, const char *tag)
 	const char *argv[16];
 	double deadline;
 	int k = 0, i, fd;
+	uint16_t port;
 
-	if ((lb->port = free_port()) == -1)
+	if (free_loopback_port(&port) == -1)
 		return -1;
+	lb->port = port;
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", lb->port);
 	snprintf(count, sizeof(count), "%d", n);
 	snprintf(lb->base, sizeof(lb->base), "http://127.0.0.1:%d", lb->port);

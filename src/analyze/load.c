@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "analyze.h"
+#include "curlev.h"
 #include "load.h"
 #include "util.h"
 #include "zipf.h"
@@ -25,14 +26,6 @@ struct slot {
 	double		 start;
 	int		 busy;
 };
-
-static size_t
-discard(char *d, size_t s, size_t n, void *a)
-{
-	(void)d;
-	(void)a;
-	return s * n;
-}
 
 static size_t
 header_cb(char *d, size_t s, size_t n, void *arg)
@@ -98,7 +91,7 @@ load_run(const struct load_opts *o, struct load_result *res)
 		CURL *e = curl_easy_init();
 
 		curl_easy_setopt(e, CURLOPT_PRIVATE, &slots[k]);
-		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, curlev_discard);
 		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 		curl_easy_setopt(e, CURLOPT_HEADERDATA, &slots[k]);
 		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
