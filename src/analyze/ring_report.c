@@ -39,6 +39,17 @@ struct ring_result {
 	double	 build_ms, add_ms, remove_ms;
 };
 
+/* --algo for every subcommand; -1 after saying what is accepted. */
+static int
+algo_option(const char *v, struct ring_config *cfg)
+{
+	if (ring_algo_parse(v, &cfg->algo) == 0)
+		return 0;
+	fprintf(stderr, "ringlb-analyze: --algo must be table, hash or "
+	    "classic\n");
+	return -1;
+}
+
 static void
 replica_name(char *buf, size_t len, int i)
 {
@@ -253,11 +264,8 @@ analyze_ring(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
-			if (ring_algo_parse(optarg, &cfg.algo) == -1) {
-				fprintf(stderr, "ringlb-analyze: --algo must be "
-				    "table, hash or classic\n");
+			if (algo_option(optarg, &cfg) == -1)
 				return 2;
-			}
 			break;
 		case 'n':
 			list = optarg;
@@ -441,11 +449,8 @@ analyze_bounded(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
-			if (ring_algo_parse(optarg, &cfg.algo) == -1) {
-				fprintf(stderr, "ringlb-analyze: --algo must be "
-				    "table, hash or classic\n");
+			if (algo_option(optarg, &cfg) == -1)
 				return 2;
-			}
 			break;
 		case 'n':
 		case 'k':

@@ -79,28 +79,25 @@ class Procs:
             wait_port(port, p)
         return p
 
-    def replica(self, name):
+    def _server(self, name, argv):
+        """Start a backend on a free port; argv(port) builds its command."""
         port = free_port()
-        p = self.start([REPLICA, "--id", name, "--listen", "127.0.0.1:%d" % port],
-                       port, name=name)
+        p = self.start(argv(port), port, name=name)
         p.port = port
         p.name = name
         return p
+
+    def replica(self, name):
+        return self._server(name, lambda port: [
+            REPLICA, "--id", name, "--listen", "127.0.0.1:%d" % port])
 
     def upstream(self, name):
-        port = free_port()
-        p = self.start([sys.executable, UPSTREAM, "--port", str(port), "--name", name],
-                       port, name=name)
-        p.port = port
-        p.name = name
-        return p
+        return self._server(name, lambda port: [
+            sys.executable, UPSTREAM, "--port", str(port), "--name", name])
 
     def badreplica(self, name):
-        port = free_port()
-        p = self.start([sys.executable, BADREPLICA, "--port", str(port)], port, name=name)
-        p.port = port
-        p.name = name
-        return p
+        return self._server(name, lambda port: [
+            sys.executable, BADREPLICA, "--port", str(port)])
 
     def ringlb(self, backends=(), *extra, env=None, healthy=None, port=None):
         """Start ringlb with static backends (or, with none, the process
