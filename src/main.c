@@ -114,14 +114,18 @@ on_signal(evutil_socket_t sig, short what, void *arg)
  * request; with epoll's change list those switches within one loop
  * iteration cost one epoll_ctl(2), or none, instead of one each.
  */
-static struct event_config *
-base_config(void)
+static struct event_base *
+base_new(void)
 {
-	static struct event_config *cfg;
+	struct event_config *cfg;
+	struct event_base *base;
 
-	if (cfg == NULL && (cfg = event_config_new()) != NULL)
-		event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	return cfg;
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
 }
 
 int
@@ -143,7 +147,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("cannot initialise libcurl");
-	if ((lb.base = event_base_new_with_config(base_config())) == NULL)
+	if ((lb.base = base_new()) == NULL)
 		fatalx("cannot create the event loop");
 
 	if ((lb.backend = backend_new(lb.base, &lb.cfg, err,
