@@ -28,7 +28,8 @@ LIB_SRCS  := src/log.c src/util.c src/ring.c src/replica.c src/respond.c \
              src/curlev.c src/admin_body.c src/headers.c
 LB_SRCS   := src/config.c src/backend.c src/backend_static.c \
              src/backend_process.c src/pool.c src/health.c src/state.c \
-             src/metrics.c src/admin.c src/proxy.c src/frontend.c src/main.c
+             src/metrics.c src/admin.c src/proxy.c src/gate.c src/frontend.c \
+             src/main.c
 REP_SRCS  := src/replica/main.c
 ANA_SRCS  := src/analyze/main.c src/analyze/ring_report.c src/analyze/load.c \
              src/analyze/experiments.c src/analyze/zipf.c

@@ -61,7 +61,10 @@ struct config {
 	uint64_t		max_body;
 	uint64_t		max_header;	/* request line and headers */
 	uint64_t		max_response_header;	/* from a replica */
-	long			client_timeout_s;
+	long			client_timeout_s;	/* body; a client not reading */
+	long			header_timeout_s;	/* a request head */
+	long			keepalive_timeout_s;	/* idle between requests */
+	long			max_connections;	/* client connections */
 	long			upstream_maxconns;
 	int			log_level;
 };

@@ -11,6 +11,7 @@ struct admin;
 struct config;
 struct event_base;
 struct frontend;
+struct gate_stats;
 struct pool;
 struct proxy;
 
@@ -21,5 +22,7 @@ struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
 /* Stop accepting new connections; those open go on. */
 void		 frontend_stop_accepting(struct frontend *fe);
 void		 frontend_free(struct frontend *fe);
+/* Counts of client connections and refusals, live for fe's lifetime. */
+const struct gate_stats *frontend_clients(const struct frontend *fe);
 
 #endif /* RINGLB_FRONTEND_H */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct evbuffer;
+struct gate_stats;
 struct pool;
 
 #define METRICS_BUCKETS	14
@@ -21,6 +22,7 @@ struct metrics {
 	uint64_t	latency_le[METRICS_BUCKETS];	/* not cumulative */
 	uint64_t	latency_count;
 	double		latency_sum;
+	const struct gate_stats *clients;	/* the front end's, or NULL */
 };
 
 /* Count one answered request: its status and seconds taken. */

@@ -4,6 +4,8 @@
 #ifndef RINGLB_RESPOND_H
 #define RINGLB_RESPOND_H
 
+#include <stdarg.h>
+
 #include <jansson.h>
 
 struct evhttp_request;
@@ -17,5 +19,9 @@ void	respond_json(struct evhttp_request *req, int code, json_t *body);
  */
 void	respond_error(struct evhttp_request *req, int code, const char *fmt,
 	    ...) __attribute__((format(printf, 3, 4)));
+
+/* The same error shape as a new JSON object, for answers written by hand. */
+json_t	*respond_error_body(const char *fmt, va_list ap)
+	    __attribute__((format(printf, 1, 0)));
 
 #endif /* RINGLB_RESPOND_H */

@@ -395,6 +395,42 @@ set_client_timeout(struct config *cfg, const char *v, char *err,
 }
 
 static int
+set_header_timeout(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	if (parse_long(v, 1, 3600, &cfg->header_timeout_s) == -1) {
+		snprintf(err, errlen, "header timeout '%s' must be seconds from 1 "
+		    "to 3600", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_keepalive_timeout(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	if (parse_long(v, 1, 3600, &cfg->keepalive_timeout_s) == -1) {
+		snprintf(err, errlen, "keep-alive timeout '%s' must be seconds "
+		    "from 1 to 3600", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_max_connections(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	if (parse_long(v, 1, 1000000, &cfg->max_connections) == -1) {
+		snprintf(err, errlen, "max connections '%s' must be a number "
+		    "from 1 to 1000000", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 set_maxconns(struct config *cfg, const char *v, char *err, size_t errlen)
 {
 	if (parse_long(v, 1, 100000, &cfg->upstream_maxconns) == -1) {
@@ -482,8 +518,18 @@ static const struct option_def options[] = {
 	  "largest status line and headers taken from a replica; more is a "
 	  "502 (default 64k)", set_max_response_header },
 	{ "client-timeout", "RINGLB_CLIENT_TIMEOUT", "SECONDS",
-	  "a client connection that sends or takes nothing for this long is "
-	  "closed (default 60)", set_client_timeout },
+	  "time a request body may take to arrive, and a client may leave an "
+	  "answer unread, before a 408 or a close (default 60)",
+	  set_client_timeout },
+	{ "header-timeout", "RINGLB_HEADER_TIMEOUT", "SECONDS",
+	  "time a request line and headers may take to arrive; slower is a "
+	  "408 (default 10)", set_header_timeout },
+	{ "keepalive-timeout", "RINGLB_KEEPALIVE_TIMEOUT", "SECONDS",
+	  "an idle keep-alive client connection is closed after this "
+	  "(default 15)", set_keepalive_timeout },
+	{ "max-connections", "RINGLB_MAX_CONNECTIONS", "N",
+	  "client connections open at once; more get a 503 (default 10000)",
+	  set_max_connections },
 	{ "upstream-connections", "RINGLB_UPSTREAM_CONNECTIONS", "N",
 	  "idle keep-alive connections kept to replicas (default 256)",
 	  set_maxconns },
@@ -549,6 +595,9 @@ config_defaults(struct config *cfg)
 	cfg->max_header = 32ULL << 10;
 	cfg->max_response_header = 64ULL << 10;
 	cfg->client_timeout_s = 60;
+	cfg->header_timeout_s = 10;
+	cfg->keepalive_timeout_s = 15;
+	cfg->max_connections = 10000;
 	cfg->upstream_maxconns = 256;
 	cfg->log_level = LOG_LEVEL_INFO;
 }

@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "config.h"
 #include "frontend.h"
+#include "gate.h"
 #include "log.h"
 #include "pool.h"
 #include "proxy.h"
@@ -29,7 +30,6 @@
 
 #define KEY_MAX		1024	/* longest request key, decoded */
 #define ROUTE_TARGETS	2	/* owner + one retry */
-#define FE_METHODS	"GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH"
 
 struct frontend {
 	struct event_base		*base;
@@ -39,6 +39,7 @@ struct frontend {
 	struct admin			*admin;
 	struct evhttp			*http;
 	struct evhttp_bound_socket	*bound;
+	struct gate			*gate;
 	uint64_t			 rng;
 };
 
@@ -233,17 +234,10 @@ fe_request(struct evhttp_request *req, void *arg)
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
 	size_t i;
 
+	gate_track(fe->gate, req);
 	if (path == NULL) {
 		respond_error(req, 400, "the request target is not a valid "
 		    "URI");
-		return;
-	}
-	if (evhttp_request_get_command(req) &
-	    (EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", FE_METHODS);
-		respond_error(req, 405, "ringlb does not forward TRACE or "
-		    "CONNECT; it takes %s", FE_METHODS);
 		return;
 	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -285,21 +279,26 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	if (getrandom(&fe->rng, sizeof(fe->rng), 0) != sizeof(fe->rng) ||
 	    fe->rng == 0)
 		fe->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)fe;
-	if ((fe->http = evhttp_new(base)) == NULL) {
+	if ((fe->gate = gate_new(base, cfg)) == NULL ||
+	    (fe->http = evhttp_new(base)) == NULL) {
 		snprintf(err, errlen, "cannot create the HTTP server");
+		gate_free(fe->gate);
 		free(fe);
 		return NULL;
 	}
 	evhttp_set_default_content_type(fe->http, NULL);
+	/*
+	 * The gate enforces the limits, methods and timeouts, and answers in
+	 * JSON; these of evhttp's are only a second line, set wider (evhttp
+	 * also counts a chunked body's trailer with its head).
+	 */
 	evhttp_set_max_body_size(fe->http, (ev_ssize_t)cfg->max_body);
-	evhttp_set_max_headers_size(fe->http, (ev_ssize_t)cfg->max_header);
-	evhttp_set_timeout(fe->http, (int)cfg->client_timeout_s);
-	/* TRACE and CONNECT too, so that they get our JSON 405 rather than
-	 * libevent's 501 */
+	evhttp_set_max_headers_size(fe->http,
+	    (ev_ssize_t)(2 * cfg->max_header + 4096));
 	evhttp_set_allowed_methods(fe->http, EVHTTP_REQ_GET |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
-	    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	gate_attach(fe->gate, fe->http);
 	evhttp_set_gencb(fe->http, fe_request, fe);
 	fe->bound = evhttp_bind_socket_with_handle(fe->http, cfg->listen_host,
 	    cfg->listen_port);
@@ -309,10 +308,17 @@ frontend_new(struct event_base *base, const struct config *cfg,
 		    cfg->listen_host, (unsigned)cfg->listen_port,
 		    strerror(errno));
 		evhttp_free(fe->http);
+		gate_free(fe->gate);
 		free(fe);
 		return NULL;
 	}
 	return fe;
+}
+
+const struct gate_stats *
+frontend_clients(const struct frontend *fe)
+{
+	return gate_stats(fe->gate);
 }
 
 void
@@ -330,5 +336,6 @@ frontend_free(struct frontend *fe)
 	if (fe == NULL)
 		return;
 	evhttp_free(fe->http);
+	gate_free(fe->gate);
 	free(fe);
 }

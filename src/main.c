@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -128,6 +129,38 @@ base_new(void)
 	return base;
 }
 
+/*
+ * Each client connection takes a descriptor, and so may each request in
+ * flight to a replica: raise the soft limit to the hard one, and lower
+ * --max-connections if even that cannot hold them, so that accept() never
+ * fails for want of descriptors.
+ */
+static void
+fd_limit(struct config *cfg)
+{
+	struct rlimit rl;
+	rlim_t reserve = (rlim_t)cfg->upstream_maxconns + 256, need;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	need = (rlim_t)cfg->max_connections * 2 + reserve;
+	if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need) {
+		long fit = rl.rlim_cur > reserve + 2 ?
+		    (long)((rl.rlim_cur - reserve) / 2) : 1;
+
+		log_warnx("the descriptor limit (%llu) holds %ld client "
+		    "connections, not %ld: --max-connections is %ld (raise "
+		    "ulimit -n for more)", (unsigned long long)rl.rlim_cur, fit,
+		    cfg->max_connections, fit);
+		cfg->max_connections = fit;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -145,6 +178,7 @@ main(int argc, char **argv)
 	}
 	log_init("ringlb", lb.cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	fd_limit(&lb.cfg);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("cannot initialise libcurl");
 	if ((lb.base = base_new()) == NULL)
@@ -163,6 +197,7 @@ main(int argc, char **argv)
 	if ((lb.frontend = frontend_new(lb.base, &lb.cfg, lb.pool, lb.proxy,
 	    lb.admin, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	lb.metrics.clients = frontend_clients(lb.frontend);
 
 	lb.sigterm = evsignal_new(lb.base, SIGTERM, on_signal, &lb);
 	lb.sigint = evsignal_new(lb.base, SIGINT, on_signal, &lb);

@@ -7,6 +7,7 @@
 
 #include <event2/buffer.h>
 
+#include "gate.h"
 #include "metrics.h"
 #include "pool.h"
 #include "replica.h"
@@ -131,6 +132,30 @@ metrics_render(struct evbuffer *out, const struct metrics *m,
 	    "Requests whose client went away before the answer ended.");
 	evbuffer_add_printf(out, "ringlb_client_aborts_total %llu\n",
 	    (unsigned long long)m->client_aborts);
+	if (m->clients != NULL) {
+		const struct gate_stats *g = m->clients;
+
+		family(out, "ringlb_client_connections", "gauge",
+		    "Client connections open now.");
+		evbuffer_add_printf(out, "ringlb_client_connections %llu\n",
+		    (unsigned long long)g->open);
+		family(out, "ringlb_client_connections_total", "counter",
+		    "Client connections accepted.");
+		evbuffer_add_printf(out, "ringlb_client_connections_total "
+		    "%llu\n", (unsigned long long)g->accepted);
+		family(out, "ringlb_client_idle_closed_total", "counter",
+		    "Keep-alive client connections closed after "
+		    "--keepalive-timeout.");
+		evbuffer_add_printf(out, "ringlb_client_idle_closed_total "
+		    "%llu\n", (unsigned long long)g->idle_closed);
+		family(out, "ringlb_client_refused_total", "counter",
+		    "Requests and connections refused before reaching a route, "
+		    "by status.");
+		for (i = 0; i < GATE_CODES; i++)
+			evbuffer_add_printf(out, "ringlb_client_refused_total"
+			    "{code=\"%d\"} %llu\n", gate_codes[i],
+			    (unsigned long long)g->refused[i]);
+	}
 	family(out, "ringlb_inflight_requests", "gauge",
 	    "Proxied requests in flight.");
 	evbuffer_add_printf(out, "ringlb_inflight_requests %u\n", inflight);

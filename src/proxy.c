@@ -36,6 +36,7 @@
 
 #include "config.h"
 #include "curlev.h"
+#include "gate.h"
 #include "headers.h"
 #include "log.h"
 #include "metrics.h"
@@ -317,8 +318,7 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		start_reply(tx);
 	}
 	bev = evhttp_connection_get_bufferevent(tx->evcon);
-	if (evbuffer_get_length(bufferevent_get_output(bev)) >=
-	    PROXY_HIGH_WATER) {
+	if (gate_unsent(bev) >= PROXY_HIGH_WATER) {
 		tx->paused = 1;
 		return CURL_WRITEFUNC_PAUSE;
 	}
@@ -728,9 +728,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		tx_observe(tx, tx->status);
 		/* what the replica did send still goes out, as far as the
 		 * socket takes it at once, before the connection closes */
-		if (bufferevent_getfd(bev) != -1)
-			(void)evbuffer_write(bufferevent_get_output(bev),
-			    bufferevent_getfd(bev));
+		gate_flush_now(bev);
 		evhttp_connection_free(tx->evcon);
 		tx_release(tx);
 		return;

@@ -34,17 +34,25 @@ respond_json(struct evhttp_request *req, int code, json_t *body)
 	evbuffer_free(buf);
 }
 
-void
-respond_error(struct evhttp_request *req, int code, const char *fmt, ...)
+json_t *
+respond_error_body(const char *fmt, va_list ap)
 {
 	char msg[1024];
 	int n;
-	va_list ap;
 
 	n = snprintf(msg, sizeof(msg), "<Error> ");
-	va_start(ap, fmt);
 	vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
+	return json_pack("{s:s, s:s}", "message", msg, "status", "failure");
+}
+
+void
+respond_error(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+	va_list ap;
+	json_t *body;
+
+	va_start(ap, fmt);
+	body = respond_error_body(fmt, ap);
 	va_end(ap);
-	respond_json(req, code, json_pack("{s:s, s:s}", "message", msg,
-	    "status", "failure"));
+	respond_json(req, code, body);
 }

@@ -223,11 +223,14 @@ def test_unsupported_methods_never_reach_a_replica(procs):
         assert data.startswith(b"HTTP/1.1 405"), data[:100]
         assert b"Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH" in data
         assert b'"status":"failure"' in data
-    # an unknown method (501) or a malformed request line (400): libevent
-    for raw, code in ((b"FOO /echo HTTP/1.1\r\nHost: x\r\n\r\n", b"501"),
+    # an unknown method, a malformed request line, an HTTP version
+    # ringlb does not speak: each a JSON error, never libevent's HTML
+    for raw, code in ((b"FOO /echo HTTP/1.1\r\nHost: x\r\n\r\n", b"405"),
                       (b"GARBAGE\r\n\r\n", b"400"),
-                      (b"GET /echo HTTP/9.9\r\n\r\n", b"400")):
-        assert first_line(raw).startswith(b"HTTP/1.1 " + code), raw
+                      (b"GET /echo HTTP/9.9\r\n\r\n", b"505")):
+        data = first_line(raw)
+        assert data.startswith(b"HTTP/1.1 " + code), data
+        assert b"application/json" in data and b'"status":"failure"' in data
     # none of it reached the replica: a normal request is its first
     assert get(lb.port, "/echo").status == 200
     text = get(lb.port, "/metrics").body.decode()

@@ -1,0 +1,59 @@
+/*
+ * gate.h - what stands between a client's socket and evhttp: request
+ * checks, limits on connections, sizes and time, and the JSON answers
+ * for everything refused before it reaches a route.
+ */
+#ifndef RINGLB_GATE_H
+#define RINGLB_GATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bufferevent;
+struct config;
+struct evbuffer;
+struct event_base;
+struct evhttp;
+struct evhttp_request;
+struct gate;
+
+/* The methods ringlb serves, for Allow headers. */
+#define GATE_METHODS	"GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH"
+
+/* Requests refused here, by status, for /metrics. */
+#define GATE_CODES	9
+
+struct gate_stats {
+	uint64_t	open;		/* client connections now */
+	uint64_t	accepted;	/* client connections, ever */
+	uint64_t	refused[GATE_CODES];	/* by gate_codes[] below */
+	uint64_t	idle_closed;	/* keep-alive connections timed out */
+};
+
+extern const int gate_codes[GATE_CODES];
+
+/* A gate for one evhttp server; NULL when out of memory. */
+struct gate	*gate_new(struct event_base *base, const struct config *cfg);
+
+/* Route every new connection of http through g. */
+void		 gate_attach(struct gate *g, struct evhttp *http);
+
+/*
+ * Call from the evhttp request callback for each request it is given: the
+ * gate learns when the answer has gone out (to time the keep-alive and to
+ * answer a later bad request in its turn).
+ */
+void		 gate_track(struct gate *g, struct evhttp_request *req);
+
+/* Bytes of an answer written by evhttp but not yet taken by the kernel. */
+size_t		 gate_unsent(struct bufferevent *bev);
+
+/* Write what can go out now, without waiting; for a connection about to
+ * be cut. */
+void		 gate_flush_now(struct bufferevent *bev);
+
+const struct gate_stats *gate_stats(const struct gate *g);
+
+void		 gate_free(struct gate *g);
+
+#endif /* RINGLB_GATE_H */

@@ -1,0 +1,1049 @@
+/*
+ * gate.c - every client connection passes through here before evhttp.
+ *
+ * evhttp (libevent 2.1) answers what it cannot parse with HTML pages of
+ * its own, and has no limit on connections or on the time a request may
+ * take to arrive.  So each connection it accepts gets, through
+ * evhttp_set_bevcb, a filtering bufferevent over the socket.  Its input
+ * side reads each request head line by line, checks it, and passes it on
+ * only when it is whole and good; bodies then pass as they come, framed by
+ * Content-Length or chunked encoding exactly as evhttp frames them.  What
+ * evhttp would refuse is refused here first, with the spec's JSON error and
+ * Connection: close, after the answers to earlier pipelined requests.
+ *
+ * Its output side moves evhttp's bytes to the socket as soon as they are
+ * written, and tells evhttp its write is done only once the kernel has
+ * them all: the filter's own notion (done once the bytes reach the socket's
+ * buffer) would let evhttp close a connection with its answer unsent.
+ *
+ * Time: a connection has at most one timer.  While evhttp holds a request
+ * of it, none runs (the replica's timeout applies); otherwise the head of
+ * a request must arrive within --header-timeout of its first byte (or of
+ * the connection opening), its body within --client-timeout, and an idle
+ * keep-alive connection is closed after --keepalive-timeout.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "gate.h"
+#include "log.h"
+#include "respond.h"
+
+#define TARGET_MAX	8192	/* longest request target: 414 beyond */
+#define HEADER_LINES_MAX 256	/* header lines in one head: 431 beyond */
+#define CHUNK_LINE_MAX	1024	/* a chunk-size line */
+#define LINGER_SECONDS	2	/* input still read after a refusal */
+
+const int gate_codes[GATE_CODES] = {
+	400, 405, 408, 413, 414, 417, 431, 503, 505
+};
+
+enum gate_state {
+	GATE_HEAD,		/* reading a request head */
+	GATE_BODY,		/* passing on Content-Length bytes */
+	GATE_CHUNK_SIZE,	/* a chunk-size line, or the CRLF after data */
+	GATE_CHUNK_DATA,
+	GATE_TRAILER,		/* trailer lines after the last chunk */
+	GATE_REFUSED		/* answered with an error; input discarded */
+};
+
+enum gate_timer {
+	GATE_T_NONE,
+	GATE_T_HEAD,
+	GATE_T_BODY,
+	GATE_T_IDLE,
+	GATE_T_REFUSE,		/* a refusal to send now (connection limit) */
+	GATE_T_LINGER
+};
+
+struct gate {
+	struct event_base	*base;
+	const struct config	*cfg;
+	struct gate_conn	**byfd;		/* connections by socket */
+	size_t			 nbyfd;
+	char			*line;		/* one head line, NUL-ended */
+	struct gate_stats	 stats;
+};
+
+struct gate_conn {
+	struct gate		*g;
+	struct bufferevent	*bev;		/* the filter evhttp uses */
+	struct bufferevent	*sock;		/* the socket under it */
+	struct evbuffer_cb_entry *out_cb;	/* on bev's output */
+	struct evbuffer_cb_entry *sent_cb;	/* on sock's output */
+	struct event		*timer;
+	struct event		*wev;		/* writes evhttp's output */
+	enum gate_timer		 timer_kind;
+	evutil_socket_t		 fd;		/* -1 until evhttp sets it */
+	enum gate_state		 state;
+	unsigned		 pending;	/* requests with evhttp now */
+	unsigned		 served;	/* requests answered */
+	int			 over;		/* past --max-connections */
+
+	/* the request being read */
+	size_t			 scanned;	/* head bytes in whole lines */
+	unsigned		 lines;
+	int			 method;	/* EVHTTP_REQ_* */
+	int			 http11;
+	int			 has_host;
+	int			 has_te;
+	int			 has_cl;
+	uint64_t		 clen;
+	uint64_t		 left;		/* body or chunk bytes to go */
+	uint64_t		 body;		/* chunked body so far */
+
+	/* a refusal, waiting for earlier answers to go out */
+	int			 err_code;
+	char			*err_text;	/* the whole HTTP answer */
+	size_t			 err_len;
+	int			 err_sent;
+};
+
+static const struct {
+	const char	*name;
+	int		 type;		/* 0: refused with 405 */
+} gate_methods[] = {
+	{ "GET", EVHTTP_REQ_GET },
+	{ "HEAD", EVHTTP_REQ_HEAD },
+	{ "POST", EVHTTP_REQ_POST },
+	{ "PUT", EVHTTP_REQ_PUT },
+	{ "DELETE", EVHTTP_REQ_DELETE },
+	{ "OPTIONS", EVHTTP_REQ_OPTIONS },
+	{ "PATCH", EVHTTP_REQ_PATCH },
+};
+
+static void	gate_timer_cb(evutil_socket_t, short, void *);
+static void	gate_send_refusal(struct gate_conn *);
+static void	gate_register(struct gate_conn *);
+
+static const char *
+gate_reason(int code)
+{
+	switch (code) {
+	case 400: return "Bad Request";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 417: return "Expectation Failed";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+static void
+gate_count_refusal(struct gate *g, int code)
+{
+	int i;
+
+	for (i = 0; i < GATE_CODES; i++)
+		if (gate_codes[i] == code)
+			g->stats.refused[i]++;
+}
+
+/* --- timers ----------------------------------------------------------- */
+
+static void
+gate_arm(struct gate_conn *c, enum gate_timer kind, long seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	if (c->timer_kind == kind)
+		return;			/* a deadline is not moved by bytes */
+	c->timer_kind = kind;
+	event_add(c->timer, &tv);
+}
+
+static void
+gate_disarm(struct gate_conn *c)
+{
+	c->timer_kind = GATE_T_NONE;
+	event_del(c->timer);
+}
+
+/* Pick the timer for c's state; see the comment at the top. */
+static void
+gate_retime(struct gate_conn *c)
+{
+	const struct config *cfg = c->g->cfg;
+
+	if (c->state == GATE_REFUSED)
+		return;
+	if (c->pending > 0)
+		gate_disarm(c);
+	else if (c->state != GATE_HEAD)
+		gate_arm(c, GATE_T_BODY, cfg->client_timeout_s);
+	else if (c->lines > 0 || c->served == 0 ||
+	    evbuffer_get_length(bufferevent_get_input(c->sock)) > 0)
+		gate_arm(c, GATE_T_HEAD, cfg->header_timeout_s);
+	else
+		gate_arm(c, GATE_T_IDLE, cfg->keepalive_timeout_s);
+}
+
+/* Have evhttp close the connection (it frees c with it). */
+static void
+gate_close(struct gate_conn *c)
+{
+	gate_disarm(c);
+	bufferevent_trigger_event(c->bev, BEV_EVENT_EOF | BEV_EVENT_READING,
+	    BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* --- refusals --------------------------------------------------------- */
+
+/*
+ * Answer the request being read with code and the spec's JSON error, then
+ * close.  Input from here on is read and dropped.  If evhttp still holds
+ * earlier requests of this connection, the answer waits for theirs.
+ */
+static void
+gate_refuse(struct gate_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+gate_refuse(struct gate_conn *c, int code, const char *fmt, ...)
+{
+	char date[64], head[512];
+	va_list ap;
+	json_t *body;
+	char *text;
+	size_t blen;
+	int hlen;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	va_start(ap, fmt);
+	body = respond_error_body(fmt, ap);
+	va_end(ap);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	c->state = GATE_REFUSED;
+	c->err_code = code;
+	gate_count_refusal(c->g, code);
+	gate_disarm(c);
+	if (text == NULL) {
+		gate_close(c);
+		return;
+	}
+	blen = strlen(text) + 1;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	hlen = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
+	    "Date: %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n%s%s\r\n", code,
+	    gate_reason(code), date, c->method == EVHTTP_REQ_HEAD ? 0 : blen,
+	    code == 405 ? "Allow: " GATE_METHODS "\r\n" : "",
+	    code == 503 ? "Retry-After: 1\r\n" : "");
+	c->err_len = (size_t)hlen + (c->method == EVHTTP_REQ_HEAD ? 0 : blen);
+	if ((c->err_text = malloc(c->err_len + 1)) == NULL) {
+		free(text);
+		gate_close(c);
+		return;
+	}
+	memcpy(c->err_text, head, (size_t)hlen);
+	if (c->method != EVHTTP_REQ_HEAD)
+		snprintf(c->err_text + hlen, blen + 1, "%s\n", text);
+	free(text);
+	log_debug("refused a request with %d", code);
+	if (c->pending == 0)
+		gate_send_refusal(c);
+}
+
+static void
+gate_send_refusal(struct gate_conn *c)
+{
+	c->err_sent = 1;
+	evbuffer_add(bufferevent_get_output(c->sock), c->err_text, c->err_len);
+}
+
+/* --- request checks --------------------------------------------------- */
+
+static int
+is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9') || (ch != '\0' &&
+	    strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static int
+is_hex(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+	    (ch >= 'A' && ch <= 'F');
+}
+
+/* "METHOD TARGET HTTP/1.x"; 0, or -1 when refused. */
+static int
+gate_request_line(struct gate_conn *c, char *line, size_t len)
+{
+	char *sp1, *sp2, *target, *version;
+	size_t i, mlen;
+
+	if (memchr(line, '\0', len) != NULL) {
+		gate_refuse(c, 400, "the request line has a NUL byte");
+		return -1;
+	}
+	while (len > 0 && line[len - 1] == ' ')
+		line[--len] = '\0';
+	if ((sp1 = memchr(line, ' ', len)) == NULL ||
+	    (sp2 = strrchr(line, ' ')) == sp1) {
+		gate_refuse(c, 400, "malformed request line; send 'METHOD "
+		    "/path HTTP/1.1'");
+		return -1;
+	}
+	mlen = (size_t)(sp1 - line);
+	for (i = 0; i < mlen; i++)
+		if (!is_tchar((unsigned char)line[i]))
+			break;
+	if (mlen == 0 || i < mlen) {
+		gate_refuse(c, 400, "malformed request line: the method is "
+		    "not a token");
+		return -1;
+	}
+	*sp1 = '\0';
+	*sp2 = '\0';
+	target = sp1 + 1;
+	version = sp2 + 1;
+	if (strcmp(version, "HTTP/1.1") == 0)
+		c->http11 = 1;
+	else if (strcmp(version, "HTTP/1.0") != 0) {
+		if (strncmp(version, "HTTP/", 5) == 0)
+			gate_refuse(c, 505, "HTTP version '%.20s' is not "
+			    "supported; use HTTP/1.1 or HTTP/1.0", version + 5);
+		else
+			gate_refuse(c, 400, "malformed request line: no "
+			    "HTTP version at its end");
+		return -1;
+	}
+	c->method = 0;
+	for (i = 0; i < sizeof(gate_methods) / sizeof(gate_methods[0]); i++)
+		if (strcmp(line, gate_methods[i].name) == 0)
+			c->method = gate_methods[i].type;
+	if (c->method == 0) {
+		gate_refuse(c, 405, "method %.32s is not supported; ringlb "
+		    "takes %s", line, GATE_METHODS);
+		return -1;
+	}
+	if (strlen(target) > TARGET_MAX) {
+		gate_refuse(c, 414, "the request target is %zu bytes; the "
+		    "limit is %d", strlen(target), TARGET_MAX);
+		return -1;
+	}
+	for (i = 0; target[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)target[i];
+
+		if (ch <= 0x20 || ch >= 0x7f) {
+			gate_refuse(c, 400, "the request target has a space "
+			    "or control byte at offset %zu; percent-encode "
+			    "it", i);
+			return -1;
+		}
+		if (ch == '%' && (!is_hex((unsigned char)target[i + 1]) ||
+		    !is_hex((unsigned char)target[i + 2]))) {
+			gate_refuse(c, 400, "bad percent-encoding in the "
+			    "request target at offset %zu: '%%' must be "
+			    "followed by two hex digits", i);
+			return -1;
+		}
+	}
+	{
+		struct evhttp_uri *u = evhttp_uri_parse_with_flags(target,
+		    EVHTTP_URI_NONCONFORMANT);
+
+		if (u == NULL) {
+			gate_refuse(c, 400, "the request target is not a "
+			    "valid URI");
+			return -1;
+		}
+		evhttp_uri_free(u);
+	}
+	return 0;
+}
+
+static int
+gate_digits(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0' || strlen(s) > 18)
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* "Name: value"; 0, or -1 when refused. */
+static int
+gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
+{
+	char *colon, *v, *end;
+	size_t i;
+
+	if (line[0] == ' ' || line[0] == '\t') {
+		gate_refuse(c, 400, "header line %u is folded onto the one "
+		    "before; send each header on one line", c->lines);
+		return -1;
+	}
+	if ((colon = memchr(line, ':', len)) == NULL || colon == line) {
+		gate_refuse(c, 400, "header line %u is not 'Name: value'",
+		    c->lines);
+		return -1;
+	}
+	for (v = line; v < colon; v++)
+		if (!is_tchar((unsigned char)*v)) {
+			gate_refuse(c, 400, "header line %u: the name has a "
+			    "byte not allowed in a token", c->lines);
+			return -1;
+		}
+	for (i = (size_t)(colon - line) + 1; i < len; i++) {
+		unsigned char ch = (unsigned char)line[i];
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			gate_refuse(c, 400, "header line %u has a control "
+			    "byte in its value", c->lines);
+			return -1;
+		}
+	}
+	if (trailer)
+		return 0;
+	*colon = '\0';
+	v = colon + 1;
+	v += strspn(v, " \t");
+	end = line + len;
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+
+	if (strcasecmp(line, "Host") == 0) {
+		if (c->has_host++) {
+			gate_refuse(c, 400, "more than one Host header");
+			return -1;
+		}
+	} else if (strcasecmp(line, "Content-Length") == 0) {
+		uint64_t n;
+
+		if (gate_digits(v, &n) == -1) {
+			gate_refuse(c, 400, "Content-Length '%.40s' is not a "
+			    "number of bytes", v);
+			return -1;
+		}
+		if (c->has_cl++ && n != c->clen) {
+			gate_refuse(c, 400, "two different Content-Length "
+			    "headers");
+			return -1;
+		}
+		c->clen = n;
+	} else if (strcasecmp(line, "Transfer-Encoding") == 0) {
+		if (c->has_te++ || strcasecmp(v, "chunked") != 0) {
+			gate_refuse(c, 400, "Transfer-Encoding '%.40s' is not "
+			    "supported; send the body chunked or with a "
+			    "Content-Length", v);
+			return -1;
+		}
+	} else if (strcasecmp(line, "Expect") == 0 &&
+	    strcasecmp(v, "100-continue") != 0) {
+		gate_refuse(c, 417, "Expect: '%.40s' cannot be met; only "
+		    "100-continue is understood", v);
+		return -1;
+	}
+	return 0;
+}
+
+/* The head is whole and each line good: check it as a whole. */
+static int
+gate_head_done(struct gate_conn *c)
+{
+	const struct config *cfg = c->g->cfg;
+
+	if (c->http11 && !c->has_host) {
+		gate_refuse(c, 400, "an HTTP/1.1 request needs a Host header");
+		return -1;
+	}
+	if (c->has_te && c->has_cl) {
+		gate_refuse(c, 400, "both Transfer-Encoding and "
+		    "Content-Length; send one of them");
+		return -1;
+	}
+	if (c->method == EVHTTP_REQ_HEAD && (c->has_te || c->clen > 0)) {
+		gate_refuse(c, 400, "a HEAD request cannot have a body");
+		return -1;
+	}
+	if (c->clen > cfg->max_body) {
+		gate_refuse(c, 413, "the request body is %llu bytes; the limit "
+		    "is %llu (--max-body)", (unsigned long long)c->clen,
+		    (unsigned long long)cfg->max_body);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- input ------------------------------------------------------------ */
+
+static void
+gate_request_read(struct gate_conn *c)
+{
+	c->pending++;
+	c->state = GATE_HEAD;
+	c->scanned = 0;
+	c->lines = 0;
+	c->method = 0;
+	c->http11 = c->has_host = c->has_te = c->has_cl = 0;
+	c->clen = c->left = c->body = 0;
+}
+
+/*
+ * Find the next line of src at offset c->scanned; copy it to g->line.
+ * Returns its length (the line end not counted, nor copied) and sets
+ * *next past it; -1 when no whole line is there yet.
+ */
+static long
+gate_next_line(struct gate_conn *c, struct evbuffer *src, size_t *next)
+{
+	struct evbuffer_ptr p, e;
+	size_t eol = 0, len;
+
+	if (evbuffer_ptr_set(src, &p, c->scanned, EVBUFFER_PTR_SET) == -1)
+		return -1;
+	e = evbuffer_search_eol(src, &p, &eol, EVBUFFER_EOL_CRLF);
+	if (e.pos == -1)
+		return -1;
+	len = (size_t)e.pos - c->scanned;
+	if (len > c->g->cfg->max_header)
+		len = c->g->cfg->max_header;	/* refused by the caller */
+	evbuffer_copyout_from(src, &p, c->g->line, len);
+	c->g->line[len] = '\0';
+	*next = (size_t)e.pos + eol;
+	return (long)((size_t)e.pos - c->scanned);
+}
+
+/*
+ * One step of reading a head: 1 when something was passed on or dropped,
+ * 0 when more bytes are needed, -1 when refused.
+ */
+static int
+gate_head(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
+{
+	const struct config *cfg = c->g->cfg;
+	size_t next;
+	long len;
+
+	for (;;) {
+		if ((len = gate_next_line(c, src, &next)) == -1) {
+			size_t have = evbuffer_get_length(src);
+
+			if (c->lines == 0 && have > TARGET_MAX + 64) {
+				gate_refuse(c, 414, "the request line is over "
+				    "%d bytes", TARGET_MAX);
+				return -1;
+			}
+			if (have > cfg->max_header) {
+				gate_refuse(c, 431, "the request line and "
+				    "headers are over %llu bytes "
+				    "(--max-header)",
+				    (unsigned long long)cfg->max_header);
+				return -1;
+			}
+			return 0;
+		}
+		if (c->lines == 0 && len == 0) {
+			/* empty lines before a request are ignored */
+			evbuffer_drain(src, next);
+			c->scanned = 0;
+			return 1;
+		}
+		if (next > cfg->max_header) {
+			if (c->lines == 0)
+				gate_refuse(c, 414, "the request line is over "
+				    "%d bytes", TARGET_MAX);
+			else
+				gate_refuse(c, 431, "the request line and "
+				    "headers are over %llu bytes "
+				    "(--max-header)",
+				    (unsigned long long)cfg->max_header);
+			return -1;
+		}
+		c->scanned = next;
+		if (len == 0)
+			break;
+		if (c->lines == 0 ?
+		    gate_request_line(c, c->g->line, (size_t)len) :
+		    gate_header_line(c, c->g->line, (size_t)len, 0))
+			return -1;
+		if (++c->lines > HEADER_LINES_MAX) {
+			gate_refuse(c, 431, "more than %d header lines",
+			    HEADER_LINES_MAX - 1);
+			return -1;
+		}
+	}
+	if (gate_head_done(c) == -1)
+		return -1;
+	evbuffer_remove_buffer(src, dst, c->scanned);
+	if (c->has_te)
+		c->state = GATE_CHUNK_SIZE;
+	else if (c->clen > 0) {
+		c->state = GATE_BODY;
+		c->left = c->clen;
+	} else
+		gate_request_read(c);
+	return 1;
+}
+
+/* A chunk-size line, as evhttp reads it: hex digits, then the end or a
+ * space.  Empty lines (the CRLF after a chunk's data) pass. */
+static int
+gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
+    struct evbuffer *dst)
+{
+	const struct config *cfg = c->g->cfg;
+	char *line = c->g->line, *end;
+	size_t next;
+	long len;
+	uint64_t n = 0;
+
+	c->scanned = 0;
+	if ((len = gate_next_line(c, src, &next)) == -1) {
+		if (evbuffer_get_length(src) > CHUNK_LINE_MAX) {
+			gate_refuse(c, 400, "a chunk-size line is over %d "
+			    "bytes", CHUNK_LINE_MAX);
+			return -1;
+		}
+		return 0;
+	}
+	if (len > CHUNK_LINE_MAX) {
+		gate_refuse(c, 400, "a chunk-size line is over %d bytes",
+		    CHUNK_LINE_MAX);
+		return -1;
+	}
+	if (len > 0) {
+		for (end = line; is_hex((unsigned char)*end) &&
+		    end - line < 16; end++)
+			n = n * 16 + (uint64_t)(*end <= '9' ? *end - '0' :
+			    (*end | 0x20) - 'a' + 10);
+		if (end == line || (*end != '\0' && *end != ' ')) {
+			gate_refuse(c, 400, "bad chunk size '%.40s'%s", line,
+			    *end == ';' ? "; chunk extensions are not "
+			    "accepted" : "");
+			return -1;
+		}
+		if (end - line > 15 || n > cfg->max_body - c->body) {
+			gate_refuse(c, 413, "the chunked request body is over "
+			    "%llu bytes (--max-body)",
+			    (unsigned long long)cfg->max_body);
+			return -1;
+		}
+		c->body += n;
+		c->state = n == 0 ? GATE_TRAILER : GATE_CHUNK_DATA;
+		c->left = n;
+	}
+	evbuffer_remove_buffer(src, dst, next);
+	return 1;
+}
+
+static int
+gate_trailer(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
+{
+	const struct config *cfg = c->g->cfg;
+	size_t next;
+	long len;
+
+	c->scanned = 0;
+	if ((len = gate_next_line(c, src, &next)) == -1 ||
+	    (size_t)len > cfg->max_header) {
+		if (evbuffer_get_length(src) > cfg->max_header) {
+			gate_refuse(c, 431, "the trailer is over %llu bytes",
+			    (unsigned long long)cfg->max_header);
+			return -1;
+		}
+		return 0;
+	}
+	if (len > 0 && gate_header_line(c, c->g->line, (size_t)len, 1))
+		return -1;
+	evbuffer_remove_buffer(src, dst, next);
+	if (len == 0)
+		gate_request_read(c);
+	return 1;
+}
+
+static enum bufferevent_filter_result
+gate_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct gate_conn *c = arg;
+	int passed = 0, r = 1;
+	size_t n;
+
+	(void)limit;
+	(void)mode;
+	if (c->fd == -1)
+		gate_register(c);
+	while (r == 1 && evbuffer_get_length(src) > 0) {
+		switch (c->state) {
+		case GATE_REFUSED:
+			evbuffer_drain(src, evbuffer_get_length(src));
+			r = 0;
+			break;
+		case GATE_HEAD:
+			r = gate_head(c, src, dst);
+			passed |= r == 1;
+			break;
+		case GATE_BODY:
+		case GATE_CHUNK_DATA:
+			n = evbuffer_remove_buffer(src, dst, c->left < SIZE_MAX ?
+			    (size_t)c->left : SIZE_MAX);
+			c->left -= n;
+			passed = 1;
+			if (c->left == 0) {
+				if (c->state == GATE_BODY)
+					gate_request_read(c);
+				else
+					c->state = GATE_CHUNK_SIZE;
+			}
+			break;
+		case GATE_CHUNK_SIZE:
+			r = gate_chunk_size(c, src, dst);
+			passed |= r == 1;
+			break;
+		case GATE_TRAILER:
+			r = gate_trailer(c, src, dst);
+			passed |= r == 1;
+			break;
+		}
+	}
+	gate_retime(c);
+	return passed && evbuffer_get_length(dst) > 0 ? BEV_OK :
+	    BEV_NEED_MORE;
+}
+
+/* --- output ----------------------------------------------------------- */
+
+/*
+ * The socket is writable (or the client has taken nothing for
+ * --client-timeout): write what evhttp has queued.  The bytes stay in the
+ * filter's output until the kernel has them, so that evhttp, which looks
+ * at that buffer to tell whether an answer is out, sees the truth.
+ */
+static void
+gate_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gate_conn *c = arg;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (what & EV_TIMEOUT) {
+		event_del(c->wev);
+		bufferevent_trigger_event(c->bev, BEV_EVENT_TIMEOUT |
+		    BEV_EVENT_WRITING, BEV_TRIG_DEFER_CALLBACKS);
+		return;
+	}
+	if (evbuffer_write(out, fd) == -1 && errno != EAGAIN &&
+	    errno != EINTR) {
+		event_del(c->wev);
+		bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR |
+		    BEV_EVENT_WRITING, BEV_TRIG_DEFER_CALLBACKS);
+		return;
+	}
+	if (evbuffer_get_length(out) == 0) {
+		event_del(c->wev);
+		bufferevent_trigger(c->bev, EV_WRITE,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	}
+}
+
+/* evhttp wrote to the filter: have the socket written when it can. */
+static void
+gate_out_added(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct gate_conn *c = arg;
+	struct timeval tv = { c->g->cfg->client_timeout_s, 0 };
+
+	(void)buf;
+	if (info->n_added == 0)
+		return;
+	if (c->wev == NULL) {
+		gate_register(c);
+		if (c->fd < 0 || (c->wev = event_new(c->g->base, c->fd,
+		    EV_WRITE | EV_PERSIST, gate_write_cb, c)) == NULL)
+			return;
+	}
+	if (!event_pending(c->wev, EV_WRITE, NULL))
+		event_add(c->wev, &tv);
+}
+
+/* The socket took our own answer (a refusal): then linger, and close. */
+static void
+gate_out_sent(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct gate_conn *c = arg;
+
+	if (info->n_deleted == 0 || evbuffer_get_length(buf) > 0)
+		return;
+	if (c->state == GATE_REFUSED && c->err_sent &&
+	    c->timer_kind != GATE_T_LINGER) {
+		/* the answer is out: FIN, then read and drop what the client
+		 * still sends for a moment, so that closing does not reset
+		 * the connection under an answer not yet read */
+		shutdown(c->fd, SHUT_WR);
+		gate_arm(c, GATE_T_LINGER, LINGER_SECONDS);
+	}
+}
+
+/* The filter's own output path: unused, gate_write_cb writes instead. */
+static enum bufferevent_filter_result
+gate_output(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	(void)src;
+	(void)dst;
+	(void)limit;
+	(void)mode;
+	(void)arg;
+	return BEV_NEED_MORE;
+}
+
+/* --- connections ------------------------------------------------------ */
+
+static void
+gate_register(struct gate_conn *c)
+{
+	struct gate *g = c->g;
+	evutil_socket_t fd = bufferevent_getfd(c->sock);
+
+	if (fd < 0 || c->fd == fd)
+		return;
+	if ((size_t)fd >= g->nbyfd) {
+		size_t n = g->nbyfd ? g->nbyfd : 256;
+		struct gate_conn **p;
+
+		while (n <= (size_t)fd)
+			n *= 2;
+		if ((p = realloc(g->byfd, n * sizeof(*p))) == NULL)
+			return;
+		memset(p + g->nbyfd, 0, (n - g->nbyfd) * sizeof(*p));
+		g->byfd = p;
+		g->nbyfd = n;
+	}
+	c->fd = fd;
+	g->byfd[fd] = c;
+}
+
+static void
+gate_conn_free(void *arg)
+{
+	struct gate_conn *c = arg;
+	struct gate *g = c->g;
+
+	if (c->fd >= 0 && (size_t)c->fd < g->nbyfd && g->byfd[c->fd] == c)
+		g->byfd[c->fd] = NULL;
+	if (!c->over)
+		g->stats.open--;
+	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
+	evbuffer_remove_cb_entry(bufferevent_get_output(c->sock), c->sent_cb);
+	event_free(c->timer);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	free(c->err_text);
+	free(c);
+}
+
+static void
+gate_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gate_conn *c = arg;
+	enum gate_timer kind = c->timer_kind;
+	const struct config *cfg = c->g->cfg;
+
+	(void)fd;
+	(void)what;
+	c->timer_kind = GATE_T_NONE;
+	gate_register(c);
+	switch (kind) {
+	case GATE_T_REFUSE:
+		gate_refuse(c, 503, "ringlb has %llu client connections open, "
+		    "its limit (--max-connections); try again shortly",
+		    (unsigned long long)c->g->stats.open);
+		break;
+	case GATE_T_HEAD:
+		if (c->lines == 0 && evbuffer_get_length(
+		    bufferevent_get_input(c->sock)) == 0) {
+			gate_close(c);	/* connected, never sent a byte */
+			break;
+		}
+		gate_refuse(c, 408, "the request line and headers did not "
+		    "arrive within %ld s (--header-timeout)",
+		    cfg->header_timeout_s);
+		break;
+	case GATE_T_BODY:
+		gate_refuse(c, 408, "the request body did not arrive within "
+		    "%ld s (--client-timeout)", cfg->client_timeout_s);
+		break;
+	case GATE_T_IDLE:
+		c->g->stats.idle_closed++;
+		gate_close(c);
+		break;
+	case GATE_T_LINGER:
+	case GATE_T_NONE:
+		gate_close(c);
+		break;
+	}
+}
+
+/* evhttp_set_bevcb: a new connection, its socket not yet set. */
+static struct bufferevent *
+gate_bevcb(struct event_base *base, void *arg)
+{
+	struct gate *g = arg;
+	struct gate_conn *c;
+	struct timeval wtv = { g->cfg->client_timeout_s, 0 };
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->g = g;
+	c->fd = -1;
+	if ((c->timer = evtimer_new(base, gate_timer_cb, c)) == NULL ||
+	    (c->sock = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		if (c->timer != NULL)
+			event_free(c->timer);
+		free(c);
+		return NULL;
+	}
+	c->bev = bufferevent_filter_new(c->sock, gate_input, gate_output,
+	    BEV_OPT_CLOSE_ON_FREE, gate_conn_free, c);
+	if (c->bev == NULL) {
+		bufferevent_free(c->sock);
+		event_free(c->timer);
+		free(c);
+		return NULL;
+	}
+	c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev),
+	    gate_out_added, c);
+	c->sent_cb = evbuffer_add_cb(bufferevent_get_output(c->sock),
+	    gate_out_sent, c);
+	/* a client that takes nothing of an answer for this long is cut */
+	bufferevent_set_timeouts(c->sock, NULL, &wtv);
+	g->stats.accepted++;
+	if (g->stats.open >= (uint64_t)g->cfg->max_connections) {
+		struct timeval now = { 0, 0 };
+
+		c->over = 1;
+		c->timer_kind = GATE_T_REFUSE;
+		event_add(c->timer, &now);
+	} else {
+		g->stats.open++;
+		gate_arm(c, GATE_T_HEAD, g->cfg->header_timeout_s);
+	}
+	return c->bev;
+}
+
+/* on_complete: evhttp has sent the whole answer to a request. */
+static void
+gate_answered(struct evhttp_request *req, void *arg)
+{
+	struct gate *g = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev;
+	struct gate_conn *c;
+	evutil_socket_t fd;
+
+	if (evcon == NULL || (bev = evhttp_connection_get_bufferevent(evcon))
+	    == NULL || (fd = bufferevent_getfd(bev)) < 0 ||
+	    (size_t)fd >= g->nbyfd || (c = g->byfd[fd]) == NULL ||
+	    c->bev != bev)
+		return;
+	if (c->pending > 0)
+		c->pending--;
+	c->served++;
+	if (c->pending == 0 && c->state == GATE_REFUSED && !c->err_sent)
+		gate_send_refusal(c);
+	gate_retime(c);
+}
+
+void
+gate_track(struct gate *g, struct evhttp_request *req)
+{
+	evhttp_request_set_on_complete_cb(req, gate_answered, g);
+}
+
+size_t
+gate_unsent(struct bufferevent *bev)
+{
+	struct bufferevent *u = bufferevent_get_underlying(bev);
+	size_t n = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (u != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(u));
+	return n;
+}
+
+void
+gate_flush_now(struct bufferevent *bev)
+{
+	struct bufferevent *u = bufferevent_get_underlying(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	if (fd < 0)
+		return;
+	if (u != NULL)
+		(void)evbuffer_write(bufferevent_get_output(u), fd);
+	if (u == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(u)) == 0)
+		(void)evbuffer_write(bufferevent_get_output(bev), fd);
+}
+
+struct gate *
+gate_new(struct event_base *base, const struct config *cfg)
+{
+	struct gate *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	if ((g->line = malloc(cfg->max_header + 1)) == NULL) {
+		free(g);
+		return NULL;
+	}
+	g->base = base;
+	g->cfg = cfg;
+	return g;
+}
+
+void
+gate_attach(struct gate *g, struct evhttp *http)
+{
+	evhttp_set_bevcb(http, gate_bevcb, g);
+}
+
+const struct gate_stats *
+gate_stats(const struct gate *g)
+{
+	return &g->stats;
+}
+
+void
+gate_free(struct gate *g)
+{
+	if (g == NULL)
+		return;
+	free(g->byfd);
+	free(g->line);
+	free(g);
+}
