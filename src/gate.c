@@ -92,6 +92,8 @@ struct gate_conn {
 	unsigned		 pending;	/* requests with evhttp now */
 	unsigned		 served;	/* requests answered */
 	int			 over;		/* past --max-connections */
+	int			 in_write;	/* in gate_write_cb */
+	int			 dead;		/* freed by evhttp meanwhile */
 
 	/* the request being read */
 	size_t			 scanned;	/* head bytes in whole lines */
@@ -128,6 +130,7 @@ static const struct {
 static void	gate_timer_cb(evutil_socket_t, short, void *);
 static void	gate_send_refusal(struct gate_conn *);
 static void	gate_register(struct gate_conn *);
+static void	gate_conn_destroy(struct gate_conn *);
 
 static const char *
 gate_reason(int code)
@@ -543,16 +546,19 @@ static int
 gate_head(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 {
 	const struct config *cfg = c->g->cfg;
-	size_t next;
+	size_t next, line_max = TARGET_MAX + 64;
 	long len;
 
+	if (line_max > cfg->max_header)
+		line_max = cfg->max_header;
 	for (;;) {
 		if ((len = gate_next_line(c, src, &next)) == -1) {
 			size_t have = evbuffer_get_length(src);
 
-			if (c->lines == 0 && have > TARGET_MAX + 64) {
+			if (c->lines == 0 && have > line_max) {
 				gate_refuse(c, 414, "the request line is over "
-				    "%d bytes", TARGET_MAX);
+				    "%zu bytes; shorten the request target",
+				    line_max);
 				return -1;
 			}
 			if (have > cfg->max_header) {
@@ -570,15 +576,16 @@ gate_head(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 			c->scanned = 0;
 			return 1;
 		}
+		if (c->lines == 0 && (size_t)len > line_max) {
+			gate_refuse(c, 414, "the request line is %ld bytes; the "
+			    "limit is %zu, shorten the request target", len,
+			    line_max);
+			return -1;
+		}
 		if (next > cfg->max_header) {
-			if (c->lines == 0)
-				gate_refuse(c, 414, "the request line is over "
-				    "%d bytes", TARGET_MAX);
-			else
-				gate_refuse(c, 431, "the request line and "
-				    "headers are over %llu bytes "
-				    "(--max-header)",
-				    (unsigned long long)cfg->max_header);
+			gate_refuse(c, 431, "the request line and headers are "
+			    "over %llu bytes (--max-header)",
+			    (unsigned long long)cfg->max_header);
 			return -1;
 		}
 		c->scanned = next;
@@ -761,9 +768,19 @@ gate_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (evbuffer_get_length(out) == 0) {
+		/*
+		 * Tell evhttp now, not deferred: by the time a deferred call
+		 * ran, evhttp could have queued more and taken the call for
+		 * the end of that too.  It may free the connection (and c)
+		 * from here, so c is freed after we return.
+		 */
 		event_del(c->wev);
+		c->in_write = 1;
 		bufferevent_trigger(c->bev, EV_WRITE,
-		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		    BEV_TRIG_IGNORE_WATERMARKS);
+		c->in_write = 0;
+		if (c->dead)
+			gate_conn_destroy(c);
 	}
 }
 
@@ -847,6 +864,15 @@ gate_register(struct gate_conn *c)
 }
 
 static void
+gate_conn_destroy(struct gate_conn *c)
+{
+	if (c->wev != NULL)
+		event_free(c->wev);
+	free(c);
+}
+
+/* The filter is being freed (with evhttp's connection). */
+static void
 gate_conn_free(void *arg)
 {
 	struct gate_conn *c = arg;
@@ -859,10 +885,14 @@ gate_conn_free(void *arg)
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->sock), c->sent_cb);
 	event_free(c->timer);
-	if (c->wev != NULL)
-		event_free(c->wev);
 	free(c->err_text);
-	free(c);
+	c->err_text = NULL;
+	if (c->in_write) {
+		c->dead = 1;
+		if (c->wev != NULL)
+			event_del(c->wev);
+	} else
+		gate_conn_destroy(c);
 }
 
 static void

@@ -1,0 +1,320 @@
+"""Limits on what a client may send, and how long it may take: every bad
+request gets the spec's JSON error and never reaches a replica; slow or
+idle clients are cut off; connections past the limit are refused without
+harm to the others."""
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import get, request
+
+
+def exchange(port, data, timeout=5.0, linger=0.0):
+    """Send data on a fresh connection; return all bytes until the server
+    closes (or timeout)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        if linger:
+            time.sleep(linger)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+    finally:
+        s.close()
+
+
+def parse(raw):
+    """(status, headers dict with lower-case names, body) of the first
+    answer in raw."""
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    n = int(headers.get("content-length", "0"))
+    return status, headers, rest[:n]
+
+
+def read_answer(s):
+    """One whole answer (with a Content-Length) from a keep-alive socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    n = parse(data)[1].get("content-length", "0")
+    while len(body) < int(n):
+        chunk = s.recv(65536)
+        assert chunk
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def replica_requests(port, name):
+    text = get(port, "/metrics").body.decode()
+    line = 'ringlb_replica_requests_total{replica="%s"} ' % name
+    return int(text.split(line)[1].split()[0])
+
+
+def metric(port, name):
+    text = get(port, "/metrics").body.decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no metric " + name)
+
+
+H = b"Host: x\r\n"
+BAD_REQUESTS = [
+    # (what, raw request, status, words in the message)
+    ("unknown method", b"FOO /echo HTTP/1.1\r\n" + H + b"\r\n", 405, "method FOO"),
+    ("lower-case method", b"get /echo HTTP/1.1\r\n" + H + b"\r\n", 405, "method get"),
+    ("TRACE", b"TRACE /echo HTTP/1.1\r\n" + H + b"\r\n", 405, "not supported"),
+    ("CONNECT", b"CONNECT x:443 HTTP/1.1\r\n" + H + b"\r\n", 405, "not supported"),
+    ("no target", b"GARBAGE\r\n\r\n", 400, "malformed request line"),
+    ("no version", b"GET /echo\r\n\r\n", 400, "malformed request line"),
+    ("method not a token", b"G(T /echo HTTP/1.1\r\n" + H + b"\r\n", 400, "not a token"),
+    ("HTTP/2.0", b"GET /echo HTTP/2.0\r\n" + H + b"\r\n", 505, "version '2.0'"),
+    ("not HTTP", b"GET /echo FTP/1.1\r\n" + H + b"\r\n", 400, "no HTTP version"),
+    ("bad percent", b"GET /a%zz HTTP/1.1\r\n" + H + b"\r\n", 400, "percent-encoding"),
+    ("short percent", b"GET /a?x=%4 HTTP/1.1\r\n" + H + b"\r\n", 400, "percent-encoding"),
+    ("space in target", b"GET /a b HTTP/1.1\r\n" + H + b"\r\n", 400, "space or control"),
+    ("control in target", b"GET /\x01 HTTP/1.1\r\n" + H + b"\r\n", 400, "space or control"),
+    ("NUL in request line", b"GET /\x00 HTTP/1.1\r\n" + H + b"\r\n", 400, "NUL"),
+    ("absurd query", b"GET /echo?q=" + b"a" * 9000 + b" HTTP/1.1\r\n" + H + b"\r\n", 414, "shorten the request target"),
+    ("no Host", b"GET /echo HTTP/1.1\r\n\r\n", 400, "Host header"),
+    ("two Hosts", b"GET /echo HTTP/1.1\r\n" + H + H + b"\r\n", 400, "more than one Host"),
+    ("no colon", b"GET /echo HTTP/1.1\r\n" + H + b"Nonsense\r\n\r\n", 400, "not 'Name: value'"),
+    ("folded", b"GET /echo HTTP/1.1\r\n" + H + b"X-A: b\r\n c\r\n\r\n", 400, "folded"),
+    ("space in name", b"GET /echo HTTP/1.1\r\n" + H + b"X A: b\r\n\r\n", 400, "token"),
+    ("control in value", b"GET /echo HTTP/1.1\r\n" + H + b"X-A: b\x07c\r\n\r\n", 400, "control byte"),
+    ("bad length", b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: abc\r\n\r\n", 400, "Content-Length 'abc'"),
+    ("negative length", b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: -1\r\n\r\n", 400, "Content-Length '-1'"),
+    ("two lengths", b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, "two different"),
+    ("length and chunked", b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "both"),
+    ("gzip encoding", b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\n", 400, "Transfer-Encoding 'gzip'"),
+    ("bad expect", b"POST /echo HTTP/1.1\r\n" + H + b"Expect: magic\r\nContent-Length: 1\r\n\r\n", 417, "Expect"),
+    ("HEAD with a body", b"HEAD /echo HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nabc", 400, None),
+    ("bad chunk size", b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400, "bad chunk size"),
+    ("chunk extension", b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\n\r\n", 400, "extensions"),
+    ("body over limit", b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: 2000\r\n\r\n", 413, "--max-body"),
+    ("chunked over limit", b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n400\r\n" + b"a" * 1024 + b"\r\n1\r\n", 413, "--max-body"),
+    ("headers over limit", b"GET /echo HTTP/1.1\r\n" + H + b"X-Big: " + b"a" * 5000 + b"\r\n\r\n", 431, "--max-header"),
+    ("too many lines", b"GET /echo HTTP/1.1\r\n" + H + b"".join(b"X-%d: 1\r\n" % i for i in range(300)) + b"\r\n", 431, "header lines"),
+    ("bad trailer", b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nnot a trailer\r\n\r\n", 400, "not 'Name: value'"),
+]
+
+
+@pytest.mark.parametrize("what,raw,status,words", BAD_REQUESTS,
+                         ids=[b[0] for b in BAD_REQUESTS])
+def test_bad_request_gets_a_json_error(procs, what, raw, status, words):
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up], "--max-body", "1k", "--max-header", "4k")
+    got = exchange(lb.port, raw)
+    code, headers, body = parse(got)
+    assert code == status, got[:300]
+    assert headers["content-type"] == "application/json"
+    assert headers["connection"] == "close"
+    if status == 405:
+        assert headers["allow"] == "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH"
+    if raw.startswith(b"HEAD"):
+        assert body == b""
+    else:
+        doc = json.loads(body)
+        assert doc["status"] == "failure"
+        assert doc["message"].startswith("<Error> ")
+        if words:
+            assert words in doc["message"], doc["message"]
+    # it never reached the replica, and ringlb serves on
+    assert replica_requests(lb.port, "echo-1") == 0
+    assert get(lb.port, "/echo").status == 200
+    assert replica_requests(lb.port, "echo-1") == 1
+    text = get(lb.port, "/metrics").body.decode()
+    assert 'ringlb_client_refused_total{code="%d"} 1\n' % status in text
+
+
+def test_long_target_with_default_limits(procs):
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up])
+    ok = b"GET /echo?q=" + b"a" * 8000 + b" HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"
+    assert parse(exchange(lb.port, ok))[0] == 200
+    long = b"GET /echo?q=" + b"a" * 8200 + b" HTTP/1.1\r\n" + H + b"\r\n"
+    code, _, body = parse(exchange(lb.port, long))
+    assert code == 414
+    assert "request target is 8208 bytes; the limit is 8192" in json.loads(body)["message"]
+
+
+def test_good_edge_cases_pass(procs):
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up])
+    # empty lines before a request are ignored; HTTP/1.0 needs no Host
+    got = exchange(lb.port, b"\r\n\r\nGET /echo HTTP/1.0\r\n\r\n")
+    assert parse(got)[0] == 200
+    # a chunked body with a trailer reaches the replica whole
+    got = exchange(lb.port, b"POST /echo HTTP/1.1\r\n" + H +
+                   b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                   b"5\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n")
+    code, _, body = parse(got)
+    assert code == 200 and json.loads(body)["body_len"] == 11
+    # Expect: 100-continue: ringlb asks for the body, then forwards it
+    s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+    s.sendall(b"POST /echo HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\n"
+              b"Content-Length: 4\r\nConnection: close\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
+    s.sendall(b"abcd")
+    got = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    code, _, body = parse(got)
+    assert code == 200 and json.loads(body)["body_len"] == 4
+
+
+def test_pipelined_answers_keep_their_order(procs):
+    ups = [procs.upstream("u%d" % i) for i in (1, 2, 3)]
+    lb = procs.ringlb(ups)
+    raw = b"".join(b"GET /echo?request_id=%d HTTP/1.1\r\n" % i + H + b"\r\n"
+                   for i in range(7))
+    raw += b"GET /echo?request_id=7 HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"
+    got = exchange(lb.port, raw)
+    queries = []
+    while got:
+        code, headers, body = parse(got)
+        assert code == 200
+        queries.append(json.loads(body)["query"])
+        got = got[got.index(b"\r\n\r\n") + 4 + int(headers["content-length"]):]
+    assert queries == ["request_id=%d" % i for i in range(8)]
+
+
+def test_a_bad_request_after_good_ones_is_answered_in_turn(procs):
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up])
+    got = exchange(lb.port, b"GET /slow?ms=300 HTTP/1.1\r\n" + H + b"\r\n"
+                   b"BAD\r\n\r\n")
+    code, headers, body = parse(got)
+    assert code == 200 and json.loads(body)["slow"] is True
+    rest = got[got.index(b"\r\n\r\n") + 4 + int(headers["content-length"]):]
+    assert parse(rest)[0] == 400
+
+
+def test_slowloris_head_is_cut_off(procs):
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up], "--header-timeout", "1")
+    s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+    s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n")
+    start = time.monotonic()
+    answer = b""
+    # one byte every 0.2 s, forever (bounded at 5 s): cut at 1 s
+    while time.monotonic() - start < 5:
+        try:
+            s.sendall(b"a")
+        except OSError:
+            break
+        # meanwhile ringlb serves others at once
+        assert get(lb.port, "/echo", timeout=2).status == 200
+        s.settimeout(0.2)
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        answer += chunk
+    s.close()
+    took = time.monotonic() - start
+    assert 0.8 < took < 3, took
+    code, _, body = parse(answer)
+    assert code == 408
+    assert "--header-timeout" in json.loads(body)["message"]
+
+
+def test_slow_body_is_cut_off(procs):
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up], "--client-timeout", "1")
+    start = time.monotonic()
+    got = exchange(lb.port, b"POST /echo HTTP/1.1\r\n" + H +
+                   b"Content-Length: 100\r\n\r\n" + b"a" * 10)
+    took = time.monotonic() - start
+    assert 0.8 < took < 3, took
+    code, _, body = parse(got)
+    assert code == 408 and "--client-timeout" in json.loads(body)["message"]
+    assert replica_requests(lb.port, "echo-1") == 0
+
+
+def test_idle_connections_are_closed(procs):
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up], "--keepalive-timeout", "1", "--header-timeout", "1")
+    # a keep-alive connection, idle after its answer: closed without a word
+    s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+    s.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\n")
+    assert read_answer(s).startswith(b"HTTP/1.1 200")
+    start = time.monotonic()
+    assert s.recv(65536) == b""
+    assert 0.8 < time.monotonic() - start < 3
+    s.close()
+    # a connection that never sends a byte: closed too, without an answer
+    start = time.monotonic()
+    assert exchange(lb.port, b"") == b""
+    assert 0.8 < time.monotonic() - start < 3
+    assert metric(lb.port, "ringlb_client_idle_closed_total") == 1
+
+
+def test_connections_over_the_limit_are_refused(procs):
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up], "--max-connections", "4")
+    # /metrics from the test itself takes a connection while it runs
+    held = []
+    for i in range(3):
+        s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+        s.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\n")
+        assert read_answer(s).startswith(b"HTTP/1.1 200")
+        held.append(s)
+    extra = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+    held.append(extra)       # the 4th: at the limit, still served
+    extra.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\n")
+    assert read_answer(extra).startswith(b"HTTP/1.1 200")
+    # the 5th is refused at once, before it sends anything
+    got = exchange(lb.port, b"")
+    code, headers, body = parse(got)
+    assert code == 503 and headers["retry-after"] == "1"
+    assert "--max-connections" in json.loads(body)["message"]
+    # those open are unharmed
+    for s in held:
+        s.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\n")
+        assert read_answer(s).startswith(b"HTTP/1.1 200")
+    # one leaves; a newcomer is served
+    held.pop().close()
+    time.sleep(0.2)
+    r = get(lb.port, "/metrics")
+    assert r.status == 200
+    assert 'ringlb_client_refused_total{code="503"} 1\n' in r.body.decode()
+    for s in held:
+        s.close()
+
+
+def test_answer_is_whole_when_the_connection_closes(procs):
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up])
+    # Connection: close after a 4 MiB answer: every byte arrives first
+    got = exchange(lb.port, b"GET /big?mb=4 HTTP/1.1\r\n" + H +
+                   b"Connection: close\r\n\r\n", timeout=20)
+    code, headers, body = parse(got)
+    assert code == 200
+    assert len(body) == 4 * 1024 * 1024 == int(headers["content-length"])
