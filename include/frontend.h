@@ -12,13 +12,14 @@ struct config;
 struct event_base;
 struct frontend;
 struct gate_stats;
+struct metrics;
 struct pool;
 struct proxy;
 
 /* Bind cfg->listen_*; NULL with the reason in err. */
 struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
 		    struct pool *pool, struct proxy *proxy, struct admin *admin,
-		    char *err, size_t errlen);
+		    const struct metrics *metrics, char *err, size_t errlen);
 /* Stop accepting new connections; those open go on. */
 void		 frontend_stop_accepting(struct frontend *fe);
 void		 frontend_free(struct frontend *fe);

@@ -103,4 +103,16 @@ double		 pool_ring_last_moved(const struct pool *p);
 /* Requests sent away from their owner by --balance-factor. */
 uint64_t	 pool_displaced(const struct pool *p);
 
+/* What happened to replicas lately, for the dashboard: oldest first. */
+#define POOL_EVENTS	128
+struct pool_event {
+	uint64_t	 at_ms;		/* wall clock, ms since the epoch */
+	const char	*kind;		/* joined, respawned, evicted, ... */
+	char		 replica[64];
+	char		 detail[160];
+};
+/* The i-th kept event, oldest first; NULL past the end. */
+const struct pool_event *pool_event(const struct pool *p, size_t i);
+const struct ring *pool_ring(const struct pool *p);
+
 #endif /* RINGLB_POOL_H */

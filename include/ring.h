@@ -103,6 +103,18 @@ void		 ring_shares(const struct ring *r, double *out);
 /* The share of keys that changed owner in the last ring_add/remove. */
 double		 ring_last_moved(const struct ring *r);
 
+/*
+ * Up to max ticks for drawing the ring, in order: each a position in
+ * [0, 1) and the member index there.  Hash ring: its points (all when
+ * they fit, else every k-th); classic: its occupied slots; table: the
+ * owners of max arcs spread evenly (the table has no points as such).
+ */
+size_t		 ring_ticks(const struct ring *r, double *pos, int *member,
+		    size_t max);
+/* Where key falls on the ring, in [0, 1). */
+double		 ring_key_position(const struct ring *r, const void *key,
+		    size_t len);
+
 /* The classic ring's formulas, exposed for tests and the analysis tool. */
 uint32_t	 ring_classic_request_slot(uint64_t i);	/* H(i) mod 512 */
 uint32_t	 ring_classic_vnode_slot(uint64_t i, uint32_t j); /* Phi(i,j) */

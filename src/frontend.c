@@ -26,6 +26,7 @@
 #include "proxy.h"
 #include "replica.h"
 #include "respond.h"
+#include "status.h"
 #include "util.h"
 
 #define KEY_MAX		1024	/* longest request key, decoded */
@@ -37,6 +38,7 @@ struct frontend {
 	struct pool			*pool;
 	struct proxy			*proxy;
 	struct admin			*admin;
+	const struct metrics		*metrics;
 	struct evhttp			*http;
 	struct evhttp_bound_socket	*bound;
 	struct gate			*gate;
@@ -213,7 +215,31 @@ fe_map_request(struct frontend *fe, struct evhttp_request *req)
 	    "mapped_server", owner->name));
 }
 
+static void
+fe_status(struct frontend *fe, struct evhttp_request *req)
+{
+	char key[KEY_MAX + 1];
+	long klen;
+
+	if ((klen = fe_query_param(req, "key", key, sizeof(key))) == -2)
+		return;
+	respond_json(req, 200, status_json(fe->cfg, fe->pool, fe->metrics,
+	    proxy_inflight(fe->proxy), klen >= 0 ? key : NULL,
+	    klen >= 0 ? (size_t)klen : 0));
+}
+
+static void
+fe_dashboard(struct frontend *fe, struct evhttp_request *req)
+{
+	(void)fe;
+	status_dashboard(req);
+}
+
 static const struct route routes[] = {
+	{ "/status", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", fe_status,
+	  NULL },
+	{ "/dashboard", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD",
+	  fe_dashboard, NULL },
 	{ "/map_request", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD",
 	  fe_map_request, NULL },
 	{ "/rep", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", NULL,
@@ -262,8 +288,8 @@ fe_request(struct evhttp_request *req, void *arg)
 
 struct frontend *
 frontend_new(struct event_base *base, const struct config *cfg,
-    struct pool *pool, struct proxy *proxy, struct admin *admin, char *err,
-    size_t errlen)
+    struct pool *pool, struct proxy *proxy, struct admin *admin,
+    const struct metrics *metrics, char *err, size_t errlen)
 {
 	struct frontend *fe;
 
@@ -276,6 +302,7 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	fe->pool = pool;
 	fe->proxy = proxy;
 	fe->admin = admin;
+	fe->metrics = metrics;
 	if (getrandom(&fe->rng, sizeof(fe->rng), 0) != sizeof(fe->rng) ||
 	    fe->rng == 0)
 		fe->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)fe;

@@ -195,7 +195,7 @@ main(int argc, char **argv)
 	    lb.proxy)) == NULL)
 		fatalx("out of memory");
 	if ((lb.frontend = frontend_new(lb.base, &lb.cfg, lb.pool, lb.proxy,
-	    lb.admin, err, sizeof(err))) == NULL)
+	    lb.admin, &lb.metrics, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	lb.metrics.clients = frontend_clients(lb.frontend);
 

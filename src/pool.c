@@ -18,9 +18,11 @@
  * One timer ticks every POOL_TICK_MS and does all the waiting: heartbeats
  * that are due, start timeouts, respawn back-off, draining and freeing.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -65,10 +67,48 @@ struct pool {
 	int			 shutting_down;
 	void			(*shutdown_done)(void *);
 	void			*shutdown_arg;
+	struct pool_event	 events[POOL_EVENTS];	/* a ring buffer */
+	size_t			 nevents;	/* ever recorded */
 };
 
 static void	pool_spawn(struct pool *, struct replica *);
 static void	pool_retire(struct pool *, struct replica *);
+static void	pool_note(struct pool *, const char *, const struct replica *,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+
+/* Keep an event for the dashboard (kind is a string constant). */
+static void
+pool_note(struct pool *p, const char *kind, const struct replica *rep,
+    const char *fmt, ...)
+{
+	struct pool_event *e = &p->events[p->nevents++ % POOL_EVENTS];
+	struct timespec ts;
+	va_list ap;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	e->at_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	e->kind = kind;
+	snprintf(e->replica, sizeof(e->replica), "%s", rep->name);
+	va_start(ap, fmt);
+	vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
+	va_end(ap);
+}
+
+const struct pool_event *
+pool_event(const struct pool *p, size_t i)
+{
+	size_t kept = p->nevents < POOL_EVENTS ? p->nevents : POOL_EVENTS;
+
+	if (i >= kept)
+		return NULL;
+	return &p->events[(p->nevents - kept + i) % POOL_EVENTS];
+}
+
+const struct ring *
+pool_ring(const struct pool *p)
+{
+	return p->ring;
+}
 
 /* --- the array -------------------------------------------------------- */
 
@@ -214,6 +254,8 @@ op_fail(struct pool *p, struct replica *failed, const char *why)
 	snprintf(msg, sizeof(msg), "replica '%s' could not be started (%s); "
 	    "nothing was added", failed->name, why);
 	log_warnx("%s", msg);
+	pool_note(p, "add failed", failed, "%s; the whole /add was undone",
+	    why);
 	for (i = 0; i < op->n; i++)
 		pool_retire(p, op->reps[i]);
 	op_finish(p, -1, 500, msg);
@@ -238,6 +280,8 @@ op_check_done(struct pool *p)
 		rep->hc_next = now_ms() + p->cfg->health_interval_ms;
 		ring_join(p, rep);
 		log_info("replica %s is up at %s:%u", rep->name, rep->host,
+		    (unsigned)rep->port);
+		pool_note(p, "joined", rep, "added, up at %s:%u", rep->host,
 		    (unsigned)rep->port);
 	}
 	pool_save(p);
@@ -345,6 +389,7 @@ pool_evict(struct pool *p, struct replica *rep, const char *why)
 {
 	ring_leave(p, rep);
 	rep->state = REPLICA_DOWN;
+	pool_note(p, "evicted", rep, "%s", why);
 	if (p->be->ops->replaces) {
 		log_warnx("replica %s evicted (%s); starting a replacement",
 		    rep->name, why);
@@ -383,12 +428,21 @@ on_health(struct replica *rep, int ok, const char *why, void *arg)
 		ring_join(p, rep);
 		log_info("replica %s is up at %s:%u", rep->name, rep->host,
 		    (unsigned)rep->port);
+		if (rep->respawns > 0)
+			pool_note(p, "respawned", rep, "a new instance is up at "
+			    "%s:%u", rep->host, (unsigned)rep->port);
+		else
+			pool_note(p, "joined", rep, "up at %s:%u", rep->host,
+			    (unsigned)rep->port);
 		break;
 	case REPLICA_UP:
 	case REPLICA_SUSPECT:
 		if (ok) {
-			if (rep->state == REPLICA_SUSPECT)
+			if (rep->state == REPLICA_SUSPECT) {
 				log_info("replica %s answers again", rep->name);
+				pool_note(p, "recovered", rep, "answers "
+				    "heartbeats again");
+			}
 			rep->state = REPLICA_UP;
 			rep->hc_fails = 0;
 			break;
@@ -407,6 +461,8 @@ on_health(struct replica *rep, int ok, const char *why, void *arg)
 		ring_join(p, rep);
 		log_info("replica %s answers again; back on the ring",
 		    rep->name);
+		pool_note(p, "rejoined", rep, "answers again; back on the "
+		    "ring");
 		break;
 	case REPLICA_STOPPING:
 		break;
@@ -442,11 +498,12 @@ on_lost(struct replica *rep, const char *why, void *arg)
 void
 pool_suspect(struct pool *p, struct replica *rep)
 {
-	(void)p;
 	if (rep->state != REPLICA_UP)
 		return;
 	rep->state = REPLICA_SUSPECT;
 	rep->hc_next = 0;
+	pool_note(p, "suspect", rep, "a request to it failed; checking it "
+	    "now");
 }
 
 /* --- removal ---------------------------------------------------------- */
@@ -501,6 +558,7 @@ pool_remove(struct pool *p, char (*names)[POOL_NAME_LEN], int n,
 	for (i = 0; i < nv; i++) {
 		log_info("replica %s removed; stopping it once its requests "
 		    "finish", victims[i]->name);
+		pool_note(p, "removed", victims[i], "by /rm");
 		pool_retire(p, victims[i]);
 	}
 	pool_save(p);

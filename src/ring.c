@@ -917,3 +917,49 @@ ring_last_moved(const struct ring *r)
 {
 	return r->last_moved;
 }
+
+size_t
+ring_ticks(const struct ring *r, double *pos, int *member, size_t max)
+{
+	size_t i, n = 0, step;
+
+	if (r->nmembers == 0 || max == 0)
+		return 0;
+	switch (r->cfg.algo) {
+	case RING_ALGO_HASH:
+		step = (r->npoints + max - 1) / max;
+		for (i = 0; i < r->npoints && n < max; i += step, n++) {
+			pos[n] = (double)r->points[i].hash / 18446744073709551616.0;
+			member[n] = (int)r->points[i].member;
+		}
+		break;
+	case RING_ALGO_CLASSIC:
+		for (i = 0; i < RING_CLASSIC_SLOTS && n < max; i++)
+			if (r->slot[i] >= 0) {
+				pos[n] = (double)i / RING_CLASSIC_SLOTS;
+				member[n++] = r->slot[i];
+			}
+		break;
+	case RING_ALGO_TABLE:
+		for (n = 0; n < max; n++) {
+			uint32_t a = (uint32_t)(((uint64_t)n << RING_TABLE_BITS) /
+			    max);
+
+			pos[n] = (double)n / (double)max;
+			member[n] = r->slot_member[r->owner[a]];
+		}
+		break;
+	}
+	return n;
+}
+
+double
+ring_key_position(const struct ring *r, const void *key, size_t len)
+{
+	if (r->cfg.algo == RING_ALGO_TABLE)
+		return (double)table_arc(key, len) / (double)(1u <<
+		    RING_TABLE_BITS);
+	if (r->cfg.algo == RING_ALGO_CLASSIC)
+		return (double)classic_key_slot(key, len) / RING_CLASSIC_SLOTS;
+	return (double)XXH3_64bits(key, len) / 18446744073709551616.0;
+}
