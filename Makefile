@@ -23,6 +23,10 @@ endif
 
 BUILD_PKGS := gcc make pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libxxhash-dev
 TEST_PKGS  := python3 python3-pytest python3-pytest-timeout curl procps
+# for the dashboard's browser test and the Postman collection's run: wanted,
+# not required (the tests that need them skip, saying why)
+BROWSER_PKGS := chromium chromium-driver python3-selenium
+NEWMAN     := newman@6.2.2
 
 LIB_SRCS  := src/log.c src/util.c src/ring.c src/replica.c src/respond.c \
              src/curlev.c src/admin_body.c src/headers.c
@@ -52,6 +56,7 @@ all: $(BUILD)/ringlb $(BUILD)/ringlb-replica $(BUILD)/ringlb-analyze
 
 # --- Debian packages ------------------------------------------------------
 # $(call ensure,PACKAGES): install what is missing, or say how to.
+# $(call ensure,PACKAGES,optional): the same, but going on without them.
 define ensure
 	@command -v dpkg-query >/dev/null 2>&1 || exit 0; \
 	missing=""; \
@@ -62,10 +67,13 @@ define ensure
 	if [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian packages:$$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null && exit 0; \
+		[ "$(2)" = optional ] && { echo "could not install$$missing; going on without"; exit 0; }; \
+		exit 1; \
 	else \
 		echo "ringlb needs these Debian packages:$$missing"; \
 		echo "install them with:  sudo apt-get install -y$$missing"; \
+		[ "$(2)" = optional ] && { echo "(optional: the tests that need them are skipped)"; exit 0; }; \
 		exit 1; \
 	fi
 endef
@@ -78,6 +86,18 @@ $(BUILD)/.deps-build: Makefile
 $(BUILD)/.deps-test: Makefile
 	@mkdir -p $(BUILD)
 	$(call ensure,$(TEST_PKGS))
+	$(call ensure,$(BROWSER_PKGS),optional)
+	@command -v npm >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm \
+			>/dev/null 2>&1 || echo "could not install npm"; }
+	@if command -v npm >/dev/null 2>&1; then \
+		[ -x build/newman/node_modules/.bin/newman ] || \
+		timeout 300 npm install --silent --no-audit --no-fund \
+			--prefix build/newman $(NEWMAN) >/dev/null 2>&1 || \
+		echo "npm could not install $(NEWMAN); the Postman run is skipped"; \
+	else \
+		echo "no npm: the Postman collection's run is skipped"; \
+	fi
 	@touch $@
 
 deps: $(BUILD)/.deps-build
