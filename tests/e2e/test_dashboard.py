@@ -157,6 +157,27 @@ def test_dashboard_shows_a_dead_replica(procs, browser):
     assert rows(browser)["r1"] == rows(browser)["r3"] == "up"
 
 
+def test_dashboard_asks_for_the_token(procs, browser):
+    from selenium.common.exceptions import NoAlertPresentException
+    lb = procs.ringlb(healthy=3, env={"RINGLB_ADMIN_TOKEN": "dash-token-123"})
+    browser.get("http://127.0.0.1:%d/dashboard" % lb.port)
+    wait_for(lambda: len(rows(browser)) == 3, 10, "3 replicas on the page")
+    click(browser, "#add button")
+
+    def prompt():
+        try:
+            return browser.switch_to.alert
+        except NoAlertPresentException:
+            return None
+
+    alert = wait_for(prompt, 10, "the page to ask for the token")
+    assert "token" in alert.text
+    alert.send_keys("dash-token-123")
+    alert.accept()
+    wait_for(lambda: len(rep_names(lb.port)) == 4, 15, "/add with the token")
+    wait_for(lambda: "added 1" in texts(browser, "#msg")[0], 5, "the page's word")
+
+
 def test_dashboard_is_self_contained(procs):
     lb = procs.ringlb(healthy=3)
     r = get(lb.port, "/dashboard")
