@@ -187,11 +187,12 @@ asan: $(BUILD)/.deps-test
 
 # libFuzzer targets (clang), each run for FUZZ_SECONDS; the corpus grows
 # in build/fuzz/corpus-NAME.  Any crash or broken invariant fails it.
-FUZZ_TARGETS := ring query admin headers
+FUZZ_TARGETS := ring query admin headers gate
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_SRCS    := src/ring.c src/util.c src/admin_body.c src/headers.c
+FUZZ_SRCS    := src/ring.c src/util.c src/admin_body.c src/headers.c \
+                src/gate.c src/respond.c src/log.c
 
 # The ring's invariants do not depend on its size: 2^12 arcs fuzz faster.
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(BUILD)/.deps-fuzz $(BUILD)/config.mk

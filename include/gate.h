@@ -35,6 +35,12 @@ extern const int gate_codes[GATE_CODES];
 /* A gate for one evhttp server; NULL when out of memory. */
 struct gate	*gate_new(struct event_base *base, const struct config *cfg);
 
+/*
+ * A new connection's filtering bufferevent, its socket not yet set (evhttp
+ * sets it); what gate_attach has evhttp call.  NULL when out of memory.
+ */
+struct bufferevent *gate_connection(struct gate *g);
+
 /* Route every new connection of http through g. */
 void		 gate_attach(struct gate *g, struct evhttp *http);
 

@@ -937,11 +937,10 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* evhttp_set_bevcb: a new connection, its socket not yet set. */
-static struct bufferevent *
-gate_bevcb(struct event_base *base, void *arg)
+struct bufferevent *
+gate_connection(struct gate *g)
 {
-	struct gate *g = arg;
+	struct event_base *base = g->base;
 	struct gate_conn *c;
 	struct timeval wtv = { g->cfg->client_timeout_s, 0 };
 
@@ -983,6 +982,14 @@ gate_bevcb(struct event_base *base, void *arg)
 		gate_arm(c, GATE_T_HEAD, g->cfg->header_timeout_s);
 	}
 	return c->bev;
+}
+
+/* evhttp_set_bevcb: a new connection, its socket not yet set. */
+static struct bufferevent *
+gate_bevcb(struct event_base *base, void *arg)
+{
+	(void)base;
+	return gate_connection(arg);
 }
 
 /* on_complete: evhttp has sent the whole answer to a request. */
