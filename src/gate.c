@@ -46,6 +46,7 @@
 #define HEADER_LINES_MAX 256	/* header lines in one head: 431 beyond */
 #define CHUNK_LINE_MAX	1024	/* a chunk-size line */
 #define LINGER_SECONDS	2	/* input still read after a refusal */
+#define OVER_MAX	256	/* connections past the limit being answered */
 
 const int gate_codes[GATE_CODES] = {
 	400, 405, 408, 413, 414, 417, 431, 503, 505
@@ -74,6 +75,7 @@ struct gate {
 	const struct config	*cfg;
 	struct gate_conn	**byfd;		/* connections by socket */
 	size_t			 nbyfd;
+	unsigned		 nover;		/* past the limit, being refused */
 	char			*line;		/* one head line, NUL-ended */
 	struct gate_stats	 stats;
 };
@@ -814,7 +816,11 @@ gate_out_sent(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
 	if (info->n_deleted == 0 || evbuffer_get_length(buf) > 0)
 		return;
-	if (c->state == GATE_REFUSED && c->err_sent &&
+	if (c->state == GATE_REFUSED && c->err_sent && c->over) {
+		/* past the limit: no lingering, the descriptor is wanted */
+		shutdown(c->fd, SHUT_WR);
+		gate_close(c);
+	} else if (c->state == GATE_REFUSED && c->err_sent &&
 	    c->timer_kind != GATE_T_LINGER) {
 		/* the answer is out: FIN, then read and drop what the client
 		 * still sends for a moment, so that closing does not reset
@@ -880,7 +886,9 @@ gate_conn_free(void *arg)
 
 	if (c->fd >= 0 && (size_t)c->fd < g->nbyfd && g->byfd[c->fd] == c)
 		g->byfd[c->fd] = NULL;
-	if (!c->over)
+	if (c->over)
+		g->nover--;
+	else
 		g->stats.open--;
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->sock), c->sent_cb);
@@ -974,8 +982,15 @@ gate_connection(struct gate *g)
 	if (g->stats.open >= (uint64_t)g->cfg->max_connections) {
 		struct timeval now = { 0, 0 };
 
+		/*
+		 * Past the limit: a 503 at once, then close.  In a flood, past
+		 * OVER_MAX of those, just close: evhttp must be given a
+		 * bufferevent (without one it would make its own, unchecked).
+		 */
 		c->over = 1;
-		c->timer_kind = GATE_T_REFUSE;
+		c->timer_kind = g->nover < OVER_MAX ? GATE_T_REFUSE :
+		    GATE_T_NONE;
+		g->nover++;
 		event_add(c->timer, &now);
 	} else {
 		g->stats.open++;
