@@ -325,6 +325,11 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 	*sp2 = '\0';
 	target = sp1 + 1;
 	version = sp2 + 1;
+	if (*target == '\0' || *target == ' ') {
+		gate_refuse(c, 400, "malformed request line: one space between "
+		    "the method, the target and the version");
+		return -1;
+	}
 	if (strcmp(version, "HTTP/1.1") == 0)
 		c->http11 = 1;
 	else if (strcmp(version, "HTTP/1.0") != 0) {

@@ -52,11 +52,18 @@ refusal(struct evbuffer *out)
 	    code > 599 || strstr(text, "\r\nConnection: close\r\n") == NULL ||
 	    (body = strstr(text, "\r\n\r\n")) == NULL)
 		abort();
-	if ((doc = json_loads(body + 4, 0, NULL)) == NULL ||
+	body += 4;
+	/* the answer to a HEAD request has no body */
+	if (*body == '\0' && strstr(text, "\r\nContent-Length: 0\r\n") != NULL) {
+		free(text);
+		return code;
+	}
+	if ((doc = json_loads(body, 0, NULL)) == NULL ||
 	    strcmp(json_string_value(json_object_get(doc, "status")),
 	    "failure") != 0 ||
 	    strncmp(json_string_value(json_object_get(doc, "message")),
-	    "<Error> ", 8) != 0)
+	    "<Error> ", 8) != 0 || strlen(body) != strtoul(strstr(text,
+	    "\r\nContent-Length: ") + 18, NULL, 10))
 		abort();
 	json_decref(doc);
 	free(text);
