@@ -86,6 +86,16 @@ def test_dashboard_in_a_browser(procs, browser):
     # the ring: one tick per sampled arc, colored by replica
     assert count(browser, "#ring line.tick") == 1024
     assert sum(int(t) for t in texts(browser, "#replicas td.total")) == 60
+    # look a key up: the page names the owner /map_request names
+    owner = get(lb.port, "/map_request?id=42").json()["mapped_server"]
+    browser.find_element(By.ID, "key").send_keys("42")
+    click(browser, "#lookup button")
+    wait_for(lambda: owner in texts(browser, "#lookup-out")[0], 10,
+             "the key's owner on the page")
+    wait_for(lambda: count(browser, "#key-point") == 1, 5, "the key's point")
+    wait_for(lambda: texts(browser, "#replicas tr.owner td")[:1] == [owner],
+             5, "the owner's row marked")
+
     # requests per second come from two polls a second apart: send traffic
     # for a few polls, and take the picture while it flows
     stop = threading.Event()
@@ -110,14 +120,6 @@ def test_dashboard_in_a_browser(procs, browser):
         stop.set()
         t.join(10)
     assert os.path.getsize(SHOT) > 10000
-
-    # look a key up: the page names the owner /map_request names
-    owner = get(lb.port, "/map_request?id=42").json()["mapped_server"]
-    browser.find_element(By.ID, "key").send_keys("42")
-    click(browser, "#lookup button")
-    wait_for(lambda: owner in texts(browser, "#lookup-out")[0], 10,
-             "the key's owner on the page")
-    wait_for(lambda: count(browser, "#key-point") == 1, 5, "the key's point")
 
     # add a replica through the page
     click(browser, "#add button")
