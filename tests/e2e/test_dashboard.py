@@ -26,16 +26,19 @@ SHOT = os.path.join(os.path.dirname(__file__), "..", "..", "build",
 
 
 @pytest.fixture
-def browser():
+def browser(tmp_path):
     if not CHROMIUM or not DRIVER:
         pytest.skip("Chromium is not installed (apt-get install chromium "
                     "chromium-driver python3-selenium)")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
-              "--disable-dev-shm-usage", "--window-size=1280,900"):
+              "--disable-dev-shm-usage", "--window-size=1280,900",
+              "--user-data-dir=%s" % (tmp_path / "chromium")):
         opts.add_argument(a)
-    service = Service(executable_path=DRIVER)
+    # Chromium keeps its singleton socket in TMPDIR: keep it in the test's
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    service = Service(executable_path=DRIVER, env=env)
     driver = webdriver.Chrome(options=opts, service=service)
     driver.set_page_load_timeout(20)
     try:
