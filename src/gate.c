@@ -76,6 +76,8 @@ struct gate {
 	struct gate_conn	**byfd;		/* connections by socket */
 	size_t			 nbyfd;
 	unsigned		 nover;		/* past the limit, being refused */
+	unsigned		 live;		/* connections not yet freed */
+	int			 freed;		/* gate_free called */
 	char			*line;		/* one head line, NUL-ended */
 	struct gate_stats	 stats;
 };
@@ -94,8 +96,6 @@ struct gate_conn {
 	unsigned		 pending;	/* requests with evhttp now */
 	unsigned		 served;	/* requests answered */
 	int			 over;		/* past --max-connections */
-	int			 in_write;	/* in gate_write_cb */
-	int			 dead;		/* freed by evhttp meanwhile */
 
 	/* the request being read */
 	size_t			 scanned;	/* head bytes in whole lines */
@@ -108,6 +108,7 @@ struct gate_conn {
 	uint64_t		 clen;
 	uint64_t		 left;		/* body or chunk bytes to go */
 	uint64_t		 body;		/* chunked body so far */
+	size_t			 trailer_len;	/* trailer bytes so far */
 
 	/* a refusal, waiting for earlier answers to go out */
 	int			 err_code;
@@ -132,7 +133,7 @@ static const struct {
 static void	gate_timer_cb(evutil_socket_t, short, void *);
 static void	gate_send_refusal(struct gate_conn *);
 static void	gate_register(struct gate_conn *);
-static void	gate_conn_destroy(struct gate_conn *);
+static void	gate_destroy(struct gate *);
 
 static const char *
 gate_reason(int code)
@@ -237,6 +238,9 @@ gate_refuse(struct gate_conn *c, int code, const char *fmt, ...)
 	va_end(ap);
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
+	if (text == NULL)
+		text = strdup("{\"message\":\"<Error> the request was "
+		    "refused\",\"status\":\"failure\"}");
 	c->state = GATE_REFUSED;
 	c->err_code = code;
 	gate_count_refusal(c->g, code);
@@ -278,6 +282,21 @@ gate_send_refusal(struct gate_conn *c)
 
 /* --- request checks --------------------------------------------------- */
 
+/*
+ * Client bytes for an error message: printable ASCII as it is, anything
+ * else as '?', at most outlen - 1 of them (JSON strings must be UTF-8).
+ */
+static const char *
+gate_quote(char *out, size_t outlen, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < outlen && s[i] != '\0'; i++)
+		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	out[i] = '\0';
+	return out;
+}
+
 static int
 is_tchar(unsigned char ch)
 {
@@ -297,7 +316,7 @@ is_hex(unsigned char ch)
 static int
 gate_request_line(struct gate_conn *c, char *line, size_t len)
 {
-	char *sp1, *sp2, *target, *version;
+	char *sp1, *sp2, *target, *version, q[41];
 	size_t i, mlen;
 
 	if (memchr(line, '\0', len) != NULL) {
@@ -334,8 +353,9 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 		c->http11 = 1;
 	else if (strcmp(version, "HTTP/1.0") != 0) {
 		if (strncmp(version, "HTTP/", 5) == 0)
-			gate_refuse(c, 505, "HTTP version '%.20s' is not "
-			    "supported; use HTTP/1.1 or HTTP/1.0", version + 5);
+			gate_refuse(c, 505, "HTTP version '%s' is not "
+			    "supported; use HTTP/1.1 or HTTP/1.0",
+			    gate_quote(q, 21, version + 5));
 		else
 			gate_refuse(c, 400, "malformed request line: no "
 			    "HTTP version at its end");
@@ -346,8 +366,8 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 		if (strcmp(line, gate_methods[i].name) == 0)
 			c->method = gate_methods[i].type;
 	if (c->method == 0) {
-		gate_refuse(c, 405, "method %.32s is not supported; ringlb "
-		    "takes %s", line, GATE_METHODS);
+		gate_refuse(c, 405, "method %s is not supported; ringlb "
+		    "takes %s", gate_quote(q, 33, line), GATE_METHODS);
 		return -1;
 	}
 	if (strlen(target) > TARGET_MAX) {
@@ -406,8 +426,9 @@ gate_digits(const char *s, uint64_t *out)
 static int
 gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 {
-	char *colon, *v, *end;
+	char *colon, *v, *end, q[41];
 	size_t i;
+	int tab;
 
 	if (line[0] == ' ' || line[0] == '\t') {
 		gate_refuse(c, 400, "header line %u is folded onto the one "
@@ -436,6 +457,7 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 	}
 	if (trailer)
 		return 0;
+	tab = memchr(colon + 1, '\t', len - (size_t)(colon + 1 - line)) != NULL;
 	*colon = '\0';
 	v = colon + 1;
 	v += strspn(v, " \t");
@@ -443,6 +465,14 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
 		*--end = '\0';
 
+	/* evhttp trims spaces around a value but not always tabs: where the
+	 * value frames the body, a tab could make the two disagree */
+	if (tab && (strcasecmp(line, "Content-Length") == 0 ||
+	    strcasecmp(line, "Transfer-Encoding") == 0 ||
+	    strcasecmp(line, "Expect") == 0)) {
+		gate_refuse(c, 400, "a tab in the %s header; use spaces", line);
+		return -1;
+	}
 	if (strcasecmp(line, "Host") == 0) {
 		if (c->has_host++) {
 			gate_refuse(c, 400, "more than one Host header");
@@ -452,8 +482,8 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 		uint64_t n;
 
 		if (gate_digits(v, &n) == -1) {
-			gate_refuse(c, 400, "Content-Length '%.40s' is not a "
-			    "number of bytes", v);
+			gate_refuse(c, 400, "Content-Length '%s' is not a "
+			    "number of bytes", gate_quote(q, sizeof(q), v));
 			return -1;
 		}
 		if (c->has_cl++ && n != c->clen) {
@@ -464,15 +494,15 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 		c->clen = n;
 	} else if (strcasecmp(line, "Transfer-Encoding") == 0) {
 		if (c->has_te++ || strcasecmp(v, "chunked") != 0) {
-			gate_refuse(c, 400, "Transfer-Encoding '%.40s' is not "
+			gate_refuse(c, 400, "Transfer-Encoding '%s' is not "
 			    "supported; send the body chunked or with a "
-			    "Content-Length", v);
+			    "Content-Length", gate_quote(q, sizeof(q), v));
 			return -1;
 		}
 	} else if (strcasecmp(line, "Expect") == 0 &&
 	    strcasecmp(v, "100-continue") != 0) {
-		gate_refuse(c, 417, "Expect: '%.40s' cannot be met; only "
-		    "100-continue is understood", v);
+		gate_refuse(c, 417, "Expect: '%s' cannot be met; only "
+		    "100-continue is understood", gate_quote(q, sizeof(q), v));
 		return -1;
 	}
 	return 0;
@@ -518,6 +548,7 @@ gate_request_read(struct gate_conn *c)
 	c->method = 0;
 	c->http11 = c->has_host = c->has_te = c->has_cl = 0;
 	c->clen = c->left = c->body = 0;
+	c->trailer_len = 0;
 }
 
 /*
@@ -628,7 +659,7 @@ gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
     struct evbuffer *dst)
 {
 	const struct config *cfg = c->g->cfg;
-	char *line = c->g->line, *end;
+	char *line = c->g->line, *end, q[41];
 	size_t next;
 	long len;
 	uint64_t n = 0;
@@ -653,7 +684,8 @@ gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
 			n = n * 16 + (uint64_t)(*end <= '9' ? *end - '0' :
 			    (*end | 0x20) - 'a' + 10);
 		if (end == line || (*end != '\0' && *end != ' ')) {
-			gate_refuse(c, 400, "bad chunk size '%.40s'%s", line,
+			gate_refuse(c, 400, "bad chunk size '%s'%s",
+			    gate_quote(q, sizeof(q), line),
 			    *end == ';' ? "; chunk extensions are not "
 			    "accepted" : "");
 			return -1;
@@ -691,6 +723,11 @@ gate_trailer(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 	}
 	if (len > 0 && gate_header_line(c, c->g->line, (size_t)len, 1))
 		return -1;
+	if ((c->trailer_len += next) > cfg->max_header) {
+		gate_refuse(c, 431, "the trailer is over %llu bytes",
+		    (unsigned long long)cfg->max_header);
+		return -1;
+	}
 	evbuffer_remove_buffer(src, dst, next);
 	if (len == 0)
 		gate_request_read(c);
@@ -778,16 +815,13 @@ gate_write_cb(evutil_socket_t fd, short what, void *arg)
 		/*
 		 * Tell evhttp now, not deferred: by the time a deferred call
 		 * ran, evhttp could have queued more and taken the call for
-		 * the end of that too.  It may free the connection (and c)
-		 * from here, so c is freed after we return.
+		 * the end of that too.  It may free the connection from
+		 * here; libevent frees the bufferevents, and so c, from the
+		 * loop later, never at once.
 		 */
 		event_del(c->wev);
-		c->in_write = 1;
 		bufferevent_trigger(c->bev, EV_WRITE,
 		    BEV_TRIG_IGNORE_WATERMARKS);
-		c->in_write = 0;
-		if (c->dead)
-			gate_conn_destroy(c);
 	}
 }
 
@@ -874,14 +908,6 @@ gate_register(struct gate_conn *c)
 	g->byfd[fd] = c;
 }
 
-static void
-gate_conn_destroy(struct gate_conn *c)
-{
-	if (c->wev != NULL)
-		event_free(c->wev);
-	free(c);
-}
-
 /* The filter is being freed (with evhttp's connection). */
 static void
 gate_conn_free(void *arg)
@@ -898,14 +924,13 @@ gate_conn_free(void *arg)
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->sock), c->sent_cb);
 	event_free(c->timer);
+	if (c->wev != NULL)
+		event_free(c->wev);
 	free(c->err_text);
-	c->err_text = NULL;
-	if (c->in_write) {
-		c->dead = 1;
-		if (c->wev != NULL)
-			event_del(c->wev);
-	} else
-		gate_conn_destroy(c);
+	free(c);
+	/* libevent frees connections from the loop, maybe after gate_free */
+	if (--g->live == 0 && g->freed)
+		gate_destroy(g);
 }
 
 static void
@@ -984,6 +1009,7 @@ gate_connection(struct gate *g)
 	/* a client that takes nothing of an answer for this long is cut */
 	bufferevent_set_timeouts(c->sock, NULL, &wtv);
 	g->stats.accepted++;
+	g->live++;
 	if (g->stats.open >= (uint64_t)g->cfg->max_connections) {
 		struct timeval now = { 0, 0 };
 
@@ -993,6 +1019,7 @@ gate_connection(struct gate *g)
 		 * bufferevent (without one it would make its own, unchecked).
 		 */
 		c->over = 1;
+		c->state = GATE_REFUSED;	/* what it sends is dropped */
 		c->timer_kind = g->nover < OVER_MAX ? GATE_T_REFUSE :
 		    GATE_T_NONE;
 		g->nover++;
@@ -1095,12 +1122,20 @@ gate_stats(const struct gate *g)
 	return &g->stats;
 }
 
+static void
+gate_destroy(struct gate *g)
+{
+	free(g->byfd);
+	free(g->line);
+	free(g);
+}
+
 void
 gate_free(struct gate *g)
 {
 	if (g == NULL)
 		return;
-	free(g->byfd);
-	free(g->line);
-	free(g);
+	g->freed = 1;
+	if (g->live == 0)
+		gate_destroy(g);
 }

@@ -34,6 +34,38 @@ respond_json(struct evhttp_request *req, int code, json_t *body)
 	evbuffer_free(buf);
 }
 
+/*
+ * Make s valid UTF-8 in place: each byte of a malformed or cut sequence
+ * becomes '?'.  Messages quote what clients sent, and a JSON string must
+ * be UTF-8.
+ */
+static void
+utf8_scrub(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n, i;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		n = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
+		    (*p & 0xf8) == 0xf0 ? 4 : 0;
+		for (i = 1; i < n && (p[i] & 0xc0) == 0x80; i++)
+			;
+		if (n == 0 || i < n || (n == 2 && *p < 0xc2) ||
+		    (n == 3 && *p == 0xe0 && p[1] < 0xa0) ||
+		    (n == 3 && *p == 0xed && p[1] >= 0xa0) ||
+		    (n == 4 && (*p > 0xf4 || (*p == 0xf0 && p[1] < 0x90) ||
+		    (*p == 0xf4 && p[1] >= 0x90)))) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 json_t *
 respond_error_body(const char *fmt, va_list ap)
 {
@@ -42,6 +74,7 @@ respond_error_body(const char *fmt, va_list ap)
 
 	n = snprintf(msg, sizeof(msg), "<Error> ");
 	vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
+	utf8_scrub(msg);
 	return json_pack("{s:s, s:s}", "message", msg, "status", "failure");
 }
 
