@@ -41,6 +41,15 @@ family(struct evbuffer *out, const char *name, const char *type,
 	    name, type);
 }
 
+/* A family of one unlabelled value. */
+static void
+scalar(struct evbuffer *out, const char *name, const char *type,
+    const char *help, uint64_t value)
+{
+	family(out, name, type, help);
+	evbuffer_add_printf(out, "%s %llu\n", name, (unsigned long long)value);
+}
+
 /* One line per visible replica of a per-replica value. */
 static void
 per_replica(struct evbuffer *out, const struct pool *p, const char *name,
@@ -124,30 +133,21 @@ metrics_render(struct evbuffer *out, const struct metrics *m,
 	evbuffer_add_printf(out, "ringlb_request_duration_seconds_count %llu\n",
 	    (unsigned long long)m->latency_count);
 
-	family(out, "ringlb_retries_total", "counter",
-	    "Requests retried on the next replica of the ring.");
-	evbuffer_add_printf(out, "ringlb_retries_total %llu\n",
-	    (unsigned long long)m->retries);
-	family(out, "ringlb_client_aborts_total", "counter",
-	    "Requests whose client went away before the answer ended.");
-	evbuffer_add_printf(out, "ringlb_client_aborts_total %llu\n",
-	    (unsigned long long)m->client_aborts);
+	scalar(out, "ringlb_retries_total", "counter",
+	    "Requests retried on the next replica of the ring.", m->retries);
+	scalar(out, "ringlb_client_aborts_total", "counter",
+	    "Requests whose client went away before the answer ended.",
+	    m->client_aborts);
 	if (m->clients != NULL) {
 		const struct gate_stats *g = m->clients;
 
-		family(out, "ringlb_client_connections", "gauge",
-		    "Client connections open now.");
-		evbuffer_add_printf(out, "ringlb_client_connections %llu\n",
-		    (unsigned long long)g->open);
-		family(out, "ringlb_client_connections_total", "counter",
-		    "Client connections accepted.");
-		evbuffer_add_printf(out, "ringlb_client_connections_total "
-		    "%llu\n", (unsigned long long)g->accepted);
-		family(out, "ringlb_client_idle_closed_total", "counter",
+		scalar(out, "ringlb_client_connections", "gauge",
+		    "Client connections open now.", g->open);
+		scalar(out, "ringlb_client_connections_total", "counter",
+		    "Client connections accepted.", g->accepted);
+		scalar(out, "ringlb_client_idle_closed_total", "counter",
 		    "Keep-alive client connections closed after "
-		    "--keepalive-timeout.");
-		evbuffer_add_printf(out, "ringlb_client_idle_closed_total "
-		    "%llu\n", (unsigned long long)g->idle_closed);
+		    "--keepalive-timeout.", g->idle_closed);
 		family(out, "ringlb_client_refused_total", "counter",
 		    "Requests and connections refused before reaching a route, "
 		    "by status.");
@@ -156,31 +156,23 @@ metrics_render(struct evbuffer *out, const struct metrics *m,
 			    "{code=\"%d\"} %llu\n", gate_codes[i],
 			    (unsigned long long)g->refused[i]);
 	}
-	family(out, "ringlb_inflight_requests", "gauge",
-	    "Proxied requests in flight.");
-	evbuffer_add_printf(out, "ringlb_inflight_requests %u\n", inflight);
-	family(out, "ringlb_replicas", "gauge", "Replicas ringlb manages.");
-	evbuffer_add_printf(out, "ringlb_replicas %d\n", pool_size(p));
-	family(out, "ringlb_replicas_healthy", "gauge",
-	    "Replicas on the ring.");
-	evbuffer_add_printf(out, "ringlb_replicas_healthy %d\n",
-	    pool_healthy(p));
-	family(out, "ringlb_ring_points", "gauge",
-	    "Points (virtual nodes or slots) on the ring.");
-	evbuffer_add_printf(out, "ringlb_ring_points %zu\n",
+	scalar(out, "ringlb_inflight_requests", "gauge",
+	    "Proxied requests in flight.", inflight);
+	scalar(out, "ringlb_replicas", "gauge", "Replicas ringlb manages.",
+	    (uint64_t)pool_size(p));
+	scalar(out, "ringlb_replicas_healthy", "gauge",
+	    "Replicas on the ring.", (uint64_t)pool_healthy(p));
+	scalar(out, "ringlb_ring_points", "gauge",
+	    "Points (virtual nodes or slots) on the ring.",
 	    pool_ring_points(p));
-	family(out, "ringlb_ring_changes_total", "counter",
-	    "Times a replica joined or left the ring.");
-	evbuffer_add_printf(out, "ringlb_ring_changes_total %llu\n",
-	    (unsigned long long)pool_ring_changes(p));
+	scalar(out, "ringlb_ring_changes_total", "counter",
+	    "Times a replica joined or left the ring.", pool_ring_changes(p));
 	family(out, "ringlb_ring_last_change_moved_ratio", "gauge",
 	    "Share of the key space that changed replica in the last ring "
 	    "change.");
 	evbuffer_add_printf(out, "ringlb_ring_last_change_moved_ratio %.6f\n",
 	    pool_ring_last_moved(p));
-	family(out, "ringlb_bounded_displaced_total", "counter",
+	scalar(out, "ringlb_bounded_displaced_total", "counter",
 	    "Requests sent past their owner because it was at the "
-	    "--balance-factor cap.");
-	evbuffer_add_printf(out, "ringlb_bounded_displaced_total %llu\n",
-	    (unsigned long long)pool_displaced(p));
+	    "--balance-factor cap.", pool_displaced(p));
 }
