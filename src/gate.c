@@ -282,21 +282,6 @@ gate_send_refusal(struct gate_conn *c)
 
 /* --- request checks --------------------------------------------------- */
 
-/*
- * Client bytes for an error message: printable ASCII as it is, anything
- * else as '?', at most outlen - 1 of them (JSON strings must be UTF-8).
- */
-static const char *
-gate_quote(char *out, size_t outlen, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < outlen && s[i] != '\0'; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	out[i] = '\0';
-	return out;
-}
-
 static int
 is_tchar(unsigned char ch)
 {
@@ -316,7 +301,7 @@ is_hex(unsigned char ch)
 static int
 gate_request_line(struct gate_conn *c, char *line, size_t len)
 {
-	char *sp1, *sp2, *target, *version, q[41];
+	char *sp1, *sp2, *target, *version;
 	size_t i, mlen;
 
 	if (memchr(line, '\0', len) != NULL) {
@@ -353,9 +338,8 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 		c->http11 = 1;
 	else if (strcmp(version, "HTTP/1.0") != 0) {
 		if (strncmp(version, "HTTP/", 5) == 0)
-			gate_refuse(c, 505, "HTTP version '%s' is not "
-			    "supported; use HTTP/1.1 or HTTP/1.0",
-			    gate_quote(q, 21, version + 5));
+			gate_refuse(c, 505, "HTTP version '%.20s' is not "
+			    "supported; use HTTP/1.1 or HTTP/1.0", version + 5);
 		else
 			gate_refuse(c, 400, "malformed request line: no "
 			    "HTTP version at its end");
@@ -366,8 +350,8 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 		if (strcmp(line, gate_methods[i].name) == 0)
 			c->method = gate_methods[i].type;
 	if (c->method == 0) {
-		gate_refuse(c, 405, "method %s is not supported; ringlb "
-		    "takes %s", gate_quote(q, 33, line), GATE_METHODS);
+		gate_refuse(c, 405, "method %.32s is not supported; ringlb "
+		    "takes %s", line, GATE_METHODS);
 		return -1;
 	}
 	if (strlen(target) > TARGET_MAX) {
@@ -426,7 +410,7 @@ gate_digits(const char *s, uint64_t *out)
 static int
 gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 {
-	char *colon, *v, *end, q[41];
+	char *colon, *v, *end;
 	size_t i;
 	int tab;
 
@@ -482,8 +466,8 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 		uint64_t n;
 
 		if (gate_digits(v, &n) == -1) {
-			gate_refuse(c, 400, "Content-Length '%s' is not a "
-			    "number of bytes", gate_quote(q, sizeof(q), v));
+			gate_refuse(c, 400, "Content-Length '%.40s' is not a "
+			    "number of bytes", v);
 			return -1;
 		}
 		if (c->has_cl++ && n != c->clen) {
@@ -494,15 +478,15 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 		c->clen = n;
 	} else if (strcasecmp(line, "Transfer-Encoding") == 0) {
 		if (c->has_te++ || strcasecmp(v, "chunked") != 0) {
-			gate_refuse(c, 400, "Transfer-Encoding '%s' is not "
+			gate_refuse(c, 400, "Transfer-Encoding '%.40s' is not "
 			    "supported; send the body chunked or with a "
-			    "Content-Length", gate_quote(q, sizeof(q), v));
+			    "Content-Length", v);
 			return -1;
 		}
 	} else if (strcasecmp(line, "Expect") == 0 &&
 	    strcasecmp(v, "100-continue") != 0) {
-		gate_refuse(c, 417, "Expect: '%s' cannot be met; only "
-		    "100-continue is understood", gate_quote(q, sizeof(q), v));
+		gate_refuse(c, 417, "Expect: '%.40s' cannot be met; only "
+		    "100-continue is understood", v);
 		return -1;
 	}
 	return 0;
@@ -659,7 +643,7 @@ gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
     struct evbuffer *dst)
 {
 	const struct config *cfg = c->g->cfg;
-	char *line = c->g->line, *end, q[41];
+	char *line = c->g->line, *end;
 	size_t next;
 	long len;
 	uint64_t n = 0;
@@ -684,8 +668,7 @@ gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
 			n = n * 16 + (uint64_t)(*end <= '9' ? *end - '0' :
 			    (*end | 0x20) - 'a' + 10);
 		if (end == line || (*end != '\0' && *end != ' ')) {
-			gate_refuse(c, 400, "bad chunk size '%s'%s",
-			    gate_quote(q, sizeof(q), line),
+			gate_refuse(c, 400, "bad chunk size '%.40s'%s", line,
 			    *end == ';' ? "; chunk extensions are not "
 			    "accepted" : "");
 			return -1;
