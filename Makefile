@@ -31,7 +31,7 @@ NEWMAN     := newman@6.2.2
 LIB_SRCS  := src/log.c src/util.c src/ring.c src/replica.c src/respond.c \
              src/curlev.c src/admin_body.c src/headers.c
 LB_SRCS   := src/config.c src/backend.c src/backend_static.c \
-             src/backend_process.c src/pool.c src/health.c src/state.c \
+             src/backend_process.c src/backend_docker.c src/docker.c src/pool.c src/health.c src/state.c \
              src/metrics.c src/admin.c src/proxy.c src/gate.c src/frontend.c \
              src/status.c src/main.c
 REP_SRCS  := src/replica/main.c

@@ -7,12 +7,13 @@
 
 #include <stddef.h>
 
+#include "ring.h"
+
 #define ADMIN_BODY_MAX	(64 * 1024)
-#define ADMIN_NAME_LEN	64
 
 struct admin_change {
 	long	  n;
-	char	(*names)[ADMIN_NAME_LEN];	/* the caller's array */
+	char	(*names)[RING_NAME_LEN];	/* the caller's array */
 	int	  ngiven;			/* hostnames given */
 };
 

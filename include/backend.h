@@ -8,12 +8,24 @@
  *
  *   process  ringlb-replica children on loopback ports (the default)
  *   static   fixed addresses from the configuration; nothing is spawned
- *   (later)  docker: containers through the Docker Engine API
+ *   docker   containers through the Docker Engine API
+ *
+ * The contract, for every backend:
+ * - spawn and stop of one replica never overlap: the pool issues a stop
+ *   only once the replica's spawn has answered, so a backend never has to
+ *   undo a start it has not finished (and never leaks what it started);
+ * - spawn of a replica that is already running replaces it: the old
+ *   instance is taken down first, under the same name;
+ * - a replica that goes away on its own is reported through the lost
+ *   callback given to backend_new(), never for a replica being stopped.
  */
 #ifndef RINGLB_BACKEND_H
 #define RINGLB_BACKEND_H
 
 #include <stddef.h>
+
+#include "ring.h"
+#include "util.h"
 
 struct backend;
 struct config;
@@ -25,8 +37,10 @@ typedef void (*backend_done_cb)(struct replica *rep, int status,
     const char *why, void *arg);
 
 /*
- * A replica went away on its own (its process exited): the backend has
- * already forgotten its process; the pool decides what follows.
+ * A replica went away on its own (its process exited, its container
+ * died): the backend has already forgotten that instance; the pool
+ * decides what follows.  why is a whole phrase, e.g. "its process exited
+ * with status 1".
  */
 typedef void (*backend_lost_cb)(struct replica *rep, const char *why,
     void *arg);
@@ -42,8 +56,10 @@ struct backend_ops {
 	 * configured count of generated names.  Returns how many were
 	 * written to names (each RING_NAME_MAX + 1 bytes).
 	 */
-	int		 (*initial)(struct backend *be, char (*names)[64],
+	int		 (*initial)(struct backend *be, char (*names)[RING_NAME_LEN],
 			    int max);
+	/* Most replicas it will run (0: no limit of its own). */
+	int		 (*capacity)(struct backend *be);
 	/* Bring rep (its name set) up and fill in its address. */
 	void		 (*spawn)(struct backend *be, struct replica *rep,
 			    backend_done_cb done, void *arg);
@@ -58,14 +74,27 @@ struct backend {
 	struct event_base		*base;
 	const struct config		*cfg;
 	void				*priv;
-	backend_lost_cb			 lost;	/* set by the pool */
+	backend_lost_cb			 lost;
 	void				*lost_arg;
+	/* Networks whose clients may use /add and /rm without a token,
+	 * besides loopback and RINGLB_ADMIN_ALLOW: the Docker host, when
+	 * ringlb runs in a container.  Filled in by the backend. */
+	struct allow_net		 trusted[4];
+	int				 ntrusted;
 };
 
-/* The backend named cfg->backend, initialised; NULL with err set. */
+/*
+ * The backend named cfg->backend, initialised, reporting replicas that
+ * go away to lost(rep, why, lost_arg); NULL with err set.
+ */
 struct backend	*backend_new(struct event_base *base, const struct config *cfg,
-		    char *err, size_t errlen);
+		    backend_lost_cb lost, void *lost_arg, char *err,
+		    size_t errlen);
 void		 backend_free(struct backend *be);
+
+/* The configured count of generated names, server-1, server-2, ... */
+int		 backend_initial_names(struct backend *be,
+		    char (*names)[RING_NAME_LEN], int max);
 
 /*
  * Deliver an outcome on the next loop iteration; for backends whose
@@ -77,5 +106,6 @@ int		 backend_complete_later(struct backend *be, struct replica *rep,
 
 extern const struct backend_ops backend_static_ops;
 extern const struct backend_ops backend_process_ops;
+extern const struct backend_ops backend_docker_ops;
 
 #endif /* RINGLB_BACKEND_H */

@@ -25,6 +25,23 @@ enum key_fallback {
 	KEY_FALLBACK_CLIENT_IP		/* the client's address */
 };
 
+/* The Docker backend's settings (backend_docker.c parses them). */
+struct docker_config {
+	char		image[256];
+	char		network[128];
+	char		owner[64];
+	char		prefix[64];
+	int		max;		/* replicas at most */
+	int		reach;		/* DOCKER_REACH_* */
+	uint16_t	port;		/* the replicas' port in their containers */
+};
+
+enum {
+	DOCKER_REACH_AUTO = 0,	/* network inside a container, else published */
+	DOCKER_REACH_NETWORK,	/* the container's address on the network */
+	DOCKER_REACH_PUBLISHED	/* a port published on 127.0.0.1 */
+};
+
 struct static_replica {
 	char		name[RING_NAME_MAX + 1];
 	char		host[REPLICA_HOST_MAX + 1];
@@ -34,12 +51,13 @@ struct static_replica {
 struct config {
 	char			listen_host[REPLICA_HOST_MAX + 1];
 	uint16_t		listen_port;
-	char			backend[16];	/* "process" or "static" */
+	char			backend[16];	/* process, static, docker */
 
 	struct static_replica	static_replicas[CONFIG_STATIC_MAX];
 	int			nstatic;
 	int			replicas;	/* process: starting count */
-	char			replica_bin[4096];
+	char			replica_bin[4096];	/* process backend */
+	struct docker_config	docker;
 	long			start_timeout_ms;
 	long			stop_grace_ms;
 
@@ -67,7 +85,34 @@ struct config {
 	long			max_connections;	/* client connections */
 	long			upstream_maxconns;
 	int			log_level;
+	int			check;		/* --check: probe and exit */
 };
+
+struct config;
+
+/*
+ * One setting: its flag (NULL: environment only), its RINGLB_* variable
+ * (NULL: flag only), the help text and the function that parses a value
+ * into the configuration (0, or -1 with a message in err).  Each backend
+ * keeps the table of its own settings beside its code.
+ */
+typedef int (*config_set_fn)(struct config *, const char *, char *, size_t);
+
+struct option_def {
+	const char	*flag;
+	const char	*env;
+	const char	*metavar;	/* NULL: the flag takes no value */
+	const char	*help;
+	config_set_fn	 set;
+};
+
+struct option_table {
+	const struct option_def	*defs;
+	size_t			 n;
+	void			(*defaults)(struct config *);
+};
+
+extern const struct option_table backend_docker_options;
 
 /*
  * Fill cfg from defaults, the environment and argv.  Returns 0 to run,

@@ -13,13 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ring.h"
+
 struct backend;
 struct config;
 struct event_base;
 struct pool;
 struct replica;
-
-#define POOL_NAME_LEN	64
 
 /*
  * The outcome of pool_add(): status 0, or -1 with an HTTP status and the
@@ -28,8 +28,9 @@ struct replica;
 typedef void (*pool_add_cb)(int status, int http_code, const char *why,
     void *arg);
 
+/* A pool whose replicas are started by the backend cfg names. */
 struct pool	*pool_new(struct event_base *base, const struct config *cfg,
-		    struct backend *be, char *err, size_t errlen);
+		    char *err, size_t errlen);
 void		 pool_free(struct pool *p);
 
 /*
@@ -45,7 +46,7 @@ int		 pool_start(struct pool *p, char *err, size_t errlen);
  * Returns -1 with a reason (409: another change is running) when it could
  * not begin, and done is then never called.
  */
-int		 pool_add(struct pool *p, char (*names)[POOL_NAME_LEN], int n,
+int		 pool_add(struct pool *p, char (*names)[RING_NAME_LEN], int n,
 		    pool_add_cb done, void *arg, int *http_code, char *err,
 		    size_t errlen);
 
@@ -53,7 +54,7 @@ int		 pool_add(struct pool *p, char (*names)[POOL_NAME_LEN], int n,
  * Remove these replicas (validated, present) from the ring at once; each
  * is stopped once its requests in flight finish (or --stop-grace passes).
  */
-int		 pool_remove(struct pool *p, char (*names)[POOL_NAME_LEN],
+int		 pool_remove(struct pool *p, char (*names)[RING_NAME_LEN],
 		    int n, int *http_code, char *err, size_t errlen);
 
 /*
@@ -61,12 +62,12 @@ int		 pool_remove(struct pool *p, char (*names)[POOL_NAME_LEN],
  * avoiding the names in taken (which are about to be used).
  */
 void		 pool_generate_names(const struct pool *p,
-		    char (*taken)[POOL_NAME_LEN], int ntaken,
-		    char (*out)[POOL_NAME_LEN], int count);
+		    char (*taken)[RING_NAME_LEN], int ntaken,
+		    char (*out)[RING_NAME_LEN], int count);
 /* count replicas to remove besides those in keep_out: newest first. */
 int		 pool_pick_victims(const struct pool *p,
-		    char (*exclude)[POOL_NAME_LEN], int nexclude,
-		    char (*out)[POOL_NAME_LEN], int count);
+		    char (*exclude)[RING_NAME_LEN], int nexclude,
+		    char (*out)[RING_NAME_LEN], int count);
 
 /* A request could not connect to rep: check it now. */
 void		 pool_suspect(struct pool *p, struct replica *rep);
@@ -94,7 +95,8 @@ struct replica	*pool_replica(const struct pool *p, int i);
 /* Is name one of them, or being added? */
 int		 pool_has(const struct pool *p, const char *name);
 int		 pool_healthy(const struct pool *p);	/* those on the ring */
-int		 pool_busy(const struct pool *p);	/* an /add running */
+/* The backend that starts and stops the replicas. */
+struct backend	*pool_backend(const struct pool *p);
 
 /* Ring facts for /metrics. */
 size_t		 pool_ring_points(const struct pool *p);
@@ -108,7 +110,7 @@ uint64_t	 pool_displaced(const struct pool *p);
 struct pool_event {
 	uint64_t	 at_ms;		/* wall clock, ms since the epoch */
 	const char	*kind;		/* joined, respawned, evicted, ... */
-	char		 replica[64];
+	char		 replica[RING_NAME_LEN];
 	char		 detail[160];
 };
 /* The i-th kept event, oldest first; NULL past the end. */

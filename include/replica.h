@@ -49,6 +49,7 @@ struct replica {
 	unsigned		 ready:1;	/* pending, and answered */
 	unsigned		 stop_issued:1;
 	unsigned		 stop_done:1;
+	unsigned		 restored:1;	/* named by the state file */
 	uint64_t		 started_at;	/* last spawn, now_ms() */
 	uint64_t		 stopping_since;
 	uint64_t		 respawn_at;	/* 0: none scheduled */
@@ -64,6 +65,8 @@ struct replica {
 };
 
 const char	*replica_state_name(enum replica_state st);
+/* The k-th generated name, "server-K", into name (RING_NAME_LEN). */
+void		 replica_generated_name(int k, char *name);
 /* Set host and port and derive base_url; -1 if the host is too long. */
 int		 replica_set_address(struct replica *rep, const char *host,
 		    uint16_t port);

@@ -22,6 +22,7 @@ enum ring_algo {
 };
 
 #define RING_NAME_MAX		63	/* longest member name, bytes */
+#define RING_NAME_LEN		(RING_NAME_MAX + 1)	/* its buffer, with the NUL */
 #define RING_VNODES_DEFAULT	160
 #define RING_VNODES_MAX		4096
 #define RING_CLASSIC_SLOTS	512

@@ -11,16 +11,18 @@
 
 #include <stddef.h>
 
+#include "ring.h"
+
 /*
  * Read the names into names (each 64 bytes).  Returns how many, 0 if the
  * file does not exist yet, or -1 with the reason in err (unreadable, not
  * the expected JSON, a bad or repeated name, more than max).
  */
-int	state_load(const char *path, char (*names)[64], int max, char *err,
+int	state_load(const char *path, char (*names)[RING_NAME_LEN], int max, char *err,
 	    size_t errlen);
 
 /* Replace the file with these names; 0, or -1 with the reason in err. */
-int	state_save(const char *path, char (*names)[64], int n, char *err,
+int	state_save(const char *path, char (*names)[RING_NAME_LEN], int n, char *err,
 	    size_t errlen);
 
 #endif /* RINGLB_STATE_H */

@@ -21,8 +21,9 @@ int	parse_long(const char *s, long min, long max, long *out);
 int	parse_size(const char *s, uint64_t *out);
 
 /*
- * A replica or host name is 1 to RING_NAME_MAX bytes of
- * [A-Za-z0-9][A-Za-z0-9_.-]*.  Returns 1 if valid.
+ * A replica name is 1 to RING_NAME_MAX bytes of
+ * [A-Za-z0-9][A-Za-z0-9 _.-]* (spaces allowed, as in the classic
+ * assignment's "Server 4").  Returns 1 if valid.
  */
 int	name_is_valid(const char *s);
 

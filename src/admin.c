@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "admin_body.h"
+#include "backend.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -99,6 +100,7 @@ admin_authorize(struct admin *a, struct evhttp_request *req,
     const char *path)
 {
 	const char *auth;
+	const struct backend *be;
 	char *peer = NULL;
 	ev_uint16_t port;
 
@@ -125,8 +127,10 @@ admin_authorize(struct admin *a, struct evhttp_request *req,
 	}
 	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer,
 	    &port);
-	if (peer != NULL && peer_is_allowed(peer, a->cfg->admin_allow,
-	    a->cfg->nadmin_allow))
+	be = pool_backend(a->pool);
+	if (peer != NULL && (peer_is_allowed(peer, a->cfg->admin_allow,
+	    a->cfg->nadmin_allow) || (be->ntrusted > 0 &&
+	    peer_is_allowed(peer, be->trusted, be->ntrusted))))
 		return 0;
 	respond_error(req, 403, "%s is accepted from loopback only, and your "
 	    "address is %s: start ringlb with RINGLB_ADMIN_TOKEN set and send "
@@ -209,7 +213,7 @@ add_done(int status, int http_code, const char *why, void *arg)
 void
 admin_add(struct admin *a, struct evhttp_request *req)
 {
-	char names[CONFIG_REPLICAS_MAX][POOL_NAME_LEN];
+	char names[CONFIG_REPLICAS_MAX][RING_NAME_LEN];
 	struct admin_change ch = { 0, names, 0 };
 	struct pending_add *pa;
 	char err[512];
@@ -244,7 +248,7 @@ admin_add(struct admin *a, struct evhttp_request *req)
 void
 admin_rm(struct admin *a, struct evhttp_request *req)
 {
-	char names[CONFIG_REPLICAS_MAX][POOL_NAME_LEN];
+	char names[CONFIG_REPLICAS_MAX][RING_NAME_LEN];
 	struct admin_change ch = { 0, names, 0 };
 	char err[512];
 	int code;

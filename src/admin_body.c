@@ -105,8 +105,8 @@ admin_body_parse(const char *body, size_t len, int adding, int replicas,
 		}
 		if (!name_is_valid(name)) {
 			snprintf(err, errlen, "hostname '%s' must be letters, "
-			    "digits, '_', '.' and '-', starting with a letter "
-			    "or digit", name);
+			    "digits, spaces, '_', '.' and '-', starting with a "
+			    "letter or digit", name);
 			goto fail;
 		}
 		for (k = 0; k < ch->ngiven; k++)
@@ -125,7 +125,7 @@ admin_body_parse(const char *body, size_t len, int adding, int replicas,
 			    "replica; GET /rep lists them", name);
 			goto fail;
 		}
-		snprintf(ch->names[ch->ngiven++], ADMIN_NAME_LEN, "%s", name);
+		snprintf(ch->names[ch->ngiven++], RING_NAME_LEN, "%s", name);
 	}
 	json_decref(root);
 	return 0;

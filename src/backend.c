@@ -10,15 +10,17 @@
 #include "backend.h"
 #include "config.h"
 #include "log.h"
+#include "replica.h"
 
 static const struct backend_ops *const backends[] = {
 	&backend_process_ops,
 	&backend_static_ops,
+	&backend_docker_ops,
 };
 
 struct backend *
-backend_new(struct event_base *base, const struct config *cfg, char *err,
-    size_t errlen)
+backend_new(struct event_base *base, const struct config *cfg,
+    backend_lost_cb lost, void *lost_arg, char *err, size_t errlen)
 {
 	struct backend *be;
 	size_t i;
@@ -33,6 +35,8 @@ backend_new(struct event_base *base, const struct config *cfg, char *err,
 		be->ops = backends[i];
 		be->base = base;
 		be->cfg = cfg;
+		be->lost = lost;
+		be->lost_arg = lost_arg;
 		if (be->ops->init(be, err, errlen) == -1) {
 			free(be);
 			return NULL;
@@ -51,6 +55,17 @@ backend_free(struct backend *be)
 	if (be->ops->free != NULL)
 		be->ops->free(be);
 	free(be);
+}
+
+int
+backend_initial_names(struct backend *be, char (*names)[RING_NAME_LEN],
+    int max)
+{
+	int i;
+
+	for (i = 0; i < be->cfg->replicas && i < max; i++)
+		replica_generated_name(i + 1, names[i]);
+	return i;
 }
 
 struct completion {

@@ -69,13 +69,14 @@ static void
 describe_status(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
-		snprintf(buf, len, "exited with status %d",
+		snprintf(buf, len, "its process exited with status %d",
 		    WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d (%s)",
+		snprintf(buf, len, "its process was killed by signal %d (%s)",
 		    WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
-		snprintf(buf, len, "stopped with status %d", status);
+		snprintf(buf, len, "its process stopped with status %d",
+		    status);
 }
 
 static void
@@ -185,16 +186,6 @@ process_init(struct backend *be, char *err, size_t errlen)
 	}
 	be->priv = pr;
 	return 0;
-}
-
-static int
-process_initial(struct backend *be, char (*names)[64], int max)
-{
-	int i;
-
-	for (i = 0; i < be->cfg->replicas && i < max; i++)
-		snprintf(names[i], 64, "server-%d", i + 1);
-	return i;
 }
 
 /* Forget rep's current child, killing it if it still runs. */
@@ -318,7 +309,7 @@ const struct backend_ops backend_process_ops = {
 	.name = "process",
 	.replaces = 1,
 	.init = process_init,
-	.initial = process_initial,
+	.initial = backend_initial_names,
 	.spawn = process_spawn,
 	.stop = process_stop,
 	.free = process_free,

@@ -25,12 +25,12 @@ static_init(struct backend *be, char *err, size_t errlen)
 }
 
 static int
-static_initial(struct backend *be, char (*names)[64], int max)
+static_initial(struct backend *be, char (*names)[RING_NAME_LEN], int max)
 {
 	int i;
 
 	for (i = 0; i < be->cfg->nstatic && i < max; i++)
-		snprintf(names[i], 64, "%s", be->cfg->static_replicas[i].name);
+		snprintf(names[i], RING_NAME_LEN, "%s", be->cfg->static_replicas[i].name);
 	return i;
 }
 

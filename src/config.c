@@ -16,16 +16,6 @@
 
 #define RINGLB_VERSION "0.1.0"
 
-typedef int (*opt_set_fn)(struct config *, const char *, char *, size_t);
-
-struct option_def {
-	const char	*flag;
-	const char	*env;
-	const char	*metavar;	/* NULL: the flag takes no value */
-	const char	*help;
-	opt_set_fn	 set;
-};
-
 static int
 set_listen(struct config *cfg, const char *v, char *err, size_t errlen)
 {
@@ -40,9 +30,10 @@ set_listen(struct config *cfg, const char *v, char *err, size_t errlen)
 static int
 set_backend(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-	if (strcmp(v, "static") != 0 && strcmp(v, "process") != 0) {
-		snprintf(err, errlen, "unknown backend '%s': use 'process' "
-		    "or 'static'", v);
+	if (strcmp(v, "static") != 0 && strcmp(v, "process") != 0 &&
+	    strcmp(v, "docker") != 0) {
+		snprintf(err, errlen, "unknown backend '%s': use 'process', "
+		    "'static' or 'docker'", v);
 		return -1;
 	}
 	snprintf(cfg->backend, sizeof(cfg->backend), "%s", v);
@@ -73,8 +64,8 @@ add_static(struct config *cfg, const char *v, size_t len, char *err,
 	*eq = '\0';
 	if (!name_is_valid(item)) {
 		snprintf(err, errlen, "replica name '%s' must be 1 to %d "
-		    "characters of [A-Za-z0-9_.-], starting with a letter or "
-		    "digit", item, RING_NAME_MAX);
+		    "characters of letters, digits, spaces and _.-, "
+		    "starting with a letter or digit", item, RING_NAME_MAX);
 		return -1;
 	}
 	for (i = 0; i < cfg->nstatic; i++)
@@ -452,13 +443,24 @@ set_log_level(struct config *cfg, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+set_check(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	(void)v;
+	(void)err;
+	(void)errlen;
+	cfg->check = 1;
+	return 0;
+}
+
 static const struct option_def options[] = {
 	{ "listen", "RINGLB_LISTEN", "HOST:PORT",
 	  "address to serve clients on (default 0.0.0.0:5000)", set_listen },
 	{ "backend", "RINGLB_BACKEND", "NAME",
 	  "how replicas are provided: process (default: local ringlb-replica "
-	  "children) or static (fixed addresses; the default when --replica "
-	  "is given)", set_backend },
+	  "children), static (fixed addresses; the default when --replica "
+	  "is given) or docker (containers, through the Docker Engine API)",
+	  set_backend },
 	{ "replicas", "RINGLB_REPLICAS", "N|LIST",
 	  "replicas to start with (default 3), or, for the static backend, a "
 	  "comma-separated list of NAME=HOST:PORT", set_replicas },
@@ -535,15 +537,30 @@ static const struct option_def options[] = {
 	  set_maxconns },
 	{ "log-level", "RINGLB_LOG_LEVEL", "LEVEL",
 	  "error, warn, info (default) or debug", set_log_level },
+	{ "check", NULL, NULL,
+	  "ask the ringlb listening on --listen for its /heartbeat and exit 0 "
+	  "if it answers 200, else 1 (for container health checks)",
+	  set_check },
 	{ "help", NULL, NULL, "print this help and exit", NULL },
 	{ "version", NULL, NULL, "print the version and exit", NULL },
 };
-#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* ringlb's own settings first, then each backend's. */
+static const struct option_table ringlb_options = {
+	options, sizeof(options) / sizeof(options[0]), NULL
+};
+static const struct option_table *const tables[] = {
+	&ringlb_options,
+	&backend_docker_options,
+};
+#define NTABLES		(sizeof(tables) / sizeof(tables[0]))
+#define OPTIONS_MAX	128
+#define table(t)	(tables[(t)])
 
 void
 config_usage(FILE *fp)
 {
-	size_t i;
+	size_t t, i;
 	char left[64];
 
 	fprintf(fp,
@@ -553,25 +570,31 @@ config_usage(FILE *fp)
 	    "by consistent\nhashing of its request key (?request_id=, else "
 	    "X-Request-Id, else random).\n\noptions (environment variable in "
 	    "brackets; a flag wins over the environment):\n");
-	for (i = 0; i < NOPTIONS; i++) {
-		const struct option_def *o = &options[i];
+	for (t = 0; t < NTABLES; t++) {
+		if (t > 0)
+			fprintf(fp, "\nthe docker backend:\n");
+		for (i = 0; i < table(t)->n; i++) {
+			const struct option_def *o = &table(t)->defs[i];
 
-		if (o->flag != NULL)
-			snprintf(left, sizeof(left), "--%s%s%s", o->flag,
-			    o->metavar ? " " : "", o->metavar ? o->metavar :
-			    "");
-		else
-			snprintf(left, sizeof(left), "%s=%s", o->env,
-			    o->metavar);
-		fprintf(fp, "  %-32s %s", left, o->help);
-		if (o->env != NULL && o->flag != NULL)
-			fprintf(fp, " [%s]", o->env);
-		fputc('\n', fp);
+			if (o->flag != NULL)
+				snprintf(left, sizeof(left), "--%s%s%s",
+				    o->flag, o->metavar ? " " : "",
+				    o->metavar ? o->metavar : "");
+			else
+				snprintf(left, sizeof(left), "%s=%s", o->env,
+				    o->metavar);
+			fprintf(fp, "  %-32s %s", left, o->help);
+			if (o->env != NULL && o->flag != NULL)
+				fprintf(fp, " [%s]", o->env);
+			fputc('\n', fp);
+		}
 	}
 	fprintf(fp, "\nexamples:\n"
 	    "  ringlb                      3 local replicas on port 5000\n"
 	    "  ringlb --replicas 5 --state-file /var/lib/ringlb/state.json\n"
-	    "  ringlb --replica a=127.0.0.1:5001 --replica b=127.0.0.1:5002\n");
+	    "  ringlb --replica a=127.0.0.1:5001 --replica b=127.0.0.1:5002\n"
+	    "  ringlb --backend docker     3 replica containers on network "
+	    "net1\n");
 }
 
 static void
@@ -633,34 +656,36 @@ int
 config_parse(struct config *cfg, int argc, char **argv, char *err,
     size_t errlen)
 {
-	struct option longopts[NOPTIONS + 1];
-	size_t map[NOPTIONS];	/* longopts index -> options index */
+	struct option longopts[OPTIONS_MAX + 1];
+	const struct option_def *map[OPTIONS_MAX];	/* longopts -> def */
 	const struct option_def *o;
 	char why[256];
 	const char *v;
-	size_t i, nlong = 0;
+	size_t t, i, nlong = 0;
 	int ch, idx, from_flags = 0;
 
 	config_defaults(cfg);
-	for (i = 0; i < NOPTIONS; i++) {
-		if (options[i].env == NULL ||
-		    (v = getenv(options[i].env)) == NULL || *v == '\0')
-			continue;
-		if (options[i].set(cfg, v, why, sizeof(why)) == -1) {
-			snprintf(err, errlen, "%s: %s", options[i].env, why);
-			return -1;
-		}
-	}
-
+	for (t = 0; t < NTABLES; t++)
+		if (table(t)->defaults != NULL)
+			table(t)->defaults(cfg);
 	memset(longopts, 0, sizeof(longopts));
-	for (i = 0; i < NOPTIONS; i++) {
-		if (options[i].flag == NULL)
-			continue;
-		longopts[nlong].name = options[i].flag;
-		longopts[nlong].has_arg = options[i].metavar ?
-		    required_argument : no_argument;
-		map[nlong++] = i;
-	}
+	for (t = 0; t < NTABLES; t++)
+		for (i = 0; i < table(t)->n; i++) {
+			o = &table(t)->defs[i];
+			if (o->env != NULL && (v = getenv(o->env)) != NULL &&
+			    *v != '\0' && o->set(cfg, v, why, sizeof(why)) ==
+			    -1) {
+				snprintf(err, errlen, "%s: %s", o->env, why);
+				return -1;
+			}
+			if (o->flag == NULL || nlong == OPTIONS_MAX)
+				continue;
+			longopts[nlong].name = o->flag;
+			longopts[nlong].has_arg = o->metavar ?
+			    required_argument : no_argument;
+			map[nlong++] = o;
+		}
+
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
@@ -673,7 +698,7 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 			    "'%s'; see ringlb --help", argv[optind - 1]);
 			return -1;
 		}
-		o = &options[map[idx]];
+		o = map[idx];
 		if (strcmp(o->flag, "help") == 0) {
 			config_usage(stdout);
 			return 1;

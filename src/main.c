@@ -17,8 +17,8 @@
 #include <event2/event.h>
 
 #include "admin.h"
-#include "backend.h"
 #include "config.h"
+#include "curlev.h"
 #include "frontend.h"
 #include "log.h"
 #include "metrics.h"
@@ -33,7 +33,6 @@ struct ringlb {
 	struct event_base	*base;
 	struct config		 cfg;
 	struct metrics		 metrics;
-	struct backend		*backend;
 	struct pool		*pool;
 	struct proxy		*proxy;
 	struct admin		*admin;
@@ -110,6 +109,46 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
+ * ringlb --check: ask the ringlb on --listen for its /heartbeat, for a
+ * container's HEALTHCHECK (the image has no curl program).  Blocking is
+ * fine here: this process does nothing else.  0 if it answered 200.
+ */
+static int
+check_running(const struct config *cfg)
+{
+	char url[REPLICA_URL_MAX + 32];
+	const char *host = cfg->listen_host;
+	long code = 0;
+	CURLcode rc;
+	CURL *e;
+
+	if (strcmp(host, "0.0.0.0") == 0 || host[0] == '\0')
+		host = "127.0.0.1";
+	else if (strcmp(host, "::") == 0)
+		host = "::1";
+	snprintf(url, sizeof(url), strchr(host, ':') ? "http://[%s]:%u/heartbeat" :
+	    "http://%s:%u/heartbeat", host, (unsigned)cfg->listen_port);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (e = curl_easy_init()) == NULL)
+		return 1;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 3000L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, curlev_discard);
+	rc = curl_easy_perform(e);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(e);
+	curl_global_cleanup();
+	if (rc != CURLE_OK)
+		fprintf(stderr, "ringlb: %s: %s\n", url, curl_easy_strerror(rc));
+	else if (code != 200)
+		fprintf(stderr, "ringlb: %s answered %ld\n", url, code);
+	return rc == CURLE_OK && code == 200 ? 0 : 1;
+}
+
+/*
  * The event loop's settings.  libcurl and libevent's bufferevents switch a
  * socket's interest between reading and writing several times per
  * request; with epoll's change list those switches within one loop
@@ -176,6 +215,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "ringlb: %s\n", err);
 		return 2;
 	}
+	if (lb.cfg.check)
+		return check_running(&lb.cfg);
 	log_init("ringlb", lb.cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	fd_limit(&lb.cfg);
@@ -184,10 +225,7 @@ main(int argc, char **argv)
 	if ((lb.base = base_new()) == NULL)
 		fatalx("cannot create the event loop");
 
-	if ((lb.backend = backend_new(lb.base, &lb.cfg, err,
-	    sizeof(err))) == NULL ||
-	    (lb.pool = pool_new(lb.base, &lb.cfg, lb.backend, err,
-	    sizeof(err))) == NULL ||
+	if ((lb.pool = pool_new(lb.base, &lb.cfg, err, sizeof(err))) == NULL ||
 	    (lb.proxy = proxy_new(lb.base, &lb.cfg, lb.pool, &lb.metrics, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
@@ -226,7 +264,6 @@ main(int argc, char **argv)
 	frontend_free(lb.frontend);
 	admin_free(lb.admin);
 	pool_free(lb.pool);
-	backend_free(lb.backend);
 	event_base_free(lb.base);
 	curl_global_cleanup();
 	log_info("stopped");

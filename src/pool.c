@@ -214,7 +214,7 @@ ring_leave(struct pool *p, struct replica *rep)
 static void
 pool_save(struct pool *p)
 {
-	char (*names)[POOL_NAME_LEN];
+	char (*names)[RING_NAME_LEN];
 	char err[512];
 	int i, n = 0;
 
@@ -224,7 +224,7 @@ pool_save(struct pool *p)
 		return;
 	for (i = 0; i < p->nreps; i++)
 		if (visible(p->reps[i]))
-			snprintf(names[n++], POOL_NAME_LEN, "%s",
+			snprintf(names[n++], RING_NAME_LEN, "%s",
 			    p->reps[i]->name);
 	if (state_save(p->cfg->state_file, names, n, err, sizeof(err)) == -1)
 		log_warnx("the replica set was not saved: %s", err);
@@ -288,12 +288,30 @@ op_check_done(struct pool *p)
 	op_finish(p, 0, 200, NULL);
 }
 
+/*
+ * The most replicas there may be: ringlb's limit, or the backend's when
+ * lower; *why says which, for an error message.
+ */
+static int
+pool_capacity(const struct pool *p, const char **why)
+{
+	int cap = p->be->ops->capacity ? p->be->ops->capacity(p->be) : 0;
+
+	if (cap > 0 && cap < CONFIG_REPLICAS_MAX) {
+		*why = "the backend's limit (--docker-max)";
+		return cap;
+	}
+	*why = "ringlb's limit";
+	return CONFIG_REPLICAS_MAX;
+}
+
 int
-pool_add(struct pool *p, char (*names)[POOL_NAME_LEN], int n,
+pool_add(struct pool *p, char (*names)[RING_NAME_LEN], int n,
     pool_add_cb done, void *arg, int *http_code, char *err, size_t errlen)
 {
 	struct pool_op *op;
-	int i;
+	const char *capwhy;
+	int i, cap;
 
 	if (p->op != NULL || p->shutting_down) {
 		*http_code = p->shutting_down ? 503 : 409;
@@ -302,11 +320,10 @@ pool_add(struct pool *p, char (*names)[POOL_NAME_LEN], int n,
 		    "try again when it has answered");
 		return -1;
 	}
-	if (pool_size(p) + n > CONFIG_REPLICAS_MAX) {
+	if (pool_size(p) + n > (cap = pool_capacity(p, &capwhy))) {
 		*http_code = 400;
-		snprintf(err, errlen, "ringlb manages at most %d replicas; %d "
-		    "more would make %d", CONFIG_REPLICAS_MAX, n,
-		    pool_size(p) + n);
+		snprintf(err, errlen, "at most %d replicas (%s); %d more would "
+		    "make %d", cap, capwhy, n, pool_size(p) + n);
 		return -1;
 	}
 	if ((op = calloc(1, sizeof(*op))) == NULL) {
@@ -469,28 +486,26 @@ on_health(struct replica *rep, int ok, const char *why, void *arg)
 	}
 }
 
-/* The backend saw rep's process exit. */
+/* The backend saw rep's process exit or its container die. */
 static void
 on_lost(struct replica *rep, const char *why, void *arg)
 {
 	struct pool *p = arg;
-	char msg[256];
 
-	snprintf(msg, sizeof(msg), "its process %s", why);
 	switch (rep->state) {
 	case REPLICA_STOPPING:
 		break;
 	case REPLICA_STARTING:
 		if (rep->pending) {
-			op_fail(p, rep, msg);
+			op_fail(p, rep, why);
 			break;
 		}
-		log_warnx("replica %s: %s while starting", rep->name, msg);
+		log_warnx("replica %s: %s while starting", rep->name, why);
 		rep->addressed = 0;
 		schedule_respawn(rep);
 		break;
 	default:
-		pool_evict(p, rep, msg);
+		pool_evict(p, rep, why);
 		break;
 	}
 }
@@ -531,7 +546,7 @@ pool_retire(struct pool *p, struct replica *rep)
 }
 
 int
-pool_remove(struct pool *p, char (*names)[POOL_NAME_LEN], int n,
+pool_remove(struct pool *p, char (*names)[RING_NAME_LEN], int n,
     int *http_code, char *err, size_t errlen)
 {
 	struct replica *victims[CONFIG_REPLICAS_MAX];
@@ -571,8 +586,9 @@ static void
 tick_replica(struct pool *p, struct replica *rep, uint64_t now)
 {
 	if (rep->state == REPLICA_STOPPING) {
-		if (!rep->stop_issued && (rep->inflight == 0 ||
-		    now - rep->stopping_since >=
+		/* a spawn still out is answered first (backend.h) */
+		if (!rep->stop_issued && !rep->spawning &&
+		    (rep->inflight == 0 || now - rep->stopping_since >=
 		    (uint64_t)p->cfg->stop_grace_ms)) {
 			rep->stop_issued = 1;
 			p->be->ops->stop(p->be, rep, on_stopped, p);
@@ -643,8 +659,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 /* --- setup ------------------------------------------------------------ */
 
 struct pool *
-pool_new(struct event_base *base, const struct config *cfg,
-    struct backend *be, char *err, size_t errlen)
+pool_new(struct event_base *base, const struct config *cfg, char *err,
+    size_t errlen)
 {
 	static const struct timeval tick = { 0, POOL_TICK_MS * 1000 };
 	struct pool *p;
@@ -656,9 +672,8 @@ pool_new(struct event_base *base, const struct config *cfg,
 		goto nomem;
 	p->base = base;
 	p->cfg = cfg;
-	p->be = be;
-	be->lost = on_lost;
-	be->lost_arg = p;
+	if ((p->be = backend_new(base, cfg, on_lost, p, err, errlen)) == NULL)
+		goto fail;
 	if ((p->ring = ring_new(&cfg->ring)) == NULL) {
 		snprintf(err, errlen, "bad ring settings");
 		goto fail;
@@ -684,6 +699,8 @@ pool_free(struct pool *p)
 		return;
 	if (p->tick != NULL)
 		event_free(p->tick);
+	/* the backend may still point at replicas: it goes first */
+	backend_free(p->be);
 	for (i = 0; i < p->nreps; i++) {
 		if (p->health != NULL)
 			health_forget(p->health, p->reps[i]);
@@ -700,9 +717,10 @@ pool_free(struct pool *p)
 int
 pool_start(struct pool *p, char *err, size_t errlen)
 {
-	char (*names)[POOL_NAME_LEN];
+	char (*names)[RING_NAME_LEN];
 	struct replica *rep;
-	int i, n;
+	const char *capwhy;
+	int i, n, cap, restored = 0;
 
 	if ((names = calloc(CONFIG_REPLICAS_MAX, sizeof(*names))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -719,15 +737,23 @@ pool_start(struct pool *p, char *err, size_t errlen)
 		if (n > 0)
 			log_info("restoring %d replicas from %s", n,
 			    p->cfg->state_file);
+		restored = n > 0;
 	}
 	if (n == 0)
 		n = p->be->ops->initial(p->be, names, CONFIG_REPLICAS_MAX);
+	if (n > (cap = pool_capacity(p, &capwhy))) {
+		snprintf(err, errlen, "%d replicas to start, but at most %d "
+		    "(%s)", n, cap, capwhy);
+		free(names);
+		return -1;
+	}
 	for (i = 0; i < n; i++) {
 		if ((rep = pool_new_replica(p, names[i])) == NULL) {
 			snprintf(err, errlen, "out of memory");
 			free(names);
 			return -1;
 		}
+		rep->restored = restored;
 		pool_spawn(p, rep);
 	}
 	free(names);
@@ -831,10 +857,10 @@ pool_healthy(const struct pool *p)
 	return ring_count(p->ring);
 }
 
-int
-pool_busy(const struct pool *p)
+struct backend *
+pool_backend(const struct pool *p)
 {
-	return p->op != NULL;
+	return p->be;
 }
 
 size_t
@@ -862,7 +888,7 @@ pool_displaced(const struct pool *p)
 }
 
 static int
-name_in(char (*list)[POOL_NAME_LEN], int n, const char *name)
+name_in(char (*list)[RING_NAME_LEN], int n, const char *name)
 {
 	int i;
 
@@ -873,33 +899,33 @@ name_in(char (*list)[POOL_NAME_LEN], int n, const char *name)
 }
 
 static int
-name_taken(const struct pool *p, char (*taken)[POOL_NAME_LEN], int ntaken,
+name_taken(const struct pool *p, char (*taken)[RING_NAME_LEN], int ntaken,
     const char *name)
 {
 	return pool_has(p, name) || name_in(taken, ntaken, name);
 }
 
 void
-pool_generate_names(const struct pool *p, char (*taken)[POOL_NAME_LEN],
-    int ntaken, char (*out)[POOL_NAME_LEN], int count)
+pool_generate_names(const struct pool *p, char (*taken)[RING_NAME_LEN],
+    int ntaken, char (*out)[RING_NAME_LEN], int count)
 {
-	char name[POOL_NAME_LEN];
+	char name[RING_NAME_LEN];
 	int k = 1, made = 0;
 
 	while (made < count) {
-		snprintf(name, sizeof(name), "server-%d", k++);
+		replica_generated_name(k++, name);
 		if (name_taken(p, taken, ntaken, name))
 			continue;
 		/* out may follow taken: keep it from reusing its own names */
 		if (name_taken(p, out, made, name))
 			continue;
-		snprintf(out[made++], POOL_NAME_LEN, "%s", name);
+		snprintf(out[made++], RING_NAME_LEN, "%s", name);
 	}
 }
 
 int
-pool_pick_victims(const struct pool *p, char (*exclude)[POOL_NAME_LEN],
-    int nexclude, char (*out)[POOL_NAME_LEN], int count)
+pool_pick_victims(const struct pool *p, char (*exclude)[RING_NAME_LEN],
+    int nexclude, char (*out)[RING_NAME_LEN], int count)
 {
 	const struct replica *best;
 	int i, made = 0;
@@ -918,7 +944,7 @@ pool_pick_victims(const struct pool *p, char (*exclude)[POOL_NAME_LEN],
 		}
 		if (best == NULL)
 			return -1;
-		snprintf(out[made++], POOL_NAME_LEN, "%s", best->name);
+		snprintf(out[made++], RING_NAME_LEN, "%s", best->name);
 	}
 	return 0;
 }

@@ -42,3 +42,9 @@ replica_set_address(struct replica *rep, const char *host, uint16_t port)
 	rep->base_url_len = (size_t)n;
 	return 0;
 }
+
+void
+replica_generated_name(int k, char *name)
+{
+	snprintf(name, RING_NAME_LEN, "server-%d", k);
+}

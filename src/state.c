@@ -16,7 +16,7 @@
 #include "util.h"
 
 int
-state_load(const char *path, char (*names)[64], int max, char *err,
+state_load(const char *path, char (*names)[RING_NAME_LEN], int max, char *err,
     size_t errlen)
 {
 	json_error_t jerr;
@@ -56,7 +56,7 @@ state_load(const char *path, char (*names)[64], int max, char *err,
 			    "%d replicas", path, max);
 			goto fail;
 		}
-		snprintf(names[n++], 64, "%s", name);
+		snprintf(names[n++], RING_NAME_LEN, "%s", name);
 	}
 	json_decref(root);
 	return n;
@@ -66,7 +66,7 @@ fail:
 }
 
 int
-state_save(const char *path, char (*names)[64], int n, char *err,
+state_save(const char *path, char (*names)[RING_NAME_LEN], int n, char *err,
     size_t errlen)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];

@@ -119,7 +119,8 @@ name_is_valid(const char *s)
 		int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9');
 
-		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-' &&
+		    c != ' ')))
 			return 0;
 	}
 	return 1;

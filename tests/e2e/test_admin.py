@@ -74,7 +74,7 @@ BAD_ADD = [
     ({"n": 1, "hostnames": ["server-2"]}, "already a replica"),
     ({"n": 1, "hostnames": [""]}, "is empty"),
     ({"n": 1, "hostnames": ["x" * 64]}, "longer than 63"),
-    ({"n": 1, "hostnames": ["bad name"]}, "must be letters"),
+    ({"n": 1, "hostnames": ["bad/name"]}, "must be letters"),
     ({"n": 1, "hostnames": ["-a"]}, "must be letters"),
     ({"n": 1, "hostnames": [7]}, "must be a string"),
     ({"n": 1, "hostname": ["a"]}, "unknown field 'hostname'"),
@@ -207,3 +207,28 @@ def test_metrics(procs):
     assert 0 < values["ringlb_ring_last_change_moved_ratio"] <= 1
     assert values["ringlb_bounded_displaced_total"] == 0
     assert 'ringlb_heartbeat_failures_total{replica="server-1"}' in values
+
+
+def test_seed_style_names_with_spaces(procs):
+    """The classic assignment's bodies name replicas like "Server 4"."""
+    lb = managed(procs)
+    r = post_json(lb.port, "/add", {"n": 1, "hostnames": ["Server 4"]})
+    assert r.status == 200, r.body
+    assert "Server 4" in r.json()["message"]["replicas"]
+    assert "Server 4" in children(lb.pid)
+    # some key routes to it, and its answer names it
+    for k in range(200):
+        a = get(lb.port, "/home?request_id=%d" % k)
+        if a.header("X-Served-By") == "Server 4":
+            assert a.json()["message"] == "Hello from Server: Server 4"
+            m = get(lb.port, "/map_request?id=%d" % k).json()
+            assert m["mapped_server"] == "Server 4"
+            break
+    else:
+        pytest.fail("no key of 200 went to Server 4")
+    r = post_json(lb.port, "/rm", {"n": 1, "hostnames": ["Server 4"]},
+                  method="DELETE")
+    assert r.status == 200, r.body
+    assert rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    wait_for(lambda: "Server 4" not in children(lb.pid),
+             what="Server 4's process to exit")

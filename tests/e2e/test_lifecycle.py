@@ -99,7 +99,7 @@ def test_bad_state_file_is_refused(procs, tmp_path):
     import subprocess
     from conftest import RINGLB, free_port
     state = tmp_path / "state.json"
-    state.write_text('{"replicas": ["ok", "bad name"]}')
+    state.write_text('{"replicas": ["ok", "bad/name"]}')
     out = subprocess.run([RINGLB, "--listen", "127.0.0.1:%d" % free_port(),
                           "--state-file", str(state)],
                          capture_output=True, text=True, timeout=10)

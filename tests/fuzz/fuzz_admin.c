@@ -22,7 +22,7 @@ exists(const char *name, void *arg)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char names[CONFIG_REPLICAS_MAX][ADMIN_NAME_LEN];
+	static char names[CONFIG_REPLICAS_MAX][RING_NAME_LEN];
 	struct admin_change ch = { 0, names, 0 };
 	char err[512];
 	int adding, replicas, code, i, j;

@@ -71,7 +71,9 @@ test_names(void)
 	CHECK(name_is_valid("Web_2.x"));
 	CHECK(!name_is_valid(""));
 	CHECK(!name_is_valid("-a"));
-	CHECK(!name_is_valid("a b"));
+	CHECK(name_is_valid("Server 4"));
+	CHECK(!name_is_valid(" a"));
+	CHECK(!name_is_valid("a\tb"));
 	CHECK(!name_is_valid("a/b"));
 	CHECK(!name_is_valid(
 	    "0123456789012345678901234567890123456789012345678901234567890123"));
