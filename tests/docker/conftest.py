@@ -319,14 +319,17 @@ def socket_path(tmp_path, n):
 @pytest.fixture
 def fake_engines(tmp_path):
     """start(**options) -> FakeEngine; FakeDocker's options (api, min_api,
-    images, networks, replica, ...).  Replica output goes to tmp_path."""
+    images, networks, replica, ...).  Each container's output goes to
+    tmp_path/containers/NAME.log."""
     started, dirs = [], []
+    logs = tmp_path / "containers"
+    logs.mkdir()
 
     def start(**options):
         path, short = socket_path(tmp_path, len(started))
         if short:
             dirs.append(short)
-        options.setdefault("log_dir", str(tmp_path))
+        options.setdefault("log_dir", str(logs))
         engine = FakeEngine(FakeDocker(path, **options).start())
         started.append(engine)
         return engine

@@ -8,8 +8,8 @@ endpoints ringlb's backend uses the way a real engine does: the same paths
 Its "containers" are real ringlb-replica processes on 127.0.0.1 ports, so
 a container that is started answers GET /home on its published port.
 
-    python3 tests/docker/fakedocker.py --socket /tmp/x/docker.sock
-    DOCKER_HOST=unix:///tmp/x/docker.sock ringlb --backend docker ...
+    python3 tests/docker/fakedocker.py --socket DIR/docker.sock
+    DOCKER_HOST=unix://DIR/docker.sock ringlb --backend docker ...
 
 or, from Python:
 
@@ -42,6 +42,7 @@ import collections
 import concurrent.futures
 import hashlib
 import http.server
+import itertools
 import json
 import os
 import queue
@@ -331,6 +332,12 @@ class Subscriber:
 class FakeDocker:
     """The fake engine: its state, its operations and its HTTP server.
 
+    api, min_api: the versions it speaks and the oldest it accepts.
+    images, networks: what exists at the start (images normalized, so
+    "ringlb" is "ringlb:latest").  replica: the ringlb-replica binary.
+    log_dir: each container's output goes to log_dir/NAME.log.
+    max_stream_seconds: an /events stream is ended cleanly after this long.
+
     Every operation runs under one lock, except the waits for a process to
     exit, so a slow stop or a delayed fault never holds up other requests.
     """
@@ -351,6 +358,7 @@ class FakeDocker:
         self.containers = {}                   # id -> Container
         self.images = {normalize_image(i) for i in images}
         self.networks = {}
+        self.subnets = itertools.count(17)     # 172.N.0.0/16, one N per network
         for n in networks:
             self._add_network(n)
         self.faults = []
@@ -484,15 +492,14 @@ class FakeDocker:
     def _add_network(self, name):
         if name in self.networks:
             return
-        n = len(self.networks)
         net = {"Name": name, "Id": hex_id("network " + name), "Driver": "bridge", "Subnet": None}
         if name == "host":
             net["Driver"] = "host"
         elif name == "none":
             net["Driver"] = "null"
         else:
-            net["Subnet"] = "172.%d.0.0/16" % (17 + n % 200)
-            net["Gateway"] = "172.%d.0.1" % (17 + n % 200)
+            n = next(self.subnets) % 256
+            net["Subnet"], net["Gateway"] = "172.%d.0.0/16" % n, "172.%d.0.1" % n
         self.networks[name] = net
 
     def _find_network(self, ref):
@@ -864,6 +871,11 @@ class FakeDocker:
         for s in filters.get("status", []):
             if s not in CONTAINER_STATES:
                 raise ApiError(400, "invalid filter 'status=%s'" % s)
+        for v in filters.get("name", []):
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ApiError(400, "invalid filter 'name=%s': %s" % (v, e))
         out = []
         now = time.time_ns()
         with self.lock:
@@ -876,7 +888,8 @@ class FakeDocker:
                     continue
                 if "id" in filters and not any(c.id.startswith(v) for v in filters["id"]):
                     continue
-                if "name" in filters and not any(re.search(v, "/" + c.name) for v in filters["name"]):
+                if "name" in filters and not any(re.search(v, "/" + c.name)
+                                                 for v in filters["name"]):
                     continue
                 if c.running:
                     status = "Up " + human_duration((now - c.started_ns) / 1e9)
