@@ -74,6 +74,7 @@ class EngineClient:
         self.version = version
         self.timeout = timeout
         self.conn = None
+        self.streams = []
 
     def request(self, method, path, body=None, headers=None, timeout=None):
         """One request; body may be bytes, str, an iterable of bytes (sent
@@ -111,9 +112,12 @@ class EngineClient:
         return self.request("DELETE", path, **kw)
 
     def close(self):
+        """Close the connection and every event stream opened here."""
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        for ev in self.streams:
+            ev.close()
 
     # --- the Docker API, the calls a replica's life is made of ------------
 
@@ -165,7 +169,9 @@ class EngineClient:
         path = "/events" + ("?" + urllib.parse.urlencode(q) if q else "")
         if self.version:
             path = "/v%s%s" % (self.version, path)
-        return EventStream(self.socket_path, path, self.timeout)
+        ev = EventStream(self.socket_path, path, self.timeout)
+        self.streams.append(ev)
+        return ev
 
     # --- the fake's controls ---------------------------------------------
 
