@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from engine_fixtures import fake_engine, fake_engines  # noqa: F401
+
 _spec = importlib.util.spec_from_file_location(
     "e2e_helpers", os.path.join(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))), "e2e", "conftest.py"))

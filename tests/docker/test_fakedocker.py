@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from engine_fixtures import engine_client, fake_engine, fake_engines  # noqa: F401
+
 import fakedocker
 
 FAKE = fakedocker.__file__

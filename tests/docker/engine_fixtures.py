@@ -1,5 +1,10 @@
 """Fixtures for tests against the fake Docker engine (fakedocker.py).
 
+A test module imports the fixtures it uses (this is not a conftest.py:
+tests/e2e has one, and two modules named conftest cannot share a run):
+
+    from engine_fixtures import fake_engine, fake_engines  # noqa: F401
+
     def test_x(fake_engine):
         env = {"DOCKER_HOST": fake_engine.docker_host}      # for ringlb
         c = fake_engine.control                             # EngineClient
