@@ -5,6 +5,10 @@
 #   make test       unit and end-to-end tests
 #   make clean
 #
+#   make build      the Docker image ringlb:latest (docker/Dockerfile)
+#   make up         ringlb and 3 replica containers (docker-compose.yml);
+#                   also up-detached, stop, logs, rm, down, rebuild
+#
 # Missing Debian packages are installed with apt-get when run as root;
 # otherwise the exact command to run is printed.
 
@@ -110,8 +114,15 @@ $(BUILD)/config.mk: $(BUILD)/.deps-build
 	@echo "PKG_CFLAGS := $$(pkg-config --cflags libevent libcurl jansson libxxhash)" > $@
 	@echo "PKG_LIBS := $$(pkg-config --libs libevent libcurl jansson libxxhash)" >> $@
 
+# (Not for `clean`, nor for the Docker targets alone: they need neither
+# the libraries nor a compiler on this machine.)
+DOCKER_GOALS := build up up-detached down stop rm logs rebuild
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
+ifneq ($(MAKECMDGOALS),$(filter $(DOCKER_GOALS),$(MAKECMDGOALS)))
 include $(BUILD)/config.mk
+else ifeq ($(MAKECMDGOALS),)
+include $(BUILD)/config.mk
+endif
 endif
 
 # --- build ----------------------------------------------------------------
@@ -240,5 +251,112 @@ experiments: all
 
 clean:
 	rm -rf $(BUILD)
+
+# --- Docker ---------------------------------------------------------------
+# The classic targets around docker-compose.yml, with `docker compose` if
+# it is there, else `docker-compose`.  Each of these may be set on the
+# command line or in the environment, so that a second copy can run
+# beside the first (make up COMPOSE_PROJECT_NAME=t RINGLB_PORT=5001
+# RINGLB_NETWORK=t-net RINGLB_DOCKER_OWNER=t RINGLB_DOCKER_PREFIX=t-):
+RINGLB_IMAGE        ?= ringlb:latest
+RINGLB_PORT         ?= 5000
+RINGLB_NETWORK      ?= net1
+RINGLB_DOCKER_OWNER ?= ringlb
+COMPOSE_PROJECT_NAME ?=
+# The base image: Debian's own, found or pulled; where no registry is
+# reachable, one made here by docker/mkbase.sh (RINGLB_BASE_IMAGE chooses).
+DEBIAN_IMAGE := debian:bookworm-slim
+LOCAL_BASE   := ringlb/debian:bookworm
+
+# Looked for once, and only by the targets that use it.
+COMPOSE_CMD = $(eval COMPOSE_CMD := $$(shell \
+	if docker compose version >/dev/null 2>&1; then echo docker compose; \
+	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi))$(COMPOSE_CMD)
+COMPOSE = RINGLB_IMAGE='$(RINGLB_IMAGE)' RINGLB_PORT='$(RINGLB_PORT)' \
+	RINGLB_NETWORK='$(RINGLB_NETWORK)' RINGLB_DOCKER_OWNER='$(RINGLB_DOCKER_OWNER)' \
+	$(COMPOSE_CMD) $(if $(COMPOSE_PROJECT_NAME),-p '$(COMPOSE_PROJECT_NAME)')
+
+.PHONY: build up up-detached down stop rm logs rebuild docker-check docker-image
+
+docker-check:
+	@command -v docker >/dev/null 2>&1 || { \
+		echo "these targets need Docker, which is not installed here;"; \
+		echo "on Debian install it with:  sudo apt-get install -y docker.io docker-compose"; \
+		exit 1; }
+	@timeout 30 docker info >/dev/null 2>&1 || { \
+		echo "the Docker daemon does not answer ($${DOCKER_HOST:-unix:///var/run/docker.sock}):"; \
+		echo "start it (sudo systemctl start docker), or run make as a member of the group docker"; \
+		exit 1; }
+	@[ -n "$(COMPOSE_CMD)" ] || { \
+		echo "neither 'docker compose' nor 'docker-compose' is installed;"; \
+		echo "on Debian install it with:  sudo apt-get install -y docker-compose"; \
+		exit 1; }
+
+# The image, on Debian's bookworm-slim if it is here or can be pulled, else
+# on a base made with debootstrap.
+build: docker-check
+	@base="$(RINGLB_BASE_IMAGE)"; \
+	if [ -z "$$base" ]; then \
+		if docker image inspect $(DEBIAN_IMAGE) >/dev/null 2>&1; then \
+			base=$(DEBIAN_IMAGE); \
+		elif docker image inspect $(LOCAL_BASE) >/dev/null 2>&1; then \
+			base=$(LOCAL_BASE); \
+		elif echo "pulling $(DEBIAN_IMAGE)" && \
+			timeout 600 docker pull $(DEBIAN_IMAGE); then \
+			base=$(DEBIAN_IMAGE); \
+		else \
+			echo "$(DEBIAN_IMAGE) can be neither found nor pulled"; \
+			sh docker/mkbase.sh $(LOCAL_BASE) || exit 1; \
+			base=$(LOCAL_BASE); \
+		fi; \
+	fi; \
+	echo "building $(RINGLB_IMAGE) on $$base"; \
+	RINGLB_BASE_IMAGE="$$base" RINGLB_RUNTIME_IMAGE="$${RINGLB_RUNTIME_IMAGE:-$$base}" \
+		$(COMPOSE) build ringlb
+
+docker-image: docker-check
+	@docker image inspect $(RINGLB_IMAGE) >/dev/null 2>&1 || \
+		$(MAKE) --no-print-directory build
+
+up: docker-image
+	$(COMPOSE) up
+
+up-detached: docker-image
+	$(COMPOSE) up -d
+
+stop: docker-check
+	$(COMPOSE) stop
+
+logs: docker-check
+	$(COMPOSE) logs -f
+
+# After compose, whatever a ringlb that could not clean up left behind:
+# containers with its owner label, and its network.
+define docker_leftovers
+	@ids=$$(docker ps -aq --filter 'label=ringlb.owner=$(RINGLB_DOCKER_OWNER)'); \
+	if [ -n "$$ids" ]; then \
+		echo "removing the containers left with label ringlb.owner=$(RINGLB_DOCKER_OWNER)"; \
+		docker rm -f $$ids >/dev/null || exit 1; \
+	fi; \
+	owner=$$(docker network inspect -f '{{index .Labels "ringlb.owner"}}' \
+		'$(RINGLB_NETWORK)' 2>/dev/null); \
+	if [ "$$owner" = '$(RINGLB_DOCKER_OWNER)' ]; then \
+		echo "removing the network $(RINGLB_NETWORK)"; \
+		docker network rm '$(RINGLB_NETWORK)' >/dev/null || exit 1; \
+	fi; exit 0
+endef
+
+down: docker-check
+	-$(COMPOSE) down --remove-orphans
+	$(docker_leftovers)
+
+rm: docker-check
+	-$(COMPOSE) rm -f -s
+	$(docker_leftovers)
+
+rebuild: docker-check
+	@$(MAKE) --no-print-directory down
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory up-detached
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
