@@ -75,6 +75,10 @@ admin_log_access(const struct admin *a)
 		log_info("admin API: /add and /rm accepted from loopback and "
 		    "%d RINGLB_ADMIN_ALLOW networks, without a token",
 		    a->cfg->nadmin_allow);
+	else if (strcmp(a->cfg->backend, "docker") == 0)
+		log_info("admin API: /add and /rm accepted from loopback, and "
+		    "from the Docker host once the docker backend has found it "
+		    "(set RINGLB_ADMIN_TOKEN or RINGLB_ADMIN_ALLOW to open it)");
 	else
 		log_info("admin API: /add and /rm accepted from loopback only "
 		    "(set RINGLB_ADMIN_TOKEN or RINGLB_ADMIN_ALLOW to open it)");
@@ -132,10 +136,11 @@ admin_authorize(struct admin *a, struct evhttp_request *req,
 	    a->cfg->nadmin_allow) || (be->ntrusted > 0 &&
 	    peer_is_allowed(peer, be->trusted, be->ntrusted))))
 		return 0;
-	respond_error(req, 403, "%s is accepted from loopback only, and your "
+	respond_error(req, 403, "%s is accepted from loopback%s only, and your "
 	    "address is %s: start ringlb with RINGLB_ADMIN_TOKEN set and send "
 	    "'Authorization: Bearer <token>', or list your network in "
-	    "RINGLB_ADMIN_ALLOW", path, peer ? peer : "unknown");
+	    "RINGLB_ADMIN_ALLOW", path, be->ntrusted > 0 ? " and the Docker "
+	    "host" : "", peer ? peer : "unknown");
 	return -1;
 }
 
