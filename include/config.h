@@ -83,6 +83,7 @@ struct config {
 	long			header_timeout_s;	/* a request head */
 	long			keepalive_timeout_s;	/* idle between requests */
 	long			max_connections;	/* client connections */
+	int			max_connections_given;	/* not the default */
 	long			upstream_maxconns;
 	int			log_level;
 	int			check;		/* --check: probe and exit */

@@ -418,6 +418,7 @@ set_max_connections(struct config *cfg, const char *v, char *err,
 		    "from 1 to 1000000", v);
 		return -1;
 	}
+	cfg->max_connections_given = 1;
 	return 0;
 }
 

@@ -192,10 +192,18 @@ fd_limit(struct config *cfg)
 		long fit = rl.rlim_cur > reserve + 2 ?
 		    (long)((rl.rlim_cur - reserve) / 2) : 1;
 
-		log_warnx("the descriptor limit (%llu) holds %ld client "
-		    "connections, not %ld: --max-connections is %ld (raise "
-		    "ulimit -n for more)", (unsigned long long)rl.rlim_cur, fit,
-		    cfg->max_connections, fit);
+		/* the default is only a ceiling: say so only when the
+		 * user's own choice is cut */
+		if (cfg->max_connections_given)
+			log_warnx("the descriptor limit (%llu) holds %ld client "
+			    "connections, not %ld: --max-connections is %ld "
+			    "(raise ulimit -n for more)",
+			    (unsigned long long)rl.rlim_cur, fit,
+			    cfg->max_connections, fit);
+		else
+			log_debug("the descriptor limit (%llu) holds %ld client "
+			    "connections: --max-connections is %ld",
+			    (unsigned long long)rl.rlim_cur, fit, fit);
 		cfg->max_connections = fit;
 	}
 }

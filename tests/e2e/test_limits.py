@@ -346,3 +346,33 @@ def test_answer_is_whole_when_the_connection_closes(procs):
     code, headers, body = parse(got)
     assert code == 200
     assert len(body) == 4 * 1024 * 1024 == int(headers["content-length"])
+
+
+def test_descriptor_limit_cuts_quietly_unless_asked(procs, tmp_path):
+    """With ulimit -n 2000, the default --max-connections is lowered to
+    fit without a warning; an explicit one that does not fit is lowered
+    with one."""
+    import resource
+    import subprocess
+    from conftest import RINGLB, free_port, wait_port
+
+    def run(*extra):
+        port = free_port()
+        log = tmp_path / ("lb-%d.log" % port)
+        with open(log, "wb") as out:
+            p = subprocess.Popen(
+                [RINGLB, "--listen", "127.0.0.1:%d" % port, "--replicas", "0",
+                 *extra], stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=lambda: resource.setrlimit(
+                    resource.RLIMIT_NOFILE, (2000, 2000)))
+            try:
+                wait_port(port, p)
+            finally:
+                p.terminate()
+                p.wait(timeout=10)
+        return log.read_text()
+
+    assert "descriptor limit" not in run()
+    warned = run("--max-connections", "5000")
+    assert "the descriptor limit (2000) holds 744 client connections, not " \
+        "5000" in warned
