@@ -154,19 +154,19 @@ $(OBJ)/src/ring.o: ALL_CFLAGS += -O3
 
 $(BUILD)/ringlb: $(LB_OBJS) $(LIB_OBJS)
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(ALL_LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(BUILD)/ringlb-replica: $(REP_OBJS) $(LIB_OBJS)
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(ALL_LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(BUILD)/ringlb-analyze: $(ANA_OBJS) $(LIB_OBJS)
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(ALL_LDLIBS) -lm
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS) -lm
 
 $(BUILD)/test_%: $(OBJ)/tests/unit/test_%.o $(LIB_OBJS)
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(ALL_LDLIBS) -lm
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS) -lm
 
 # --- run ------------------------------------------------------------------
 # ringlb on port $(PORT) with 3 replica processes it starts itself;

@@ -35,7 +35,8 @@ admin_body_parse(const char *body, size_t len, int adding, int replicas,
 		    ADMIN_BODY_MAX);
 		return 413;
 	}
-	root = json_loadb(body, len, 0, &jerr);
+	/* {"n": 1, "n": 2} is a mistake to point out, not to guess at */
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		snprintf(err, errlen, "the body must be JSON such as %s (%s)",
 		    example, len == 0 ? "it is empty" : jerr.text);

@@ -44,6 +44,7 @@ struct child {
 
 struct proc {
 	char			 bin[PATH_MAX];
+	char			**env;		/* ours, without RINGLB_* */
 	struct event		*sigchld;
 	struct child		*children;
 };
@@ -163,6 +164,27 @@ find_replica_bin(struct proc *pr, const struct config *cfg, char *err,
 	return 0;
 }
 
+/*
+ * The replicas' environment: ours without the RINGLB_* variables, which
+ * are ringlb's settings and may hold secrets (RINGLB_ADMIN_TOKEN) that a
+ * replica has no business seeing.  The strings are environ's own.
+ */
+static char **
+replica_env(void)
+{
+	char **env;
+	size_t i, n = 0;
+
+	for (i = 0; environ[i] != NULL; i++)
+		;
+	if ((env = calloc(i + 1, sizeof(*env))) == NULL)
+		return NULL;
+	for (i = 0; environ[i] != NULL; i++)
+		if (strncmp(environ[i], "RINGLB_", 7) != 0)
+			env[n++] = environ[i];
+	return env;
+}
+
 static int
 process_init(struct backend *be, char *err, size_t errlen)
 {
@@ -176,11 +198,17 @@ process_init(struct backend *be, char *err, size_t errlen)
 		free(pr);
 		return -1;
 	}
+	if ((pr->env = replica_env()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(pr);
+		return -1;
+	}
 	if ((pr->sigchld = evsignal_new(be->base, SIGCHLD, on_sigchld, be)) ==
 	    NULL || evsignal_add(pr->sigchld, NULL) == -1) {
 		snprintf(err, errlen, "cannot watch SIGCHLD");
 		if (pr->sigchld != NULL)
 			event_free(pr->sigchld);
+		free(pr->env);
 		free(pr);
 		return -1;
 	}
@@ -241,7 +269,7 @@ process_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
 	    O_RDONLY, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-	rc = posix_spawn(&pid, pr->bin, &fa, NULL, argv, environ);
+	rc = posix_spawn(&pid, pr->bin, &fa, NULL, argv, pr->env);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0) {
 		free(c);
@@ -302,6 +330,7 @@ process_free(struct backend *be)
 		child_free(pr, c);
 	}
 	event_free(pr->sigchld);
+	free(pr->env);
 	free(pr);
 }
 

@@ -37,7 +37,7 @@ struct ringlb {
 	struct proxy		*proxy;
 	struct admin		*admin;
 	struct frontend		*frontend;
-	struct event		*sigterm, *sigint, *drain, *deadline;
+	struct event		*sigterm, *sigint, *sighup, *drain, *deadline;
 	int			 drain_waited_ms;
 	int			 stopping;
 };
@@ -106,6 +106,22 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	    strsignal((int)sig), proxy_inflight(lb->proxy));
 	frontend_stop_accepting(lb->frontend);
 	drain_tick(-1, 0, lb);
+}
+
+/*
+ * SIGHUP: ringlb has no configuration file to read again, and a hang-up of
+ * the terminal it was started from must not take it down.  Say so, once
+ * per signal, rather than die without a word (the default action).
+ */
+static void
+on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	log_info("SIGHUP ignored: ringlb has no configuration file to reload "
+	    "(its settings are flags and RINGLB_* variables); SIGTERM stops "
+	    "it");
 }
 
 /*
@@ -247,11 +263,14 @@ main(int argc, char **argv)
 
 	lb.sigterm = evsignal_new(lb.base, SIGTERM, on_signal, &lb);
 	lb.sigint = evsignal_new(lb.base, SIGINT, on_signal, &lb);
+	lb.sighup = evsignal_new(lb.base, SIGHUP, on_sighup, &lb);
 	lb.drain = evtimer_new(lb.base, drain_tick, &lb);
 	lb.deadline = evtimer_new(lb.base, on_deadline, &lb);
-	if (lb.sigterm == NULL || lb.sigint == NULL || lb.drain == NULL ||
-	    lb.deadline == NULL || evsignal_add(lb.sigterm, NULL) == -1 ||
-	    evsignal_add(lb.sigint, NULL) == -1)
+	if (lb.sigterm == NULL || lb.sigint == NULL || lb.sighup == NULL ||
+	    lb.drain == NULL || lb.deadline == NULL ||
+	    evsignal_add(lb.sigterm, NULL) == -1 ||
+	    evsignal_add(lb.sigint, NULL) == -1 ||
+	    evsignal_add(lb.sighup, NULL) == -1)
 		fatalx("cannot set up signal handling");
 
 	if (pool_start(lb.pool, err, sizeof(err)) == -1)
@@ -266,6 +285,7 @@ main(int argc, char **argv)
 
 	event_free(lb.deadline);
 	event_free(lb.drain);
+	event_free(lb.sighup);
 	event_free(lb.sigint);
 	event_free(lb.sigterm);
 	proxy_free(lb.proxy);

@@ -13,7 +13,8 @@
  * Replicas are kept in one array in name order; a replica being removed
  * stays there (STOPPING) until its process is gone and no transfer still
  * refers to it, so a name can be reused at once.  The ring holds exactly
- * the UP and SUSPECT replicas and is rebuilt on every change.
+ * the UP and SUSPECT replicas: each one joining or leaving is one
+ * ring_add() or ring_remove(), which moves only the keys that must move.
  *
  * One timer ticks every POOL_TICK_MS and does all the waiting: heartbeats
  * that are due, start timeouts, respawn back-off, draining and freeing.

@@ -150,12 +150,6 @@ ring_free(struct ring *r)
 /* --- the rendezvous table ------------------------------------------- */
 
 /*
- * Member m's score on arc a: wyhash's mixer, one 64x64->128 multiply of
- * the arc keyed by the member's two seeds, folded.  It is scored 2^21
- * times per membership change, so its speed is the change's speed.  Ties
- * are broken by name (see table_beats).
- */
-/*
  * Member m's score on arc a is fmix32(a * ARC_SPREAD ^ key32(m)), with
  * MurmurHash3's 32-bit finalizer.  The finalizer is a bijection, so two
  * members with different keys never tie on an arc; two names whose keys

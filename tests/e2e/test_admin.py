@@ -63,6 +63,7 @@ BAD_ADD = [
     (b"", "must be JSON"),
     (b"not json", "must be JSON"),
     (b"[1, 2]", "JSON object"),
+    (b"{\"n\": 1, \"n\": 2}", "duplicate object key"),
     ({"hostnames": ["a"]}, "\"n\" must be a positive whole number"),
     ({"n": 0}, "\"n\" must be a positive whole number"),
     ({"n": -2}, "\"n\" must be a positive whole number"),
@@ -166,6 +167,12 @@ def test_token_guards_add_and_rm(procs):
     assert get(lb.port, "/metrics").status == 200
     with open(lb.log_path) as f:
         assert "need 'Authorization: Bearer <token>'" in f.read()
+    # the replicas never see the token (nor any other RINGLB_ setting)
+    for pid in children(lb.pid).values():
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            env = f.read().split(b"\0")
+        assert not any(e.startswith(b"RINGLB_") for e in env), env
+        assert not any(b"s3cret-token" in e for e in env)
 
 
 def test_loopback_rule_is_logged(procs):

@@ -154,3 +154,13 @@ def test_rm_lets_requests_in_flight_finish(procs):
     assert result["r"].status == 200
     assert result["r"].header("X-Served-By") == "b"
     assert result["r"].json()["slow"] is True
+
+
+def test_sighup_is_logged_and_ignored(procs):
+    import signal as _signal
+    lb = procs.ringlb((), "--replicas", "1", healthy=1)
+    lb.send_signal(_signal.SIGHUP)
+    wait_for(lambda: "SIGHUP ignored" in open(lb.log_path).read(),
+             what="the SIGHUP log line")
+    assert lb.poll() is None
+    assert get(lb.port, "/rep").status == 200
