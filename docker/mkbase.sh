@@ -72,26 +72,26 @@ SECURITY=${SECURITY:-http://deb.debian.org/debian-security}
 say "mirror $MIRROR, security updates from $SECURITY"
 
 ROOT=$(mktemp -d "${TMPDIR:-/var/tmp}/ringlb-debootstrap.XXXXXX")
+LOG=$ROOT.log
 cleanup() {
 	# debootstrap mounts proc and sys inside the tree; never delete
 	# through a mount left behind by an interrupted run.
 	awk -v r="$ROOT" 'index($2, r "/") == 1 { print $2 }' /proc/mounts |
 		sort -r | while read -r m; do umount -l "$m" || true; done
 	rm -rf --one-file-system "$ROOT"
+	rm -f "$LOG"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-say "debootstrap --variant=minbase $SUITE (a few minutes)"
-LOG=$ROOT.log
+say "debootstrap --variant=minbase $SUITE (a minute or so)"
 if ! debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" >"$LOG" 2>&1; then
 	tail -n 20 "$LOG" >&2
-	rm -f "$LOG"
 	die "debootstrap failed (is $MIRROR reachable? set RINGLB_DEBIAN_MIRROR)"
 fi
 rm -f "$LOG"
 
-say "slimming the tree"
+say "configuring apt and dpkg as in Debian's own images"
 # What Debian's own container images do: apt sources with updates and
 # security, no documentation or translations installed from now on, no
 # services started by package installs, no apt caches kept.
@@ -109,6 +109,8 @@ Suites: $SUITE-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
+printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+chmod 755 "$ROOT/usr/sbin/policy-rc.d"
 cat >"$ROOT/etc/dpkg/dpkg.cfg.d/docker-excludes" <<'EOF'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
@@ -130,8 +132,18 @@ EOF
 cat >"$ROOT/etc/apt/apt.conf.d/docker-autoremove-suggests" <<'EOF'
 Apt::AutoRemove::SuggestsImportant "false";
 EOF
-printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
-chmod 755 "$ROOT/usr/sbin/policy-rc.d"
+
+say "installing the updates and security fixes released since bookworm"
+mount -t proc proc "$ROOT/proc"
+if ! chroot "$ROOT" sh -c 'apt-get update && DEBIAN_FRONTEND=noninteractive \
+	apt-get -y --no-install-recommends upgrade' >"$LOG" 2>&1; then
+	tail -n 20 "$LOG" >&2
+	die "apt-get upgrade in the new tree failed"
+fi
+umount "$ROOT/proc"
+rm -f "$LOG"
+
+say "slimming the tree"
 # What was installed before the excludes existed.
 find "$ROOT/usr/share/doc" -mindepth 1 -not -name copyright -not -type d \
 	-delete 2>/dev/null || true
