@@ -306,6 +306,15 @@ build: docker-check
 			base=$(DEBIAN_IMAGE); \
 		else \
 			echo "$(DEBIAN_IMAGE) can be neither found nor pulled"; \
+			if ! command -v debootstrap >/dev/null 2>&1 && \
+				[ "$$(id -u)" = 0 ]; then \
+				echo "installing Debian packages: debootstrap"; \
+				DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+					--no-install-recommends debootstrap >/dev/null || \
+				{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+					apt-get install -y -qq --no-install-recommends \
+					debootstrap >/dev/null; }; \
+			fi; \
 			sh docker/mkbase.sh $(LOCAL_BASE) || exit 1; \
 			base=$(LOCAL_BASE); \
 		fi; \
