@@ -77,8 +77,8 @@ admin_log_access(const struct admin *a)
 		    a->cfg->nadmin_allow);
 	else if (strcmp(a->cfg->backend, "docker") == 0)
 		log_info("admin API: /add and /rm accepted from loopback, and "
-		    "from the Docker host once the docker backend has found it "
-		    "(set RINGLB_ADMIN_TOKEN or RINGLB_ADMIN_ALLOW to open it)");
+		    "from the Docker host when ringlb runs in a container (set "
+		    "RINGLB_ADMIN_TOKEN or RINGLB_ADMIN_ALLOW to open it)");
 	else
 		log_info("admin API: /add and /rm accepted from loopback only "
 		    "(set RINGLB_ADMIN_TOKEN or RINGLB_ADMIN_ALLOW to open it)");

@@ -915,10 +915,15 @@ on_self(int code, json_t *body, const char *msg, void *arg)
 	struct allow_net *an = &be->trusted[0];
 
 	if (code != 200) {
-		log_warnx("docker: cannot find ringlb's own container (%s: "
-		    "%s); the Docker host is not trusted for /add and /rm: "
-		    "set RINGLB_ADMIN_TOKEN or RINGLB_ADMIN_ALLOW", dk->self,
-		    msg);
+		/* not a container of this engine (a VM's, another engine's):
+		 * ringlb is on the replicas' host, as far as they go */
+		if (dk->dc->reach == DOCKER_REACH_AUTO)
+			dk->reach_network = 0;
+		else
+			log_warnx("docker: cannot find ringlb's own container "
+			    "(%s: %s); the Docker host is not trusted for /add "
+			    "and /rm: set RINGLB_ADMIN_TOKEN or "
+			    "RINGLB_ADMIN_ALLOW", dk->self, msg);
 	} else if (net == NULL && dk->reach_network) {
 		char why[1024];
 
@@ -979,11 +984,8 @@ on_negotiated(int code, json_t *body, const char *msg, void *arg)
 		bootstrap_fatal(dk, msg);
 		return;
 	}
-	log_info("docker: engine at %s, API %s; replicas from image %s on "
-	    "network %s, reached %s", docker_where(dk->api),
-	    docker_version(dk->api), dk->dc->image, dk->dc->network,
-	    dk->reach_network ? "at their network address" :
-	    "through ports published on 127.0.0.1");
+	log_debug("docker: engine at %s, API %s", docker_where(dk->api),
+	    docker_version(dk->api));
 	bootstrap_step(dk, 0);
 }
 
@@ -1030,6 +1032,11 @@ bootstrap_step(struct dock *dk, int step)
 		return;
 	}
 	dk->ready = 1;
+	log_info("docker: engine at %s, API %s; replicas from image %s on "
+	    "network %s, reached %s", docker_where(dk->api),
+	    docker_version(dk->api), dk->dc->image, dk->dc->network,
+	    dk->reach_network ? "at their network address" :
+	    "through ports published on 127.0.0.1");
 	subscribe(dk);
 	for (c = dk->ctrs; c != NULL; c = next) {
 		next = c->next;
@@ -1070,6 +1077,7 @@ docker_init(struct backend *be, char *err, size_t errlen)
 	}
 	dk->be = be;
 	dk->dc = dc;
+	/* auto: network, if the engine turns out to know our container */
 	dk->reach_network = dc->reach == DOCKER_REACH_NETWORK ||
 	    (dc->reach == DOCKER_REACH_AUTO && in_container);
 	if (in_container && gethostname(dk->self, sizeof(dk->self)) == -1)
