@@ -32,12 +32,14 @@ def procs(tmp_path):
     ps.stop_all()
 
 
-def docker_lb(procs, engine, *extra, healthy=3, env=None, n=3):
+def docker_lb(procs, engine, *extra, healthy=3, env=None, n=3,
+              reach="published"):
     """ringlb with the docker backend on the fake, n replicas up."""
     full_env = {"DOCKER_HOST": engine.docker_host}
     full_env.update(env or {})
+    reach_args = ["--docker-reach", reach] if reach else []
     return procs.ringlb((), "--backend", "docker", "--replicas", str(n),
-                        "--docker-owner", OWNER, "--docker-reach", "published",
+                        "--docker-owner", OWNER, *reach_args,
                         "--health-interval", "100", "--health-timeout", "200",
                         *extra, env=full_env, healthy=healthy)
 
@@ -327,3 +329,11 @@ def test_replicas_do_not_get_the_admin_token(procs, fake_engine):
         assert not any("s3cret" in e for e in c["create"]["Env"])
     r = e2e.post_json(lb.port, "/add", {"n": 1})
     assert r.status == 401
+
+
+def test_auto_reach_outside_the_engines_containers(procs, fake_engine):
+    """Not a container of this engine (whatever /.dockerenv says): the
+    replicas are reached through ports published on 127.0.0.1."""
+    lb = docker_lb(procs, fake_engine, reach=None)
+    assert "reached through ports published on 127.0.0.1" in log_text(lb)
+    assert e2e.get(lb.port, "/home").status == 200
