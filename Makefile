@@ -46,7 +46,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 LB_OBJS   := $(LB_SRCS:%.c=$(OBJ)/%.o) $(OBJ)/gen/dashboard.o
 REP_OBJS  := $(REP_SRCS:%.c=$(OBJ)/%.o)
 ANA_OBJS  := $(ANA_SRCS:%.c=$(OBJ)/%.o)
-TEST_BINS := $(BUILD)/test_ring $(BUILD)/test_util
+TEST_BINS := $(BUILD)/test_ring $(BUILD)/test_util $(BUILD)/test_pool
 
 ifeq ($(V),1)
 Q :=
@@ -164,6 +164,13 @@ $(BUILD)/ringlb-analyze: $(ANA_OBJS) $(LIB_OBJS)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS) -lm
 
+# The pool's state machine with a fake backend and fake heartbeats, which
+# test_pool.c defines in place of backend.c and health.c.
+$(BUILD)/test_pool: $(OBJ)/tests/unit/test_pool.o $(OBJ)/src/pool.o \
+    $(OBJ)/src/state.o $(LIB_OBJS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS) -lm
+
 $(BUILD)/test_%: $(OBJ)/tests/unit/test_%.o $(LIB_OBJS)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS) -lm
@@ -191,7 +198,8 @@ ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=undefined
 asan: $(BUILD)/.deps-test
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" \
-		all $(BUILD)/asan/test_ring $(BUILD)/asan/test_util
+		all $(BUILD)/asan/test_ring $(BUILD)/asan/test_util \
+		$(BUILD)/asan/test_pool
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		RINGLB_TEST_SANITIZED=1 sh tests/run.sh $(BUILD)/asan $(PYTHON)
