@@ -5,10 +5,13 @@
  * its help text and the function that parses it, so --help can never fall
  * out of step with what is parsed.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -626,6 +629,38 @@ config_defaults(struct config *cfg)
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 
+/*
+ * The state file is written by a rename in its directory: that directory
+ * must exist and be writable now, not at the first change, when the set
+ * would silently go unsaved.
+ */
+static int
+check_state_dir(const struct config *cfg, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(cfg->state_file, '/');
+	size_t n;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else {
+		n = slash == cfg->state_file ? 1 :
+		    (size_t)(slash - cfg->state_file);
+		snprintf(dir, sizeof(dir), "%.*s", (int)n, cfg->state_file);
+	}
+	if (access(dir, W_OK | X_OK) == 0)
+		return 0;
+	if (errno == ENOENT)
+		snprintf(err, errlen, "--state-file %s: the directory %s does "
+		    "not exist; create it (mkdir -p %s) or choose another "
+		    "path", cfg->state_file, dir, dir);
+	else
+		snprintf(err, errlen, "--state-file %s: the directory %s is "
+		    "not writable (%s); ringlb writes the file there through "
+		    "a temporary one", cfg->state_file, dir, strerror(errno));
+	return -1;
+}
+
 /* Settings that only make sense together. */
 static int
 config_check(struct config *cfg, char *err, size_t errlen)
@@ -644,6 +679,9 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		    "replicas (--replicas N)");
 		return -1;
 	}
+	if (cfg->state_file[0] != '\0' && !cfg->check &&
+	    check_state_dir(cfg, err, errlen) == -1)
+		return -1;
 	if (cfg->health_timeout_ms > cfg->health_interval_ms * 4) {
 		snprintf(err, errlen, "--health-timeout (%ld ms) must be at "
 		    "most 4 times --health-interval (%ld ms)",

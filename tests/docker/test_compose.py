@@ -619,8 +619,8 @@ def test_ringlb_killed_and_up_again_adopts(stack):
     t0 = time.monotonic()
     took, out = stack.must_make("up-detached", UP_TIMEOUT)
     wait_healthy(stack, 5, timeout=120)
-    stack.say("ringlb killed; make up-detached: %.1f s, 5 healthy after "
-              "%.1f s" % (took, time.monotonic() - t0))
+    stack.say("ringlb killed; make up-detached: %.1f s; 5 healthy %.1f s "
+              "after the make began" % (took, time.monotonic() - t0))
     assert "onflict" not in out and "already in use" not in out, out
     # the same container, started again (its state file with it)
     assert ringlb_container() == lb

@@ -164,3 +164,16 @@ def test_sighup_is_logged_and_ignored(procs):
              what="the SIGHUP log line")
     assert lb.poll() is None
     assert get(lb.port, "/rep").status == 200
+
+
+def test_state_file_in_a_missing_directory_is_refused(tmp_path):
+    import subprocess
+    from conftest import RINGLB, free_port
+    state = tmp_path / "nope" / "state.json"
+    out = subprocess.run([RINGLB, "--listen", "127.0.0.1:%d" % free_port(),
+                          "--state-file", str(state)],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 2
+    assert "the directory %s does not exist; create it (mkdir -p %s)" % (
+        tmp_path / "nope", tmp_path / "nope") in out.stderr
+    assert not (tmp_path / "nope").exists()
