@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "admin.h"
+#include "backend.h"
 #include "config.h"
 #include "frontend.h"
 #include "gate.h"
@@ -169,7 +170,9 @@ fe_proxy(struct frontend *fe, struct evhttp_request *req)
 	if (n == 0) {
 		respond_error(req, 503, "no replica is available: %d "
 		    "replicas, none answering heartbeats; GET /rep lists "
-		    "them, POST /add starts more", pool_size(fe->pool));
+		    "them, %s", pool_size(fe->pool),
+		    pool_backend(fe->pool)->ops->replaces ? "POST /add starts "
+		    "more" : "and ringlb takes each back as soon as it answers");
 		return;
 	}
 	proxy_forward(fe->proxy, req, targets, n, sendrid);

@@ -572,8 +572,13 @@ pool_remove(struct pool *p, char (*names)[RING_NAME_LEN], int n,
 		victims[nv++] = p->reps[j];
 	}
 	for (i = 0; i < nv; i++) {
-		log_info("replica %s removed; stopping it once its requests "
-		    "finish", victims[i]->name);
+		if (p->be->ops->replaces)
+			log_info("replica %s removed; stopping it once its "
+			    "requests finish", victims[i]->name);
+		else
+			log_info("replica %s removed from the ring (the %s "
+			    "backend stops nothing)", victims[i]->name,
+			    p->be->ops->name);
 		pool_note(p, "removed", victims[i], "by /rm");
 		pool_retire(p, victims[i]);
 	}

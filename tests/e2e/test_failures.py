@@ -2,7 +2,7 @@
 import socket
 import time
 
-from conftest import Load, get, open_fds, request
+from conftest import Load, get, open_fds, post_json, request, wait_for
 
 
 def test_killed_replica_fails_no_request(procs):
@@ -49,6 +49,15 @@ def test_all_replicas_dead_is_502_then_503(procs):
     r = get(lb.port, "/home?request_id=1")
     assert r.status == 503
     assert r.json()["message"].startswith("<Error> no replica is available")
+    # static replicas are not started by ringlb: it says what it does do
+    assert "POST /add" not in r.json()["message"]
+    assert "takes each back as soon as it answers" in r.json()["message"]
+    r = post_json(lb.port, "/rm", {"n": 1, "hostnames": ["server-1"]},
+                  method="DELETE")
+    assert r.status == 200
+    wait_for(lambda: "replica server-1 removed from the ring (the static "
+             "backend stops nothing)" in open(lb.log_path).read(),
+             what="the /rm log line")
 
 
 def test_post_with_body_is_not_retried(procs):
