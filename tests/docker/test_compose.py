@@ -320,6 +320,19 @@ class Stack:
                            text=True, timeout=30)
         return r.stdout
 
+    def save_log(self):
+        """ringlb's container log, kept in the suite's temporary directory
+        (make down removes the container)."""
+        ids = docker("ps", "-aq", "--filter", "label=com.docker.compose."
+                     "project=%s" % PROJECT, "--filter",
+                     "label=com.docker.compose.service=ringlb").split()
+        if len(ids) != 1:
+            return
+        path = os.path.join(self.logdir, "ringlb-container.log")
+        with open(path, "w") as f:
+            f.write(self.ringlb_log())
+        self.say("ringlb's log: %s" % path)
+
     def leftovers(self):
         """What make down should have removed, if anything is left."""
         left = []
@@ -371,6 +384,7 @@ def stack(request, tmp_path_factory):
               "3 healthy" % (took, time.monotonic() - t0))
         yield s
     finally:
+        s.save_log()
         code, took, out = s.down()
         left = s.leftovers()
         s.say("make down (teardown): %.1f s, exit %s; left: %s" % (
@@ -623,7 +637,9 @@ def test_ringlb_killed_and_up_again_adopts(stack):
               "after the make began" % (took, time.monotonic() - t0))
     assert "onflict" not in out and "already in use" not in out, out
     # the same container, started again (its state file with it)
-    assert ringlb_container() == lb
+    assert ringlb_container() == lb, (
+        "compose made a new ringlb container (was %s rebuilt meanwhile?):\n%s"
+        % (IMAGE, out))
     # the set the state file named, each in the container it had
     assert rep(stack) == sorted(saved)
     every = ours(all_states=True)
@@ -664,11 +680,11 @@ def test_healthcheck_says_healthy(stack):
               "at %s)" % (time.monotonic() - t0, docker(
                   "inspect", "-f", "{{.State.StartedAt}}", lb).strip()))
     # the image's HEALTHCHECK holds for the replica containers too
-    for cid in ours_by_name().values():
-        wait_until(lambda: docker("inspect", "-f",
-                                  "{{.State.Health.Status}}",
-                                  cid).strip() == "healthy", 45,
-                   "replica container %s healthy" % cid[:12], step=0.5)
+    ids = sorted(ours_by_name().values())
+    assert len(ids) == 3
+    wait_until(lambda: docker("inspect", "-f", "{{.State.Health.Status}}",
+                              *ids).split() == ["healthy"] * 3, 30,
+               "the replica containers healthy", step=0.5)
 
 
 @pytest.mark.timeout(DOWN_TIMEOUT + 60, func_only=True)
@@ -676,6 +692,7 @@ def test_make_down_leaves_nothing(stack):
     """Last in the file: make down removes ringlb, its replica containers
     and the network (the fixture's teardown checks it again)."""
     assert ours(), "nothing running before make down"
+    stack.save_log()
     code, took, out = stack.down()
     stack.say("make down: %.1f s" % took)
     assert code == 0, out
