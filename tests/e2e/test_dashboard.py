@@ -189,6 +189,11 @@ def test_dashboard_is_self_contained(procs):
     assert r.status == 200
     assert r.header("Content-Type") == "text/html; charset=utf-8"
     page = r.body.decode()
+    # the browser is told not to ask for /favicon.ico, which would be
+    # forwarded to a replica
+    icon = '<link rel="icon" href="data:,">'
+    assert icon in page
+    page = page.replace(icon, "")
     # nothing is loaded from elsewhere: no external scripts, styles or fonts
     for needle in ("http://", "https://", "<link", "src=", "@import", "url("):
         assert needle not in page.replace('"http://www.w3.org/2000/svg"', ""), needle
@@ -198,3 +203,41 @@ def test_dashboard_is_self_contained(procs):
     assert 0 <= st["lookup"]["position"] < 1
     assert abs(sum(r["share"] for r in st["replicas"]) - 1) < 1e-6
     assert [e["kind"] for e in st["events"]] == ["joined"] * 3
+
+
+def test_dashboard_fits_a_phone(procs, browser):
+    """At 390 px wide nothing scrolls sideways: every row's remove button
+    and the message line are on screen, and the placeholders fit."""
+    lb = procs.ringlb(healthy=3)
+    browser.set_window_size(390, 844)
+    browser.get("http://127.0.0.1:%d/dashboard" % lb.port)
+    wait_for(lambda: len(rows(browser)) == 3, 10, "3 replicas on the page")
+    width = js(browser, "return document.documentElement.clientWidth")
+    assert width <= 390
+    wide = js(browser, "return [...document.querySelectorAll('.scroll')]"
+              ".map(e => e.scrollWidth - e.clientWidth)")
+    assert wide == [0], wide
+    assert js(browser, "return document.documentElement.scrollWidth") <= width
+    rights = js(browser, "return [...document.querySelectorAll("
+                "'#replicas button.rm')].map(b => b.getBoundingClientRect()"
+                ".right)")
+    assert len(rights) == 3 and max(rights) <= width, (rights, width)
+    assert js(browser, "return document.getElementById('msg')"
+              ".getBoundingClientRect().right") <= width
+    # each placeholder's text fits its box
+    for sel in ("#key", "#add-names"):
+        need, have = js(browser, """
+            const e = document.querySelector(arguments[0]);
+            const cs = getComputedStyle(e);
+            const c = document.createElement('canvas').getContext('2d');
+            c.font = cs.font;
+            return [c.measureText(e.placeholder).width,
+                    e.clientWidth - parseFloat(cs.paddingLeft) -
+                    parseFloat(cs.paddingRight)];""", sel)
+        assert need <= have, (sel, need, have)
+    # names with spaces go through the form, split on commas
+    js(browser, "document.getElementById('add-names').value = "
+       "'Server 4, S5'")
+    click(browser, "#add button")
+    wait_for(lambda: "Server 4" in rep_names(lb.port), 15, "/add from the page")
+    assert "S5" in rep_names(lb.port)
