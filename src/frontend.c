@@ -120,16 +120,10 @@ fe_proxy(struct frontend *fe, struct evhttp_request *req)
 {
 	struct replica *targets[ROUTE_TARGETS];
 	char key[KEY_MAX + 1], rid[17];
-	const char *xrid, *sendrid = NULL, *uri;
+	const char *xrid, *sendrid = NULL;
 	long klen;
 	int n;
 
-	uri = evhttp_request_get_uri(req);
-	if (uri[0] != '/') {
-		respond_error(req, 400, "the request target must be a path "
-		    "such as /home, not '%.100s'", uri);
-		return;
-	}
 	klen = fe_query_param(req, "request_id", key, sizeof(key));
 	if (klen == -2)
 		return;
@@ -267,6 +261,17 @@ fe_request(struct evhttp_request *req, void *arg)
 	if (path == NULL) {
 		respond_error(req, 400, "the request target is not a valid "
 		    "URI");
+		return;
+	}
+	/*
+	 * Only origin-form (/path?query): ringlb is not a forward proxy,
+	 * and an absolute-form target (http://host/path) would name a host
+	 * other than the one in Host.  The same rule for ringlb's own paths
+	 * as for proxied ones, so "GET http://other/rep" is not /rep.
+	 */
+	if (evhttp_request_get_uri(req)[0] != '/') {
+		respond_error(req, 400, "the request target must be a path "
+		    "such as /home, not '%.100s'", evhttp_request_get_uri(req));
 		return;
 	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {

@@ -376,3 +376,20 @@ def test_descriptor_limit_cuts_quietly_unless_asked(procs, tmp_path):
     warned = run("--max-connections", "5000")
     assert "the descriptor limit (2000) holds 744 client connections, not " \
         "5000" in warned
+
+
+def test_absolute_form_is_refused_alike_everywhere(procs):
+    """ringlb is not a forward proxy: "GET http://other/rep" is neither
+    /rep nor forwarded, whether the path is ringlb's own or not."""
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up])
+    for target in (b"http://other/rep", b"http://other/echo?a=1",
+                   b"http://x/map_request?id=1"):
+        raw = b"GET " + target + b" HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"
+        code, headers, body = parse(exchange(lb.port, raw))
+        assert code == 400, target
+        msg = json.loads(body)["message"]
+        assert "the request target must be a path such as /home, not '%s'" % \
+            target.decode() in msg
+    assert replica_requests(lb.port, "echo-1") == 0
+    assert get(lb.port, "/rep").status == 200
