@@ -1,8 +1,10 @@
 """Dead, slow and vanishing replicas and clients."""
+import os
 import socket
 import time
 
-from conftest import Load, get, open_fds, post_json, request, wait_for
+from conftest import (Load, children, get, open_fds, post_json, request,
+                      wait_for)
 
 
 def test_killed_replica_fails_no_request(procs):
@@ -125,3 +127,49 @@ def test_client_hangs_up_mid_response(procs):
     assert r.status == 200 and len(r.body) == 1 << 20
     time.sleep(0.2)
     assert open_fds(lb.pid) <= fds + 2
+
+
+def close_wait_sockets(pid):
+    """How many of pid's TCP sockets are in CLOSE-WAIT."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    n = 0
+    for table in ("/proc/%d/net/tcp" % pid, "/proc/%d/net/tcp6" % pid):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                if cols[3] == "08" and cols[9] in inodes:
+                    n += 1
+    return n
+
+
+def test_connections_to_removed_replicas_are_reaped(procs):
+    """After an add/remove storm, the pooled keep-alive connections to the
+    replicas that are gone (CLOSE-WAIT once they exit) are closed as soon
+    as traffic goes on."""
+    lb = procs.ringlb((), "--replicas", "2", healthy=2)
+    for round_ in range(3):
+        names = ["storm-%d-%d" % (round_, i) for i in range(3)]
+        r = post_json(lb.port, "/add", {"n": 3, "hostnames": names})
+        assert r.status == 200, r.body
+        for k in range(120):
+            assert get(lb.port, "/home?request_id=%d" % k).status == 200
+        r = post_json(lb.port, "/rm", {"n": 3, "hostnames": names},
+                      method="DELETE")
+        assert r.status == 200, r.body
+    wait_for(lambda: len(children(lb.pid)) == 2, what="the storm's replicas gone")
+    # traffic goes on: libcurl drops the dead connections of its pool
+    deadline = time.monotonic() + 10
+    k = 0
+    while close_wait_sockets(lb.pid) > 0:
+        assert time.monotonic() < deadline, close_wait_sockets(lb.pid)
+        assert get(lb.port, "/home?request_id=%d" % k).status == 200
+        k += 1
+        time.sleep(0.1)
