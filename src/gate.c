@@ -21,6 +21,12 @@
  * a request must arrive within --header-timeout of its first byte (or of
  * the connection opening), its body within --client-timeout, and an idle
  * keep-alive connection is closed after --keepalive-timeout.
+ *
+ * End of input: a client may shut down its sending side once its requests
+ * are out (a half-close) and still read the answers.  evhttp would take
+ * the socket's EOF for a hang-up and drop them, so while it holds requests
+ * of the connection the EOF is kept from it, and the connection closed
+ * once they are answered.  A reset reaches evhttp at once.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -88,6 +94,10 @@ struct gate_conn {
 	struct bufferevent	*sock;		/* the socket under it */
 	struct evbuffer_cb_entry *out_cb;	/* on bev's output */
 	struct evbuffer_cb_entry *sent_cb;	/* on sock's output */
+	bufferevent_data_cb	 sock_read;	/* the filter's callbacks */
+	bufferevent_data_cb	 sock_write;	/* on sock, and their */
+	bufferevent_event_cb	 sock_event;	/* argument */
+	void			*sock_arg;
 	struct event		*timer;
 	struct event		*wev;		/* writes evhttp's output */
 	enum gate_timer		 timer_kind;
@@ -96,6 +106,7 @@ struct gate_conn {
 	unsigned		 pending;	/* requests with evhttp now */
 	unsigned		 served;	/* requests answered */
 	int			 over;		/* past --max-connections */
+	int			 eof;		/* the client sends no more */
 
 	/* the request being read */
 	size_t			 scanned;	/* head bytes in whole lines */
@@ -188,7 +199,7 @@ gate_retime(struct gate_conn *c)
 {
 	const struct config *cfg = c->g->cfg;
 
-	if (c->state == GATE_REFUSED)
+	if (c->state == GATE_REFUSED || c->eof)
 		return;
 	if (c->pending > 0)
 		gate_disarm(c);
@@ -838,8 +849,9 @@ gate_out_sent(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
 	if (info->n_deleted == 0 || evbuffer_get_length(buf) > 0)
 		return;
-	if (c->state == GATE_REFUSED && c->err_sent && c->over) {
-		/* past the limit: no lingering, the descriptor is wanted */
+	if (c->state == GATE_REFUSED && c->err_sent && (c->over || c->eof)) {
+		/* past the limit: no lingering, the descriptor is wanted;
+		 * after the client's EOF: nothing more will come */
 		shutdown(c->fd, SHUT_WR);
 		gate_close(c);
 	} else if (c->state == GATE_REFUSED && c->err_sent &&
@@ -889,6 +901,48 @@ gate_register(struct gate_conn *c)
 	}
 	c->fd = fd;
 	g->byfd[fd] = c;
+}
+
+/*
+ * An event of the socket, on its way to evhttp through the filter.  The
+ * end of input while evhttp holds requests of this connection is a
+ * half-close: it is kept from evhttp, which would drop their answers, and
+ * the connection is closed once they are answered (gate_answered).  So is
+ * one while a refusal is still being written (gate_out_sent closes).
+ */
+static void
+gate_sock_event(struct bufferevent *sock, short what, void *arg)
+{
+	struct gate_conn *c = arg;
+
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		c->eof = 1;
+		if (c->pending > 0 || (c->state == GATE_REFUSED &&
+		    c->err_sent && evbuffer_get_length(
+		    bufferevent_get_output(sock)) > 0)) {
+			log_debug("a client half-closed its connection; "
+			    "answering its %u requests", c->pending);
+			return;
+		}
+	}
+	c->sock_event(sock, what, c->sock_arg);
+}
+
+/* The socket's other callbacks go to the filter unchanged. */
+static void
+gate_sock_read(struct bufferevent *sock, void *arg)
+{
+	struct gate_conn *c = arg;
+
+	c->sock_read(sock, c->sock_arg);
+}
+
+static void
+gate_sock_write(struct bufferevent *sock, void *arg)
+{
+	struct gate_conn *c = arg;
+
+	c->sock_write(sock, c->sock_arg);
 }
 
 /* The filter is being freed (with evhttp's connection). */
@@ -989,6 +1043,10 @@ gate_connection(struct gate *g)
 	    gate_out_added, c);
 	c->sent_cb = evbuffer_add_cb(bufferevent_get_output(c->sock),
 	    gate_out_sent, c);
+	bufferevent_getcb(c->sock, &c->sock_read, &c->sock_write,
+	    &c->sock_event, &c->sock_arg);
+	bufferevent_setcb(c->sock, gate_sock_read, gate_sock_write,
+	    gate_sock_event, c);
 	/* a client that takes nothing of an answer for this long is cut */
 	bufferevent_set_timeouts(c->sock, NULL, &wtv);
 	g->stats.accepted++;
@@ -1042,6 +1100,8 @@ gate_answered(struct evhttp_request *req, void *arg)
 	c->served++;
 	if (c->pending == 0 && c->state == GATE_REFUSED && !c->err_sent)
 		gate_send_refusal(c);
+	else if (c->pending == 0 && c->eof && c->state != GATE_REFUSED)
+		gate_close(c);		/* half-closed, and all answered */
 	gate_retime(c);
 }
 

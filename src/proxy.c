@@ -16,16 +16,21 @@
  * buffer, so a large response never sits in memory whole.
  *
  * A client that goes away is noticed before any answer is written, by
- * watching its socket for EV_CLOSED (EPOLLRDHUP) once the request has
- * been open for HANGUP_WATCH_MS; once writing has begun, a failed write
- * reaches us through the evhttp connection's close callback.  Either way the transfer is dropped there
+ * watching its socket once the request has been open for HANGUP_WATCH_MS;
+ * once writing has begun, a failed write reaches us through the evhttp
+ * connection's close callback.  Either way the transfer is dropped there
  * and then, so an abandoned request does not hold a replica connection
- * until its timeout.
+ * until its timeout.  Gone means reset: a client that only shut down its
+ * sending side (a half-close, which looks the same as a close until
+ * something is written to it) still gets its answer.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -50,6 +55,7 @@
 #define PROXY_HIGH_WATER	(256 * 1024)	/* client backlog that pauses */
 #define PROXY_TARGETS		2
 #define HANGUP_WATCH_MS		50	/* see tx_arm_hangup() */
+#define HANGUP_POLL_MS		200	/* a half-closed client: see tx_gone() */
 
 struct proxy_tx {
 	struct proxy			*px;
@@ -93,6 +99,7 @@ struct proxy {
 };
 
 static void	tx_finish(struct proxy_tx *, CURLcode);
+static void	tx_watch_hangup(evutil_socket_t, short, void *);
 static void	tx_release(struct proxy_tx *);
 static void	tx_destroy(struct proxy_tx *);
 
@@ -355,15 +362,44 @@ client_closed(struct evhttp_connection *evcon, void *arg)
 	tx_release(tx);
 }
 
-/* The client's socket saw EOF or an error while the request was open. */
+/* Has the client's connection been reset?  (Not: has it sent its FIN.) */
+static int
+tx_gone(evutil_socket_t fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+		return 0;	/* cannot tell: a write will */
+	return ti.tcpi_state == TCP_CLOSE;
+}
+
+/* Watch the client's socket again after ms milliseconds. */
+static void
+tx_watch_later(struct proxy_tx *tx, long ms)
+{
+	struct timeval after = { 0, ms * 1000 };
+
+	event_assign(tx->hangup, tx->px->base, -1, 0, tx_watch_hangup, tx);
+	event_add(tx->hangup, &after);
+}
+
+/*
+ * The client's socket has input, EOF or an error while the request is
+ * open.  Only a reset ends the request: input and EOF stay readable, so
+ * the socket is looked at again every HANGUP_POLL_MS instead.
+ */
 static void
 client_hangup(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy_tx *tx = arg;
 	struct evhttp_connection *evcon = tx->evcon;
 
-	(void)fd;
 	(void)what;
+	if (!tx_gone(fd)) {
+		tx_watch_later(tx, HANGUP_POLL_MS);
+		return;
+	}
 	tx_abandon(tx);
 	tx_release(tx);
 	/* frees the request with it */
@@ -549,8 +585,9 @@ tx_watch_hangup(evutil_socket_t fd, short what, void *arg)
 	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(tx->evcon));
 	if (fd == -1)
 		return;
-	event_assign(tx->hangup, tx->px->base, fd, EV_CLOSED, client_hangup,
-	    tx);
+	/* a reset is reported as EV_READ|EV_WRITE, a FIN as EV_CLOSED */
+	event_assign(tx->hangup, tx->px->base, fd, EV_READ | EV_CLOSED,
+	    client_hangup, tx);
 	event_add(tx->hangup, NULL);
 }
 
@@ -562,10 +599,7 @@ tx_watch_hangup(evutil_socket_t fd, short what, void *arg)
 static void
 tx_arm_hangup(struct proxy_tx *tx)
 {
-	static const struct timeval after = { 0, HANGUP_WATCH_MS * 1000 };
-
-	event_assign(tx->hangup, tx->px->base, -1, 0, tx_watch_hangup, tx);
-	event_add(tx->hangup, &after);
+	tx_watch_later(tx, HANGUP_WATCH_MS);
 }
 
 void
