@@ -114,6 +114,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		base = event_base_new();
 		cfg.max_header = 2048;
 		cfg.max_body = 4096;
+		cfg.max_body_memory = 6000;	/* two bodies at most */
 		cfg.header_timeout_s = 10;
 		cfg.client_timeout_s = 60;
 		cfg.keepalive_timeout_s = 15;
