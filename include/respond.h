@@ -8,7 +8,16 @@
 
 #include <jansson.h>
 
+struct evbuffer;
 struct evhttp_request;
+
+/*
+ * Send buf (NULL: no body) as the whole reply.  To a HEAD request, the
+ * head a GET would get, with its Content-Length, and no body: evhttp 2.1
+ * would send the body and leave the length out.
+ */
+void	respond_send(struct evhttp_request *req, int code, const char *reason,
+	    struct evbuffer *buf);
 
 /* Send body (a reference is stolen) as the whole reply. */
 void	respond_json(struct evhttp_request *req, int code, json_t *body);

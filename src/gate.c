@@ -315,7 +315,7 @@ gate_refuse(struct gate_conn *c, int code, const char *fmt, ...)
 	hlen = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
 	    "Date: %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\nConnection: close\r\n%s%s\r\n", code,
-	    gate_reason(code), date, c->method == EVHTTP_REQ_HEAD ? 0 : blen,
+	    gate_reason(code), date, blen,	/* a HEAD's too, without it */
 	    code == 405 ? "Allow: " GATE_METHODS "\r\n" : "",
 	    code == 503 ? "Retry-After: 1\r\n" : "");
 	c->err_len = (size_t)hlen + (c->method == EVHTTP_REQ_HEAD ? 0 : blen);

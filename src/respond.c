@@ -13,6 +13,23 @@
 #include "respond.h"
 
 void
+respond_send(struct evhttp_request *req, int code, const char *reason,
+    struct evbuffer *buf)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	char len[32];
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		evhttp_send_reply(req, code, reason, buf);
+		return;
+	}
+	snprintf(len, sizeof(len), "%zu", buf ? evbuffer_get_length(buf) : 0);
+	evhttp_remove_header(out, "Content-Length");
+	evhttp_add_header(out, "Content-Length", len);
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+void
 respond_json(struct evhttp_request *req, int code, json_t *body)
 {
 	struct evbuffer *buf = evbuffer_new();
@@ -30,7 +47,7 @@ respond_json(struct evhttp_request *req, int code, json_t *body)
 	free(text);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
-	evhttp_send_reply(req, code, NULL, buf);
+	respond_send(req, code, NULL, buf);
 	evbuffer_free(buf);
 }
 

@@ -111,6 +111,6 @@ status_dashboard(struct evhttp_request *req)
 	    "Content-Type", "text/html; charset=utf-8");
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Cache-Control", "no-cache");
-	evhttp_send_reply(req, 200, NULL, buf);
+	respond_send(req, 200, NULL, buf);
 	evbuffer_free(buf);
 }
