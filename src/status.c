@@ -87,11 +87,17 @@ status_json(const struct config *cfg, struct pool *p, const struct metrics *m,
 	    cfg->admin_token[0] != '\0');
 	if (doc != NULL && key != NULL) {
 		struct replica *owner = pool_owner(p, key, keylen);
+		json_t *lookup;
+		int escaped;
 
-		json_object_set_new(doc, "lookup", json_pack("{s:s%, s:f, s:s?}",
-		    "key", key, keylen, "position", ring_key_position(
+		lookup = json_pack("{s:o, s:f, s:s?}", "key", respond_key(key,
+		    keylen, &escaped), "position", ring_key_position(
 		    pool_ring(p), key, keylen), "owner", owner ? owner->name :
-		    NULL));
+		    NULL);
+		if (lookup != NULL && escaped)
+			json_object_set_new(lookup, "key_encoding",
+			    json_string("percent"));
+		json_object_set_new(doc, "lookup", lookup);
 	}
 	return doc;
 }
