@@ -145,8 +145,11 @@ fe_proxy(struct frontend *fe, struct evhttp_request *req)
 		}
 	} else if (xrid != NULL) {
 		klen = (long)strlen(xrid);
-		if (klen > KEY_MAX)
-			klen = KEY_MAX;
+		if (klen > KEY_MAX) {
+			respond_error(req, 400, "the X-Request-Id header is %ld "
+			    "bytes; a request key is at most %d", klen, KEY_MAX);
+			return;
+		}
 		memcpy(key, xrid, (size_t)klen);
 		key[klen] = '\0';
 	} else if (fe->cfg->key_fallback == KEY_FALLBACK_CLIENT_IP) {

@@ -42,3 +42,14 @@ def test_key_that_is_not_utf8(procs):
         assert lookup["owner"] == doc["mapped_server"]
         assert ("key_encoding" in lookup) == escaped
 
+
+def test_long_x_request_id_is_refused(procs):
+    up = procs.upstream("up-1")
+    lb = procs.ringlb([up])
+    r = get(lb.port, "/echo", headers={"X-Request-Id": "k" * 1024})
+    assert r.status == 200
+    r = get(lb.port, "/echo", headers={"X-Request-Id": "k" * 1025})
+    assert r.status == 400, r.body
+    body = r.json()
+    assert body["status"] == "failure"
+    assert "X-Request-Id" in body["message"] and "1024" in body["message"]
