@@ -147,6 +147,60 @@ add_header(struct proxy_tx *tx, const char *name, const char *value)
 }
 
 /*
+ * X-Forwarded-For: the client's own, every one of them in order, then its
+ * address, always last.  Nothing is cut: the request head is bounded by
+ * --max-header already.
+ */
+static int
+add_forwarded_for(struct proxy_tx *tx, struct evkeyvalq *in,
+    const char *peer)
+{
+	static const char name[] = "X-Forwarded-For: ";
+	const size_t start = sizeof(name) - 1;
+	struct curl_slist *l;
+	struct evkeyval *h;
+	const char *v;
+	size_t n = start + strlen(peer) + 1, o = start, vl;
+
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next)
+		if (strcasecmp(h->key, "X-Forwarded-For") == 0)
+			n += strlen(h->value) + 2;
+	if (scratch_reserve(tx, n) == -1)
+		return -1;
+	memcpy(tx->scratch, name, start);
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
+		if (strcasecmp(h->key, "X-Forwarded-For") != 0)
+			continue;
+		v = h->value + strspn(h->value, " \t,");
+		for (vl = strlen(v); vl > 0 && strchr(" \t,", v[vl - 1]); vl--)
+			;
+		if (vl == 0)
+			continue;	/* no empty entries */
+		if (o > start) {
+			memcpy(tx->scratch + o, ", ", 2);
+			o += 2;
+		}
+		memcpy(tx->scratch + o, v, vl);
+		o += vl;
+	}
+	if (*peer != '\0') {
+		if (o > start) {
+			memcpy(tx->scratch + o, ", ", 2);
+			o += 2;
+		}
+		memcpy(tx->scratch + o, peer, strlen(peer));
+		o += strlen(peer);
+	}
+	if (o == start)
+		return 0;
+	tx->scratch[o] = '\0';
+	if ((l = curl_slist_append(tx->hdrs, tx->scratch)) == NULL)
+		return -1;
+	tx->hdrs = l;
+	return 0;
+}
+
+/*
  * The client's headers, less hop-by-hop ones, plus X-Forwarded-For and
  * X-Request-Id; and blanks for the headers curl would add on its own.
  */
@@ -155,11 +209,10 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(tx->req);
 	const char *conn = evhttp_find_header(in, "Connection");
-	const char *xff = NULL, *peer = "";
+	const char *peer = "";
 	struct evkeyval *h;
 	int have_accept = 0, have_ctype = 0;
 	ev_uint16_t port;
-	char fwd[512];
 
 	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
 		size_t nl = strlen(h->key);
@@ -169,10 +222,8 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 		    strcasecmp(h->key, "Expect") == 0 ||
 		    header_in_connection(conn, h->key, nl))
 			continue;
-		if (strcasecmp(h->key, "X-Forwarded-For") == 0) {
-			xff = h->value;
-			continue;
-		}
+		if (strcasecmp(h->key, "X-Forwarded-For") == 0)
+			continue;	/* see add_forwarded_for() */
 		if (strcasecmp(h->key, "Accept") == 0)
 			have_accept = 1;
 		else if (strcasecmp(h->key, "Content-Type") == 0)
@@ -187,11 +238,7 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 		if (addr != NULL)
 			peer = addr;
 	}
-	if (xff != NULL)
-		snprintf(fwd, sizeof(fwd), "%s, %s", xff, peer);
-	else
-		snprintf(fwd, sizeof(fwd), "%s", peer);
-	if (add_header(tx, "X-Forwarded-For", fwd) == -1)
+	if (add_forwarded_for(tx, in, peer) == -1)
 		return -1;
 	if (request_id != NULL &&
 	    add_header(tx, "X-Request-Id", request_id) == -1)
