@@ -73,6 +73,7 @@ struct proxy_tx {
 	unsigned			 started:1;	/* reply begun */
 	unsigned			 paused:1;	/* waiting on client */
 	unsigned			 saw_te:1;	/* replica sent T-E */
+	unsigned			 saw_conn:1;	/* ... Connection */
 	unsigned			 idempotent:1;
 	unsigned			 has_body:1;
 	char				*scratch;	/* URL and headers */
@@ -256,12 +257,50 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 
 /* --- the reply ------------------------------------------------------- */
 
+/*
+ * Drop from the replica's headers those its Connection headers name, and
+ * those: hop-by-hop, like the fixed ones header_cb drops (RFC 9110 7.6.1).
+ * header_cb keeps the Connection headers in out until here, as a field
+ * may come before the Connection header naming it.
+ */
+static void
+drop_connection_named(struct evkeyvalq *out)
+{
+	struct evkeyval *h, *c;
+	char name[256];
+
+	for (;;) {
+		name[0] = '\0';
+		for (h = out->tqh_first; h != NULL && name[0] == '\0';
+		    h = h->next.tqe_next) {
+			if (strcasecmp(h->key, "Connection") == 0)
+				continue;
+			for (c = out->tqh_first; c != NULL; c = c->next.tqe_next)
+				if (strcasecmp(c->key, "Connection") == 0 &&
+				    header_in_connection(c->value, h->key,
+				    strlen(h->key))) {
+					snprintf(name, sizeof(name), "%s",
+					    h->key);
+					break;
+				}
+		}
+		if (name[0] == '\0')
+			break;
+		while (evhttp_remove_header(out, name) == 0)
+			;
+	}
+	while (evhttp_remove_header(out, "Connection") == 0)
+		;
+}
+
 static void
 start_reply(struct proxy_tx *tx)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(tx->req);
 	struct replica *rep = tx->targets[tx->attempt];
 
+	if (tx->saw_conn)
+		drop_connection_named(out);
 	/* curl has undone the chunking; libevent re-chunks if needed */
 	if (tx->saw_te)
 		evhttp_remove_header(out, "Content-Length");
@@ -304,7 +343,7 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 		/* A new status line: drop what an interim 1xx block left. */
 		evhttp_clear_headers(evhttp_request_get_output_headers(
 		    tx->req));
-		tx->saw_te = 0;
+		tx->saw_te = tx->saw_conn = 0;
 		tx->reason[0] = '\0';
 		for (k = sp ? (size_t)(sp - data) + 1 : len;
 		    k < len && data[k] >= '0' && data[k] <= '9'; k++)
@@ -327,7 +366,11 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 	if (header_hop_by_hop(data, nl)) {
 		if (nl == 17 && strncasecmp(data, "Transfer-Encoding", nl) == 0)
 			tx->saw_te = 1;
-		return size * nitems;
+		/* kept until the block ends: see drop_connection_named() */
+		if (nl == 10 && strncasecmp(data, "Connection", nl) == 0)
+			tx->saw_conn = 1;
+		else
+			return size * nitems;
 	}
 	memcpy(name, data, nl);
 	name[nl] = '\0';
@@ -537,7 +580,7 @@ tx_release(struct proxy_tx *tx)
 	evbuffer_drain(tx->chunk, evbuffer_get_length(tx->chunk));
 	tx->req = NULL;
 	tx->evcon = NULL;
-	tx->started = tx->paused = tx->saw_te = 0;
+	tx->started = tx->paused = tx->saw_te = tx->saw_conn = 0;
 	tx->status = 0;
 	tx->why[0] = '\0';
 	if (px->nfree >= PROXY_FREE_MAX) {
