@@ -263,7 +263,7 @@ gate_release(struct gate_conn *c, uint64_t n)
 		n = c->held;
 	c->held -= n;
 	g->stats.body_bytes -= n;
-	if ((g->untrimmed += n) >= TRIM_BYTES &&
+	if ((g->untrimmed += n) >= TRIM_BYTES && g->trim != NULL &&
 	    !event_pending(g->trim, EV_TIMEOUT, NULL))
 		event_add(g->trim, &tv);
 }
@@ -1271,7 +1271,6 @@ gate_destroy(struct gate *g)
 {
 	free(g->byfd);
 	free(g->line);
-	event_free(g->trim);
 	free(g);
 }
 
@@ -1281,6 +1280,9 @@ gate_free(struct gate *g)
 	if (g == NULL)
 		return;
 	g->freed = 1;
+	/* freed now, while the loop is alive: connections may outlive it */
+	event_free(g->trim);
+	g->trim = NULL;
 	if (g->live == 0)
 		gate_destroy(g);
 }
