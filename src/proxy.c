@@ -258,10 +258,10 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 /* --- the reply ------------------------------------------------------- */
 
 /*
- * Drop from the replica's headers those its Connection headers name, and
- * those: hop-by-hop, like the fixed ones header_cb drops (RFC 9110 7.6.1).
- * header_cb keeps the Connection headers in out until here, as a field
- * may come before the Connection header naming it.
+ * Drop the replica's Connection headers and the fields they name: those
+ * are hop-by-hop too (RFC 9110 7.6.1), like the fixed ones header_cb
+ * drops.  header_cb keeps the Connection headers in out until here, as a
+ * field may come before the Connection header naming it.
  */
 static void
 drop_connection_named(struct evkeyvalq *out)
@@ -273,7 +273,8 @@ drop_connection_named(struct evkeyvalq *out)
 		name[0] = '\0';
 		for (h = out->tqh_first; h != NULL && name[0] == '\0';
 		    h = h->next.tqe_next) {
-			if (strcasecmp(h->key, "Connection") == 0)
+			if (strcasecmp(h->key, "Connection") == 0 ||
+			    strlen(h->key) >= sizeof(name))
 				continue;
 			for (c = out->tqh_first; c != NULL; c = c->next.tqe_next)
 				if (strcasecmp(c->key, "Connection") == 0 &&
