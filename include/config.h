@@ -77,6 +77,7 @@ struct config {
 	long			connect_timeout_ms;
 	long			timeout_ms;
 	uint64_t		max_body;
+	uint64_t		max_body_memory;	/* all bodies held */
 	uint64_t		max_header;	/* request line and headers */
 	uint64_t		max_response_header;	/* from a replica */
 	long			client_timeout_s;	/* body; a client not reading */

@@ -28,6 +28,7 @@ struct gate_stats {
 	uint64_t	accepted;	/* client connections, ever */
 	uint64_t	refused[GATE_CODES];	/* by gate_codes[] below */
 	uint64_t	idle_closed;	/* keep-alive connections timed out */
+	uint64_t	body_bytes;	/* request bodies held now */
 };
 
 extern const int gate_codes[GATE_CODES];

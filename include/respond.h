@@ -8,7 +8,16 @@
 
 #include <jansson.h>
 
+struct evbuffer;
 struct evhttp_request;
+
+/*
+ * Send buf (NULL: no body) as the whole reply.  To a HEAD request, the
+ * head a GET would get, with its Content-Length, and no body: evhttp 2.1
+ * would send the body and leave the length out.
+ */
+void	respond_send(struct evhttp_request *req, int code, const char *reason,
+	    struct evbuffer *buf);
 
 /* Send body (a reference is stolen) as the whole reply. */
 void	respond_json(struct evhttp_request *req, int code, json_t *body);
@@ -19,6 +28,14 @@ void	respond_json(struct evhttp_request *req, int code, json_t *body);
  */
 void	respond_error(struct evhttp_request *req, int code, const char *fmt,
 	    ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * A request key as a JSON string (new reference; NULL when out of memory).
+ * A key that is not UTF-8, which JSON cannot carry, is percent-encoded
+ * instead: '%', NUL and each byte outside a valid UTF-8 sequence become
+ * %XX, and *escaped is set.
+ */
+json_t	*respond_key(const char *key, size_t len, int *escaped);
 
 /* The same error shape as a new JSON object, for answers written by hand. */
 json_t	*respond_error_body(const char *fmt, va_list ap)

@@ -2,9 +2,10 @@
  * state.h - the replica set on disk, so it survives a restart.
  *
  * The file is JSON, {"version": 1, "replicas": ["server-1", ...]}, and is
- * only ever replaced whole: written to a temporary file beside it,
- * fsync'ed, renamed over the old one, and the directory fsync'ed.  A
- * reader sees the old set or the new one, never half of either.
+ * only ever replaced whole: written to a temporary file beside it (of a
+ * name nobody can guess, created by ringlb alone: mkstemp), fsync'ed,
+ * renamed over the old one, and the directory fsync'ed.  A reader sees
+ * the old set or the new one, never half of either.
  */
 #ifndef RINGLB_STATE_H
 #define RINGLB_STATE_H

@@ -297,6 +297,6 @@ admin_metrics(struct admin *a, struct evhttp_request *req)
 	metrics_render(buf, a->metrics, a->pool, proxy_inflight(a->proxy));
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, 200, NULL, buf);
+	respond_send(req, 200, NULL, buf);
 	evbuffer_free(buf);
 }

@@ -351,6 +351,19 @@ set_max_body(struct config *cfg, const char *v, char *err, size_t errlen)
 }
 
 static int
+set_max_body_memory(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	if (parse_size(v, &cfg->max_body_memory) == -1 ||
+	    cfg->max_body_memory == 0) {
+		snprintf(err, errlen, "max body memory '%s' must be a byte "
+		    "count such as 64m or 1g", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 set_max_header(struct config *cfg, const char *v, char *err, size_t errlen)
 {
 	if (parse_size(v, &cfg->max_header) == -1 || cfg->max_header < 1024 ||
@@ -517,6 +530,10 @@ static const struct option_def options[] = {
 	  set_timeout },
 	{ "max-body", "RINGLB_MAX_BODY", "BYTES",
 	  "largest request body accepted (default 8m)", set_max_body },
+	{ "max-body-memory", "RINGLB_MAX_BODY_MEMORY", "BYTES",
+	  "request bodies held in memory at once, all connections together; "
+	  "past it a 503 (default 64m, or --max-body if larger)",
+	  set_max_body_memory },
 	{ "max-header", "RINGLB_MAX_HEADER", "BYTES",
 	  "largest request line and headers accepted (default 32k)",
 	  set_max_header },
@@ -686,6 +703,16 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "--health-timeout (%ld ms) must be at "
 		    "most 4 times --health-interval (%ld ms)",
 		    cfg->health_timeout_ms, cfg->health_interval_ms);
+		return -1;
+	}
+	if (cfg->max_body_memory == 0)
+		cfg->max_body_memory = cfg->max_body > (64ULL << 20) ?
+		    cfg->max_body : 64ULL << 20;
+	if (cfg->max_body_memory < cfg->max_body) {
+		snprintf(err, errlen, "--max-body-memory (%llu bytes) must be "
+		    "at least --max-body (%llu bytes)",
+		    (unsigned long long)cfg->max_body_memory,
+		    (unsigned long long)cfg->max_body);
 		return -1;
 	}
 	return 0;

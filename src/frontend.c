@@ -140,8 +140,11 @@ fe_proxy(struct frontend *fe, struct evhttp_request *req)
 		}
 	} else if (xrid != NULL) {
 		klen = (long)strlen(xrid);
-		if (klen > KEY_MAX)
-			klen = KEY_MAX;
+		if (klen > KEY_MAX) {
+			respond_error(req, 400, "the X-Request-Id header is %ld "
+			    "bytes; a request key is at most %d", klen, KEY_MAX);
+			return;
+		}
 		memcpy(key, xrid, (size_t)klen);
 		key[klen] = '\0';
 	} else if (fe->cfg->key_fallback == KEY_FALLBACK_CLIENT_IP) {
@@ -191,8 +194,9 @@ fe_map_request(struct frontend *fe, struct evhttp_request *req)
 {
 	struct replica *owner;
 	char key[KEY_MAX + 1];
-	json_t *id;
+	json_t *id, *doc;
 	long klen;
+	int escaped = 0;
 
 	klen = fe_query_param(req, "id", key, sizeof(key));
 	if (klen == -2)
@@ -207,9 +211,13 @@ fe_map_request(struct frontend *fe, struct evhttp_request *req)
 		return;
 	}
 	id = is_json_int(key, klen) ? json_integer(strtoll(key, NULL, 10)) :
-	    json_stringn(key, (size_t)klen);
-	respond_json(req, 200, json_pack("{s:o, s:s}", "request_id", id,
-	    "mapped_server", owner->name));
+	    respond_key(key, (size_t)klen, &escaped);
+	doc = json_pack("{s:o, s:s}", "request_id", id, "mapped_server",
+	    owner->name);
+	if (doc != NULL && escaped)
+		json_object_set_new(doc, "request_id_encoding",
+		    json_string("percent"));
+	respond_json(req, 200, doc);
 }
 
 static void

@@ -21,8 +21,25 @@
  * a request must arrive within --header-timeout of its first byte (or of
  * the connection opening), its body within --client-timeout, and an idle
  * keep-alive connection is closed after --keepalive-timeout.
+ *
+ * End of input: a client may shut down its sending side once its requests
+ * are out (a half-close) and still read the answers.  evhttp would take
+ * the socket's EOF for a hang-up and drop them, so while it holds requests
+ * of the connection the EOF is kept from it, and the connection closed
+ * once they are answered.  A reset reaches evhttp at once.
+ *
+ * Memory: evhttp holds a request's whole body until its answer is out.
+ * The bodies held by all connections together are bounded by
+ * --max-body-memory: body bytes count from the moment they are read, a
+ * request whose body cannot fit gets a 503 (before its body, when it has a
+ * Content-Length), and a body that would cross the bound mid-way is cut
+ * off with one.  Bytes go on to evhttp in BODY_UNIT pieces, not as read:
+ * evhttp keeps the buffers it is given, and a socket read's buffer is
+ * twice the bytes it holds.  After large bodies are freed the allocator is
+ * asked to give the memory back.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +64,9 @@
 #define CHUNK_LINE_MAX	1024	/* a chunk-size line */
 #define LINGER_SECONDS	2	/* input still read after a refusal */
 #define OVER_MAX	256	/* connections past the limit being answered */
+#define BODY_UNIT	(64 * 1024)	/* body bytes passed on at once */
+#define TRIM_BYTES	(1024 * 1024)	/* freed bodies that call for a trim */
+#define TRIM_DELAY_MS	50		/* after they are freed */
 
 const int gate_codes[GATE_CODES] = {
 	400, 405, 408, 413, 414, 417, 431, 503, 505
@@ -79,6 +99,8 @@ struct gate {
 	unsigned		 live;		/* connections not yet freed */
 	int			 freed;		/* gate_free called */
 	char			*line;		/* one head line, NUL-ended */
+	struct event		*trim;		/* malloc_trim, deferred */
+	uint64_t		 untrimmed;	/* body bytes freed since */
 	struct gate_stats	 stats;
 };
 
@@ -88,6 +110,10 @@ struct gate_conn {
 	struct bufferevent	*sock;		/* the socket under it */
 	struct evbuffer_cb_entry *out_cb;	/* on bev's output */
 	struct evbuffer_cb_entry *sent_cb;	/* on sock's output */
+	bufferevent_data_cb	 sock_read;	/* the filter's callbacks */
+	bufferevent_data_cb	 sock_write;	/* on sock, and their */
+	bufferevent_event_cb	 sock_event;	/* argument */
+	void			*sock_arg;
 	struct event		*timer;
 	struct event		*wev;		/* writes evhttp's output */
 	enum gate_timer		 timer_kind;
@@ -96,6 +122,7 @@ struct gate_conn {
 	unsigned		 pending;	/* requests with evhttp now */
 	unsigned		 served;	/* requests answered */
 	int			 over;		/* past --max-connections */
+	int			 eof;		/* the client sends no more */
 
 	/* the request being read */
 	size_t			 scanned;	/* head bytes in whole lines */
@@ -109,6 +136,8 @@ struct gate_conn {
 	uint64_t		 left;		/* body or chunk bytes to go */
 	uint64_t		 body;		/* chunked body so far */
 	size_t			 trailer_len;	/* trailer bytes so far */
+	uint64_t		 staged;	/* body bytes read, not passed */
+	uint64_t		 held;		/* body bytes counted, all requests */
 
 	/* a refusal, waiting for earlier answers to go out */
 	int			 err_code;
@@ -188,7 +217,7 @@ gate_retime(struct gate_conn *c)
 {
 	const struct config *cfg = c->g->cfg;
 
-	if (c->state == GATE_REFUSED)
+	if (c->state == GATE_REFUSED || c->eof)
 		return;
 	if (c->pending > 0)
 		gate_disarm(c);
@@ -208,6 +237,35 @@ gate_close(struct gate_conn *c)
 	gate_disarm(c);
 	bufferevent_trigger_event(c->bev, BEV_EVENT_EOF | BEV_EVENT_READING,
 	    BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* --- body memory ----------------------------------------------------- */
+
+static void
+gate_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gate *g = arg;
+
+	(void)fd;
+	(void)what;
+	g->untrimmed = 0;
+	malloc_trim(0);		/* glibc keeps freed heap pages otherwise */
+}
+
+/* c no longer holds n bytes of bodies: they are freed, or about to be. */
+static void
+gate_release(struct gate_conn *c, uint64_t n)
+{
+	struct gate *g = c->g;
+	struct timeval tv = { 0, TRIM_DELAY_MS * 1000 };
+
+	if (n > c->held)
+		n = c->held;
+	c->held -= n;
+	g->stats.body_bytes -= n;
+	if ((g->untrimmed += n) >= TRIM_BYTES && g->trim != NULL &&
+	    !event_pending(g->trim, EV_TIMEOUT, NULL))
+		event_add(g->trim, &tv);
 }
 
 /* --- refusals --------------------------------------------------------- */
@@ -241,6 +299,8 @@ gate_refuse(struct gate_conn *c, int code, const char *fmt, ...)
 	if (text == NULL)
 		text = strdup("{\"message\":\"<Error> the request was "
 		    "refused\",\"status\":\"failure\"}");
+	gate_release(c, c->staged);	/* dropped from here on */
+	c->staged = 0;
 	c->state = GATE_REFUSED;
 	c->err_code = code;
 	gate_count_refusal(c->g, code);
@@ -255,7 +315,7 @@ gate_refuse(struct gate_conn *c, int code, const char *fmt, ...)
 	hlen = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
 	    "Date: %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\nConnection: close\r\n%s%s\r\n", code,
-	    gate_reason(code), date, c->method == EVHTTP_REQ_HEAD ? 0 : blen,
+	    gate_reason(code), date, blen,	/* a HEAD's too, without it */
 	    code == 405 ? "Allow: " GATE_METHODS "\r\n" : "",
 	    code == 503 ? "Retry-After: 1\r\n" : "");
 	c->err_len = (size_t)hlen + (c->method == EVHTTP_REQ_HEAD ? 0 : blen);
@@ -278,6 +338,22 @@ gate_send_refusal(struct gate_conn *c)
 {
 	c->err_sent = 1;
 	evbuffer_add(bufferevent_get_output(c->sock), c->err_text, c->err_len);
+}
+
+/* May n more bytes of bodies be held?  If not, the request gets a 503. */
+static int
+gate_budget(struct gate_conn *c, uint64_t n)
+{
+	uint64_t used = c->g->stats.body_bytes;
+	uint64_t max = c->g->cfg->max_body_memory;
+
+	if (n <= max - used)
+		return 0;
+	gate_refuse(c, 503, "ringlb holds %llu bytes of request bodies, and "
+	    "this one's %llu more would pass its limit of %llu "
+	    "(--max-body-memory); try again shortly", (unsigned long long)used,
+	    (unsigned long long)n, (unsigned long long)max);
+	return -1;
 }
 
 /* --- request checks --------------------------------------------------- */
@@ -517,6 +593,8 @@ gate_head_done(struct gate_conn *c)
 		    (unsigned long long)cfg->max_body);
 		return -1;
 	}
+	if (c->clen > 0 && gate_budget(c, c->clen) == -1)
+		return -1;
 	return 0;
 }
 
@@ -679,6 +757,8 @@ gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
 			    (unsigned long long)cfg->max_body);
 			return -1;
 		}
+		if (gate_budget(c, n) == -1)
+			return -1;
 		c->body += n;
 		c->state = n == 0 ? GATE_TRAILER : GATE_CHUNK_DATA;
 		c->left = n;
@@ -717,13 +797,47 @@ gate_trailer(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 	return 1;
 }
 
+/*
+ * Body bytes (of a Content-Length body, or a chunk's data): counted when
+ * read, and passed on where a whole number of BODY_UNITs of the body or
+ * chunk is left, so how the reads fell changes nothing.  1 when something
+ * was passed on, 0 when more is needed, -1 when refused.
+ */
+static int
+gate_body(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
+{
+	uint64_t have = evbuffer_get_length(src), avail, rest, n;
+
+	avail = have < c->left ? have : c->left;
+	if (avail > c->staged) {
+		if (gate_budget(c, avail - c->staged) == -1)
+			return -1;
+		c->g->stats.body_bytes += avail - c->staged;
+		c->held += avail - c->staged;
+		c->staged = avail;
+	}
+	rest = (c->left - avail + BODY_UNIT - 1) / BODY_UNIT * BODY_UNIT;
+	if (rest >= c->left)
+		return 0;
+	n = c->left - rest;
+	evbuffer_remove_buffer(src, dst, (size_t)n);
+	c->left = rest;
+	c->staged -= n;
+	if (c->left == 0) {
+		if (c->state == GATE_BODY)
+			gate_request_read(c);
+		else
+			c->state = GATE_CHUNK_SIZE;
+	}
+	return 1;
+}
+
 static enum bufferevent_filter_result
 gate_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
     enum bufferevent_flush_mode mode, void *arg)
 {
 	struct gate_conn *c = arg;
 	int passed = 0, r = 1;
-	size_t n;
 
 	(void)limit;
 	(void)mode;
@@ -741,16 +855,8 @@ gate_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 			break;
 		case GATE_BODY:
 		case GATE_CHUNK_DATA:
-			n = evbuffer_remove_buffer(src, dst, c->left < SIZE_MAX ?
-			    (size_t)c->left : SIZE_MAX);
-			c->left -= n;
-			passed = 1;
-			if (c->left == 0) {
-				if (c->state == GATE_BODY)
-					gate_request_read(c);
-				else
-					c->state = GATE_CHUNK_SIZE;
-			}
+			r = gate_body(c, src, dst);
+			passed |= r == 1;
 			break;
 		case GATE_CHUNK_SIZE:
 			r = gate_chunk_size(c, src, dst);
@@ -838,8 +944,9 @@ gate_out_sent(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
 	if (info->n_deleted == 0 || evbuffer_get_length(buf) > 0)
 		return;
-	if (c->state == GATE_REFUSED && c->err_sent && c->over) {
-		/* past the limit: no lingering, the descriptor is wanted */
+	if (c->state == GATE_REFUSED && c->err_sent && (c->over || c->eof)) {
+		/* past the limit: no lingering, the descriptor is wanted;
+		 * after the client's EOF: nothing more will come */
 		shutdown(c->fd, SHUT_WR);
 		gate_close(c);
 	} else if (c->state == GATE_REFUSED && c->err_sent &&
@@ -891,6 +998,48 @@ gate_register(struct gate_conn *c)
 	g->byfd[fd] = c;
 }
 
+/*
+ * An event of the socket, on its way to evhttp through the filter.  The
+ * end of input while evhttp holds requests of this connection is a
+ * half-close: it is kept from evhttp, which would drop their answers, and
+ * the connection is closed once they are answered (gate_answered).  So is
+ * one while a refusal is still being written (gate_out_sent closes).
+ */
+static void
+gate_sock_event(struct bufferevent *sock, short what, void *arg)
+{
+	struct gate_conn *c = arg;
+
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		c->eof = 1;
+		if (c->pending > 0 || (c->state == GATE_REFUSED &&
+		    c->err_sent && evbuffer_get_length(
+		    bufferevent_get_output(sock)) > 0)) {
+			log_debug("a client half-closed its connection; "
+			    "answering its %u requests", c->pending);
+			return;
+		}
+	}
+	c->sock_event(sock, what, c->sock_arg);
+}
+
+/* The socket's other callbacks go to the filter unchanged. */
+static void
+gate_sock_read(struct bufferevent *sock, void *arg)
+{
+	struct gate_conn *c = arg;
+
+	c->sock_read(sock, c->sock_arg);
+}
+
+static void
+gate_sock_write(struct bufferevent *sock, void *arg)
+{
+	struct gate_conn *c = arg;
+
+	c->sock_write(sock, c->sock_arg);
+}
+
 /* The filter is being freed (with evhttp's connection). */
 static void
 gate_conn_free(void *arg)
@@ -904,6 +1053,7 @@ gate_conn_free(void *arg)
 		g->nover--;
 	else
 		g->stats.open--;
+	gate_release(c, c->held);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->sock), c->sent_cb);
 	event_free(c->timer);
@@ -989,6 +1139,10 @@ gate_connection(struct gate *g)
 	    gate_out_added, c);
 	c->sent_cb = evbuffer_add_cb(bufferevent_get_output(c->sock),
 	    gate_out_sent, c);
+	bufferevent_getcb(c->sock, &c->sock_read, &c->sock_write,
+	    &c->sock_event, &c->sock_arg);
+	bufferevent_setcb(c->sock, gate_sock_read, gate_sock_write,
+	    gate_sock_event, c);
 	/* a client that takes nothing of an answer for this long is cut */
 	bufferevent_set_timeouts(c->sock, NULL, &wtv);
 	g->stats.accepted++;
@@ -1040,8 +1194,13 @@ gate_answered(struct evhttp_request *req, void *arg)
 	if (c->pending > 0)
 		c->pending--;
 	c->served++;
+	/* its body is freed with it, after this */
+	gate_release(c, evbuffer_get_length(
+	    evhttp_request_get_input_buffer(req)));
 	if (c->pending == 0 && c->state == GATE_REFUSED && !c->err_sent)
 		gate_send_refusal(c);
+	else if (c->pending == 0 && c->eof && c->state != GATE_REFUSED)
+		gate_close(c);		/* half-closed, and all answered */
 	gate_retime(c);
 }
 
@@ -1084,7 +1243,9 @@ gate_new(struct event_base *base, const struct config *cfg)
 
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
-	if ((g->line = malloc(cfg->max_header + 1)) == NULL) {
+	if ((g->line = malloc(cfg->max_header + 1)) == NULL ||
+	    (g->trim = evtimer_new(base, gate_trim_cb, g)) == NULL) {
+		free(g->line);
 		free(g);
 		return NULL;
 	}
@@ -1119,6 +1280,9 @@ gate_free(struct gate *g)
 	if (g == NULL)
 		return;
 	g->freed = 1;
+	/* freed now, while the loop is alive: connections may outlive it */
+	event_free(g->trim);
+	g->trim = NULL;
 	if (g->live == 0)
 		gate_destroy(g);
 }

@@ -148,6 +148,9 @@ metrics_render(struct evbuffer *out, const struct metrics *m,
 		scalar(out, "ringlb_client_idle_closed_total", "counter",
 		    "Keep-alive client connections closed after "
 		    "--keepalive-timeout.", g->idle_closed);
+		scalar(out, "ringlb_request_body_bytes", "gauge",
+		    "Bytes of request bodies held now, against "
+		    "--max-body-memory.", g->body_bytes);
 		family(out, "ringlb_client_refused_total", "counter",
 		    "Requests and connections refused before reaching a route, "
 		    "by status.");

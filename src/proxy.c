@@ -16,16 +16,21 @@
  * buffer, so a large response never sits in memory whole.
  *
  * A client that goes away is noticed before any answer is written, by
- * watching its socket for EV_CLOSED (EPOLLRDHUP) once the request has
- * been open for HANGUP_WATCH_MS; once writing has begun, a failed write
- * reaches us through the evhttp connection's close callback.  Either way the transfer is dropped there
+ * watching its socket once the request has been open for HANGUP_WATCH_MS;
+ * once writing has begun, a failed write reaches us through the evhttp
+ * connection's close callback.  Either way the transfer is dropped there
  * and then, so an abandoned request does not hold a replica connection
- * until its timeout.
+ * until its timeout.  Gone means reset: a client that only shut down its
+ * sending side (a half-close, which looks the same as a close until
+ * something is written to it) still gets its answer.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -50,6 +55,7 @@
 #define PROXY_HIGH_WATER	(256 * 1024)	/* client backlog that pauses */
 #define PROXY_TARGETS		2
 #define HANGUP_WATCH_MS		50	/* see tx_arm_hangup() */
+#define HANGUP_POLL_MS		200	/* a half-closed client: see tx_gone() */
 
 struct proxy_tx {
 	struct proxy			*px;
@@ -67,6 +73,7 @@ struct proxy_tx {
 	unsigned			 started:1;	/* reply begun */
 	unsigned			 paused:1;	/* waiting on client */
 	unsigned			 saw_te:1;	/* replica sent T-E */
+	unsigned			 saw_conn:1;	/* ... Connection */
 	unsigned			 idempotent:1;
 	unsigned			 has_body:1;
 	char				*scratch;	/* URL and headers */
@@ -93,6 +100,7 @@ struct proxy {
 };
 
 static void	tx_finish(struct proxy_tx *, CURLcode);
+static void	tx_watch_hangup(evutil_socket_t, short, void *);
 static void	tx_release(struct proxy_tx *);
 static void	tx_destroy(struct proxy_tx *);
 
@@ -140,6 +148,60 @@ add_header(struct proxy_tx *tx, const char *name, const char *value)
 }
 
 /*
+ * X-Forwarded-For: the client's own, every one of them in order, then its
+ * address, always last.  Nothing is cut: the request head is bounded by
+ * --max-header already.
+ */
+static int
+add_forwarded_for(struct proxy_tx *tx, struct evkeyvalq *in,
+    const char *peer)
+{
+	static const char name[] = "X-Forwarded-For: ";
+	const size_t start = sizeof(name) - 1;
+	struct curl_slist *l;
+	struct evkeyval *h;
+	const char *v;
+	size_t n = start + strlen(peer) + 1, o = start, vl;
+
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next)
+		if (strcasecmp(h->key, "X-Forwarded-For") == 0)
+			n += strlen(h->value) + 2;
+	if (scratch_reserve(tx, n) == -1)
+		return -1;
+	memcpy(tx->scratch, name, start);
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
+		if (strcasecmp(h->key, "X-Forwarded-For") != 0)
+			continue;
+		v = h->value + strspn(h->value, " \t,");
+		for (vl = strlen(v); vl > 0 && strchr(" \t,", v[vl - 1]); vl--)
+			;
+		if (vl == 0)
+			continue;	/* no empty entries */
+		if (o > start) {
+			memcpy(tx->scratch + o, ", ", 2);
+			o += 2;
+		}
+		memcpy(tx->scratch + o, v, vl);
+		o += vl;
+	}
+	if (*peer != '\0') {
+		if (o > start) {
+			memcpy(tx->scratch + o, ", ", 2);
+			o += 2;
+		}
+		memcpy(tx->scratch + o, peer, strlen(peer));
+		o += strlen(peer);
+	}
+	if (o == start)
+		return 0;
+	tx->scratch[o] = '\0';
+	if ((l = curl_slist_append(tx->hdrs, tx->scratch)) == NULL)
+		return -1;
+	tx->hdrs = l;
+	return 0;
+}
+
+/*
  * The client's headers, less hop-by-hop ones, plus X-Forwarded-For and
  * X-Request-Id; and blanks for the headers curl would add on its own.
  */
@@ -148,11 +210,10 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(tx->req);
 	const char *conn = evhttp_find_header(in, "Connection");
-	const char *xff = NULL, *peer = "";
+	const char *peer = "";
 	struct evkeyval *h;
 	int have_accept = 0, have_ctype = 0;
 	ev_uint16_t port;
-	char fwd[512];
 
 	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
 		size_t nl = strlen(h->key);
@@ -162,10 +223,8 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 		    strcasecmp(h->key, "Expect") == 0 ||
 		    header_in_connection(conn, h->key, nl))
 			continue;
-		if (strcasecmp(h->key, "X-Forwarded-For") == 0) {
-			xff = h->value;
-			continue;
-		}
+		if (strcasecmp(h->key, "X-Forwarded-For") == 0)
+			continue;	/* see add_forwarded_for() */
 		if (strcasecmp(h->key, "Accept") == 0)
 			have_accept = 1;
 		else if (strcasecmp(h->key, "Content-Type") == 0)
@@ -180,11 +239,7 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 		if (addr != NULL)
 			peer = addr;
 	}
-	if (xff != NULL)
-		snprintf(fwd, sizeof(fwd), "%s, %s", xff, peer);
-	else
-		snprintf(fwd, sizeof(fwd), "%s", peer);
-	if (add_header(tx, "X-Forwarded-For", fwd) == -1)
+	if (add_forwarded_for(tx, in, peer) == -1)
 		return -1;
 	if (request_id != NULL &&
 	    add_header(tx, "X-Request-Id", request_id) == -1)
@@ -202,12 +257,51 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 
 /* --- the reply ------------------------------------------------------- */
 
+/*
+ * Drop the replica's Connection headers and the fields they name: those
+ * are hop-by-hop too (RFC 9110 7.6.1), like the fixed ones header_cb
+ * drops.  header_cb keeps the Connection headers in out until here, as a
+ * field may come before the Connection header naming it.
+ */
+static void
+drop_connection_named(struct evkeyvalq *out)
+{
+	struct evkeyval *h, *c;
+	char name[256];
+
+	for (;;) {
+		name[0] = '\0';
+		for (h = out->tqh_first; h != NULL && name[0] == '\0';
+		    h = h->next.tqe_next) {
+			if (strcasecmp(h->key, "Connection") == 0 ||
+			    strlen(h->key) >= sizeof(name))
+				continue;
+			for (c = out->tqh_first; c != NULL; c = c->next.tqe_next)
+				if (strcasecmp(c->key, "Connection") == 0 &&
+				    header_in_connection(c->value, h->key,
+				    strlen(h->key))) {
+					snprintf(name, sizeof(name), "%s",
+					    h->key);
+					break;
+				}
+		}
+		if (name[0] == '\0')
+			break;
+		while (evhttp_remove_header(out, name) == 0)
+			;
+	}
+	while (evhttp_remove_header(out, "Connection") == 0)
+		;
+}
+
 static void
 start_reply(struct proxy_tx *tx)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(tx->req);
 	struct replica *rep = tx->targets[tx->attempt];
 
+	if (tx->saw_conn)
+		drop_connection_named(out);
 	/* curl has undone the chunking; libevent re-chunks if needed */
 	if (tx->saw_te)
 		evhttp_remove_header(out, "Content-Length");
@@ -250,7 +344,7 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 		/* A new status line: drop what an interim 1xx block left. */
 		evhttp_clear_headers(evhttp_request_get_output_headers(
 		    tx->req));
-		tx->saw_te = 0;
+		tx->saw_te = tx->saw_conn = 0;
 		tx->reason[0] = '\0';
 		for (k = sp ? (size_t)(sp - data) + 1 : len;
 		    k < len && data[k] >= '0' && data[k] <= '9'; k++)
@@ -273,7 +367,11 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 	if (header_hop_by_hop(data, nl)) {
 		if (nl == 17 && strncasecmp(data, "Transfer-Encoding", nl) == 0)
 			tx->saw_te = 1;
-		return size * nitems;
+		/* kept until the block ends: see drop_connection_named() */
+		if (nl == 10 && strncasecmp(data, "Connection", nl) == 0)
+			tx->saw_conn = 1;
+		else
+			return size * nitems;
 	}
 	memcpy(name, data, nl);
 	name[nl] = '\0';
@@ -355,15 +453,44 @@ client_closed(struct evhttp_connection *evcon, void *arg)
 	tx_release(tx);
 }
 
-/* The client's socket saw EOF or an error while the request was open. */
+/* Has the client's connection been reset?  (Not: has it sent its FIN.) */
+static int
+tx_gone(evutil_socket_t fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+		return 0;	/* cannot tell: a write will */
+	return ti.tcpi_state == TCP_CLOSE;
+}
+
+/* Watch the client's socket again after ms milliseconds. */
+static void
+tx_watch_later(struct proxy_tx *tx, long ms)
+{
+	struct timeval after = { 0, ms * 1000 };
+
+	event_assign(tx->hangup, tx->px->base, -1, 0, tx_watch_hangup, tx);
+	event_add(tx->hangup, &after);
+}
+
+/*
+ * The client's socket has input, EOF or an error while the request is
+ * open.  Only a reset ends the request: input and EOF stay readable, so
+ * the socket is looked at again every HANGUP_POLL_MS instead.
+ */
 static void
 client_hangup(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy_tx *tx = arg;
 	struct evhttp_connection *evcon = tx->evcon;
 
-	(void)fd;
 	(void)what;
+	if (!tx_gone(fd)) {
+		tx_watch_later(tx, HANGUP_POLL_MS);
+		return;
+	}
 	tx_abandon(tx);
 	tx_release(tx);
 	/* frees the request with it */
@@ -454,7 +581,7 @@ tx_release(struct proxy_tx *tx)
 	evbuffer_drain(tx->chunk, evbuffer_get_length(tx->chunk));
 	tx->req = NULL;
 	tx->evcon = NULL;
-	tx->started = tx->paused = tx->saw_te = 0;
+	tx->started = tx->paused = tx->saw_te = tx->saw_conn = 0;
 	tx->status = 0;
 	tx->why[0] = '\0';
 	if (px->nfree >= PROXY_FREE_MAX) {
@@ -549,8 +676,9 @@ tx_watch_hangup(evutil_socket_t fd, short what, void *arg)
 	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(tx->evcon));
 	if (fd == -1)
 		return;
-	event_assign(tx->hangup, tx->px->base, fd, EV_CLOSED, client_hangup,
-	    tx);
+	/* a reset is reported as EV_READ|EV_WRITE, a FIN as EV_CLOSED */
+	event_assign(tx->hangup, tx->px->base, fd, EV_READ | EV_CLOSED,
+	    client_hangup, tx);
 	event_add(tx->hangup, NULL);
 }
 
@@ -562,10 +690,7 @@ tx_watch_hangup(evutil_socket_t fd, short what, void *arg)
 static void
 tx_arm_hangup(struct proxy_tx *tx)
 {
-	static const struct timeval after = { 0, HANGUP_WATCH_MS * 1000 };
-
-	event_assign(tx->hangup, tx->px->base, -1, 0, tx_watch_hangup, tx);
-	event_add(tx->hangup, &after);
+	tx_watch_later(tx, HANGUP_WATCH_MS);
 }
 
 void

@@ -2,6 +2,7 @@
  * respond.c - JSON answers from ringlb itself.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +14,40 @@
 #include "respond.h"
 
 void
+respond_send(struct evhttp_request *req, int code, const char *reason,
+    struct evbuffer *buf)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	char len[32];
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		evhttp_send_reply(req, code, reason, buf);
+		return;
+	}
+	snprintf(len, sizeof(len), "%zu", buf ? evbuffer_get_length(buf) : 0);
+	evhttp_remove_header(out, "Content-Length");
+	evhttp_add_header(out, "Content-Length", len);
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+void
 respond_json(struct evhttp_request *req, int code, json_t *body)
 {
+	static const char oom[] = "{\"message\":\"<Error> ringlb could not "
+	    "build its answer (out of memory)\",\"status\":\"failure\"}\n";
 	struct evbuffer *buf = evbuffer_new();
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
 	json_decref(body);
 	if (buf == NULL || text == NULL) {
-		evbuffer_free(buf);
 		free(text);
-		evhttp_send_error(req, 500, "out of memory");
+		if (buf != NULL)
+			evbuffer_add_reference(buf, oom, sizeof(oom) - 1, NULL,
+			    NULL);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Content-Type", "application/json");
+		respond_send(req, 500, NULL, buf);
+		evbuffer_free(buf);
 		return;
 	}
 	evbuffer_add(buf, text, strlen(text));
@@ -30,8 +55,29 @@ respond_json(struct evhttp_request *req, int code, json_t *body)
 	free(text);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
-	evhttp_send_reply(req, code, NULL, buf);
+	respond_send(req, code, NULL, buf);
 	evbuffer_free(buf);
+}
+
+/* The length of the valid UTF-8 sequence at p (of left bytes), or 0. */
+static size_t
+utf8_len(const unsigned char *p, size_t left)
+{
+	size_t n, i;
+
+	if (*p < 0x80)
+		return 1;
+	n = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
+	    (*p & 0xf8) == 0xf0 ? 4 : 0;
+	for (i = 1; i < n && i < left && (p[i] & 0xc0) == 0x80; i++)
+		;
+	if (n == 0 || i < n || (n == 2 && *p < 0xc2) ||
+	    (n == 3 && *p == 0xe0 && p[1] < 0xa0) ||
+	    (n == 3 && *p == 0xed && p[1] >= 0xa0) ||
+	    (n == 4 && (*p > 0xf4 || (*p == 0xf0 && p[1] < 0x90) ||
+	    (*p == 0xf4 && p[1] >= 0x90))))
+		return 0;
+	return n;
 }
 
 /*
@@ -43,27 +89,48 @@ static void
 utf8_scrub(char *s)
 {
 	unsigned char *p = (unsigned char *)s;
-	size_t n, i;
+	size_t left = strlen(s), n;
 
-	while (*p != '\0') {
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		n = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
-		    (*p & 0xf8) == 0xf0 ? 4 : 0;
-		for (i = 1; i < n && (p[i] & 0xc0) == 0x80; i++)
-			;
-		if (n == 0 || i < n || (n == 2 && *p < 0xc2) ||
-		    (n == 3 && *p == 0xe0 && p[1] < 0xa0) ||
-		    (n == 3 && *p == 0xed && p[1] >= 0xa0) ||
-		    (n == 4 && (*p > 0xf4 || (*p == 0xf0 && p[1] < 0x90) ||
-		    (*p == 0xf4 && p[1] >= 0x90)))) {
-			*p++ = '?';
-			continue;
+	while (left > 0) {
+		if ((n = utf8_len(p, left)) == 0) {
+			*p = '?';
+			n = 1;
 		}
 		p += n;
+		left -= n;
 	}
+}
+
+json_t *
+respond_key(const char *key, size_t len, int *escaped)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)key;
+	json_t *s;
+	char *out;
+	size_t i, o = 0, n;
+
+	*escaped = 0;
+	if ((s = json_stringn(key, len)) != NULL)
+		return s;
+	if (len > (SIZE_MAX - 1) / 3 || (out = malloc(3 * len + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < len; i += n) {
+		if ((n = utf8_len(p + i, len - i)) > 0 && p[i] != '%' &&
+		    p[i] != '\0') {
+			memcpy(out + o, p + i, n);
+			o += n;
+			continue;
+		}
+		n = 1;
+		out[o++] = '%';
+		out[o++] = hex[p[i] >> 4];
+		out[o++] = hex[p[i] & 15];
+	}
+	s = json_stringn(out, o);
+	free(out);
+	*escaped = s != NULL;
+	return s;
 }
 
 json_t *

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -74,6 +75,7 @@ state_save(const char *path, char (*names)[RING_NAME_LEN], int n, char *err,
 	char *text = NULL;
 	size_t len;
 	int fd = -1, i, dfd;
+	mode_t mask;
 
 	list = json_array();
 	for (i = 0; i < n; i++)
@@ -88,13 +90,28 @@ state_save(const char *path, char (*names)[RING_NAME_LEN], int n, char *err,
 	json_decref(root);
 	len = strlen(text);
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
-	    (long)getpid()) >= sizeof(tmp)) {
+	/*
+	 * A new file of a name nobody can guess, created here or not at all
+	 * (mkstemp: O_EXCL), so that whoever may write the directory cannot
+	 * have it write through a link of theirs.
+	 */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
+	    sizeof(tmp)) {
+		tmp[0] = '\0';
 		snprintf(err, errlen, "state file path too long");
 		goto fail;
 	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) ==
-	    -1 || write(fd, text, len) != (ssize_t)len ||
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "cannot create a file beside %s: %s",
+		    path, strerror(errno));
+		tmp[0] = '\0';
+		goto fail;
+	}
+	/* mkstemp makes it 0600: make it what open(0644) would */
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0644 & ~mask) == -1 ||
+	    write(fd, text, len) != (ssize_t)len ||
 	    write(fd, "\n", 1) != 1 || fsync(fd) == -1) {
 		snprintf(err, errlen, "cannot write %s: %s", tmp,
 		    strerror(errno));
@@ -124,7 +141,8 @@ state_save(const char *path, char (*names)[RING_NAME_LEN], int n, char *err,
 fail:
 	if (fd != -1)
 		close(fd);
-	unlink(tmp);
+	if (tmp[0] != '\0')
+		unlink(tmp);
 	free(text);
 	return -1;
 }

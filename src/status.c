@@ -87,11 +87,17 @@ status_json(const struct config *cfg, struct pool *p, const struct metrics *m,
 	    cfg->admin_token[0] != '\0');
 	if (doc != NULL && key != NULL) {
 		struct replica *owner = pool_owner(p, key, keylen);
+		json_t *lookup;
+		int escaped;
 
-		json_object_set_new(doc, "lookup", json_pack("{s:s%, s:f, s:s?}",
-		    "key", key, keylen, "position", ring_key_position(
+		lookup = json_pack("{s:o, s:f, s:s?}", "key", respond_key(key,
+		    keylen, &escaped), "position", ring_key_position(
 		    pool_ring(p), key, keylen), "owner", owner ? owner->name :
-		    NULL));
+		    NULL);
+		if (lookup != NULL && escaped)
+			json_object_set_new(lookup, "key_encoding",
+			    json_string("percent"));
+		json_object_set_new(doc, "lookup", lookup);
 	}
 	return doc;
 }
@@ -111,6 +117,6 @@ status_dashboard(struct evhttp_request *req)
 	    "Content-Type", "text/html; charset=utf-8");
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Cache-Control", "no-cache");
-	evhttp_send_reply(req, 200, NULL, buf);
+	respond_send(req, 200, NULL, buf);
 	evbuffer_free(buf);
 }

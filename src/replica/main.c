@@ -69,18 +69,18 @@ on_request(struct evhttp_request *req, void *arg)
 			return;
 		}
 		if (strcmp(path, "/heartbeat") == 0) {
-			evhttp_send_reply(req, 200, "OK", NULL);
+			respond_send(req, 200, "OK", NULL);
 			return;
 		}
 		if ((buf = evbuffer_new()) == NULL) {
-			evhttp_send_error(req, 500, NULL);
+			respond_error(req, 500, "out of memory");
 			return;
 		}
 		evbuffer_add_reference(buf, rs->home_body, rs->home_len, NULL,
 		    NULL);
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Content-Type", "application/json");
-		evhttp_send_reply(req, 200, "OK", buf);
+		respond_send(req, 200, "OK", buf);
 		evbuffer_free(buf);
 		return;
 	}

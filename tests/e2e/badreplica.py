@@ -10,6 +10,8 @@
     /no-answer        reads the request and closes
     /stall            reads the request and never answers
     /huge-headers     200 with 1 MiB of header lines
+    /conn-named       200 whose Connection headers name others (X-Internal,
+                      X-Other), which a proxy must not pass on; then close
 """
 import argparse
 import socket
@@ -59,6 +61,11 @@ def handle(conn):
                 for i in range(16384):
                     conn.sendall(b"X-Filler-%05d: %s\r\n" % (i, b"f" * 48))
                 conn.sendall(b"Content-Length: 2\r\n\r\nok")
+            elif path == "/conn-named":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Internal: secret\r\n"
+                             b"Connection: close, X-Internal\r\n"
+                             b"connection: x-other\r\nX-Other: 1\r\n"
+                             b"X-Public: yes\r\nContent-Length: 2\r\n\r\nok")
             elif path == "/stall":
                 time.sleep(5)
             # /no-answer and everything after the cases above: close

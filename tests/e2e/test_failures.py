@@ -1,6 +1,7 @@
 """Dead, slow and vanishing replicas and clients."""
 import os
 import socket
+import struct
 import time
 
 from conftest import (Load, children, get, open_fds, post_json, request,
@@ -100,6 +101,10 @@ def test_client_hangs_up_while_waiting(procs):
         s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
         s.sendall(b"GET /slow?ms=700 HTTP/1.1\r\nHost: x\r\n\r\n")
         time.sleep(0.05)
+        # a reset: a plain close() only sends a FIN, which is a half-close
+        # until written to, and is answered (test_halfclose.py)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     struct.pack("ii", 1, 0))
         s.close()
     time.sleep(1.2)
     assert lb.poll() is None
