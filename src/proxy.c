@@ -730,9 +730,48 @@ proxy_forward(struct proxy *px, struct evhttp_request *req,
 		tx_arm_hangup(tx);
 }
 
+/*
+ * What a failed transfer says about its replica, decided once from
+ * libcurl's code (and whether the connection was made): whether to
+ * suspect the replica, retry elsewhere, and which status to answer all
+ * follow from it.
+ */
+enum upstream_failure {
+	UF_UNREACHED,		/* could not connect: refused, no route */
+	UF_CONNECT_TIMEOUT,	/* could not connect in time */
+	UF_SLOW,		/* connected, then ran out of time */
+	UF_DROPPED,		/* the connection broke; it may have seen it */
+	UF_GARBLED,		/* an answer that is not HTTP/1.x, or cut */
+	UF_REQUEST,		/* the request cannot be sent at all */
+	UF_OTHER
+};
+
+static enum upstream_failure
+upstream_failure(CURLcode rc, int connected)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+		return UF_UNREACHED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return connected ? UF_SLOW : UF_CONNECT_TIMEOUT;
+	case CURLE_GOT_NOTHING:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+		return UF_DROPPED;
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_UNSUPPORTED_PROTOCOL:	/* not HTTP/1.x at all */
+	case CURLE_PARTIAL_FILE:
+		return UF_GARBLED;
+	case CURLE_URL_MALFORMAT:
+		return UF_REQUEST;
+	default:
+		return UF_OTHER;
+	}
+}
+
 /* May this failure be retried on the next replica? */
 static int
-tx_retryable(struct proxy_tx *tx, CURLcode rc, int connected)
+tx_retryable(struct proxy_tx *tx, enum upstream_failure uf)
 {
 	enum replica_state next;
 
@@ -741,15 +780,12 @@ tx_retryable(struct proxy_tx *tx, CURLcode rc, int connected)
 	next = tx->targets[tx->attempt + 1]->state;
 	if (next != REPLICA_UP && next != REPLICA_SUSPECT)
 		return 0;		/* it left the ring meanwhile */
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT:
+	switch (uf) {
+	case UF_UNREACHED:
+	case UF_CONNECT_TIMEOUT:
+		/* it never saw the request */
 		return !tx->has_body || tx->idempotent;
-	case CURLE_OPERATION_TIMEDOUT:
-		/* a connect timeout is a connect failure */
-		return !connected && (!tx->has_body || tx->idempotent);
-	case CURLE_GOT_NOTHING:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
+	case UF_DROPPED:
 		/* the replica may have seen the request: only if harmless */
 		return tx->idempotent;
 	default:
@@ -786,6 +822,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 {
 	struct proxy *px = tx->px;
 	struct replica *rep = tx->targets[tx->attempt];
+	enum upstream_failure uf;
 	curl_off_t connect_us = 0;
 	int code;
 
@@ -809,27 +846,14 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 
 	rep->errors++;
 	curl_easy_getinfo(tx->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+	uf = upstream_failure(rc, connect_us > 0);
 	tx_note_failure(tx, rc);
 	log_debug("request to %s failed: %s", rep->name, tx->why);
-	switch (rc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		if (connect_us > 0)
-			break;		/* slow, not broken: the timeout says so */
-		/* FALLTHROUGH */
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_GOT_NOTHING:
-	case CURLE_WEIRD_SERVER_REPLY:
-	case CURLE_UNSUPPORTED_PROTOCOL:	/* not HTTP/1.x at all */
-	case CURLE_RECV_ERROR:
-	case CURLE_SEND_ERROR:
-	case CURLE_PARTIAL_FILE:
-		/* broken or misbehaving: have it checked at once */
+	/* broken or misbehaving (not merely slow): have it checked now */
+	if (uf == UF_UNREACHED || uf == UF_CONNECT_TIMEOUT ||
+	    uf == UF_DROPPED || uf == UF_GARBLED)
 		pool_suspect(px->pool, rep);
-		break;
-	default:
-		break;
-	}
-	if (tx_retryable(tx, rc, connect_us > 0)) {
+	if (tx_retryable(tx, uf)) {
 		tx->attempt++;
 		px->metrics->retries++;
 		evhttp_clear_headers(evhttp_request_get_output_headers(
@@ -859,17 +883,8 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		return;
 	}
 	evhttp_clear_headers(evhttp_request_get_output_headers(tx->req));
-	switch (rc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		code = 504;
-		break;
-	case CURLE_URL_MALFORMAT:
-		code = 400;
-		break;
-	default:
-		code = 502;
-		break;
-	}
+	code = uf == UF_SLOW || uf == UF_CONNECT_TIMEOUT ? 504 :
+	    uf == UF_REQUEST ? 400 : 502;
 	tx_observe(tx, code);
 	if (code == 504)
 		respond_error(tx->req, code, "the replica did not answer in "
