@@ -31,6 +31,9 @@ TEST_PKGS  := python3 python3-pytest python3-pytest-timeout curl procps
 # not required (the tests that need them skip, saying why)
 BROWSER_PKGS := chromium chromium-driver python3-selenium
 NEWMAN     := newman@6.2.2
+# Where no npm registry can be reached: a tarball of newman's node_modules
+# tree (package.json, node_modules/) to unpack into build/newman instead.
+NEWMAN_TARBALL ?=
 
 LIB_SRCS  := src/log.c src/util.c src/ring.c src/replica.c src/respond.c \
              src/curlev.c src/admin_body.c src/headers.c
@@ -94,8 +97,13 @@ $(BUILD)/.deps-test: Makefile
 	@command -v npm >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
 		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm \
 			>/dev/null 2>&1 || echo "could not install npm"; }
-	@if command -v npm >/dev/null 2>&1; then \
-		[ -x build/newman/node_modules/.bin/newman ] || \
+	@if [ -n "$(NEWMAN_TARBALL)" ] && [ ! -x build/newman/node_modules/.bin/newman ]; then \
+		echo "unpacking newman from $(NEWMAN_TARBALL)"; \
+		mkdir -p build/newman && tar -xzf "$(NEWMAN_TARBALL)" -C build/newman || \
+		echo "could not unpack $(NEWMAN_TARBALL)"; \
+	fi
+	@if [ -x build/newman/node_modules/.bin/newman ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
 		timeout 300 npm install --silent --no-audit --no-fund \
 			--prefix build/newman $(NEWMAN) >/dev/null 2>&1 || \
 		echo "npm could not install $(NEWMAN); the Postman run is skipped"; \
