@@ -86,5 +86,7 @@ void		 docker_cancel(struct docker *d, struct docker_call *c);
  * percent-encoded, into out; -1 if it does not fit.
  */
 int		 docker_escape(const char *s, char *out, size_t outlen);
-
+/* The value of a filters= query parameter: filters (stolen) as compact
+ * JSON, escaped; -1 if it does not fit. */
+int		 docker_filters(json_t *filters, char *out, size_t outlen);
 #endif /* RINGLB_DOCKER_H */

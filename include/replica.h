@@ -67,6 +67,9 @@ struct replica {
 const char	*replica_state_name(enum replica_state st);
 /* The k-th generated name, "server-K", into name (RING_NAME_LEN). */
 void		 replica_generated_name(int k, char *name);
+/* The first count of them (at most max) into names; how many. */
+int		 replica_generated_names(int count,
+		    char (*names)[RING_NAME_LEN], int max);
 /* Set host and port and derive base_url; -1 if the host is too long. */
 int		 replica_set_address(struct replica *rep, const char *host,
 		    uint16_t port);

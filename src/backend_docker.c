@@ -32,7 +32,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <xxhash.h>
@@ -801,19 +800,11 @@ owner_filter(struct dock *dk)
 static struct docker_call *
 list_ours(struct dock *dk, docker_cb done)
 {
-	char *f, *esc, path[512];
-	json_t *filter = owner_filter(dk);
+	char f[400], path[512];
 
-	f = json_dumps(filter, JSON_COMPACT);
-	json_decref(filter);
-	if (f == NULL)
+	if (docker_filters(owner_filter(dk), f, sizeof(f)) == -1)
 		return NULL;
-	esc = curl_easy_escape(NULL, f, 0);
-	free(f);
-	if (esc == NULL)
-		return NULL;
-	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
-	curl_free(esc);
+	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", f);
 	return docker_request(dk->api, "GET", path, NULL, CALL_TIMEOUT_MS,
 	    done, dk);
 }

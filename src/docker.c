@@ -361,19 +361,12 @@ docker_events(struct docker *d, json_t *filters, docker_event_cb on_event,
     docker_cb done, void *arg)
 {
 	struct docker_call *c;
-	char *f, path[DOCKER_URL_MAX], *esc;
+	char path[DOCKER_URL_MAX], f[DOCKER_URL_MAX / 2];
 
-	f = json_dumps(filters, JSON_COMPACT);
-	json_decref(filters);
-	if (f == NULL)
-		return NULL;
-	esc = curl_easy_escape(NULL, f, 0);
-	free(f);
-	if (esc == NULL)
+	if (docker_filters(filters, f, sizeof(f)) == -1)
 		return NULL;
 	snprintf(path, sizeof(path), "%s/v%s/events?filters=%s", d->origin,
-	    d->version, esc);
-	curl_free(esc);
+	    d->version, f);
 	if ((c = call_new(d, "GET", path, NULL, 0, done, arg)) == NULL)
 		return NULL;
 	c->on_event = on_event;
@@ -394,6 +387,21 @@ docker_cancel(struct docker *d, struct docker_call *c)
 		return;
 	curlev_remove(d->cv, c->easy);
 	call_free(c);
+}
+
+int
+docker_filters(json_t *filters, char *out, size_t outlen)
+{
+	char *f;
+	int rc;
+
+	f = json_dumps(filters, JSON_COMPACT);
+	json_decref(filters);
+	if (f == NULL)
+		return -1;
+	rc = docker_escape(f, out, outlen);
+	free(f);
+	return rc;
 }
 
 int

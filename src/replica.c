@@ -48,3 +48,13 @@ replica_generated_name(int k, char *name)
 {
 	snprintf(name, RING_NAME_LEN, "server-%d", k);
 }
+
+int
+replica_generated_names(int count, char (*names)[RING_NAME_LEN], int max)
+{
+	int i;
+
+	for (i = 0; i < count && i < max; i++)
+		replica_generated_name(i + 1, names[i]);
+	return i;
+}

@@ -100,11 +100,7 @@ int
 backend_initial_names(struct backend *be, char (*names)[RING_NAME_LEN],
     int max)
 {
-	int i;
-
-	for (i = 0; i < be->cfg->replicas && i < max; i++)
-		replica_generated_name(i + 1, names[i]);
-	return i;
+	return replica_generated_names(be->cfg->replicas, names, max);
 }
 
 /* Answer the spawn of name (or, with NULL, every one): 0 or -1. */
