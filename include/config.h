@@ -109,12 +109,18 @@ struct option_def {
 };
 
 struct option_table {
+	const char		*title;		/* in --help */
 	const struct option_def	*defs;
 	size_t			 n;
 	void			(*defaults)(struct config *);
 };
 
+extern const struct option_table backend_process_options;
 extern const struct option_table backend_docker_options;
+
+/* A path setting: 1 to dstlen - 1 bytes; 0, or -1 with a message. */
+int	config_set_path(char *dst, size_t dstlen, const char *what,
+	    const char *v, char *err, size_t errlen);
 
 /*
  * Fill cfg from defaults, the environment and argv.  Returns 0 to run,

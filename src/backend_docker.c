@@ -1255,13 +1255,13 @@ static const struct option_def docker_options[] = {
 	{ "docker-reach", "RINGLB_DOCKER_REACH", "HOW",
 	  "network (the container's address on the network), published (a "
 	  "port published on 127.0.0.1) or auto (default: network when ringlb "
-	  "itself runs in a container)", set_reach },
+	  "runs in a container of the same engine)", set_reach },
 	{ "docker-port", "RINGLB_DOCKER_PORT", "PORT",
 	  "port the replicas listen on inside their containers (default "
 	  "5000)", set_port },
 };
 
 const struct option_table backend_docker_options = {
-	docker_options, sizeof(docker_options) / sizeof(docker_options[0]),
+	"the docker backend", docker_options, sizeof(docker_options) / sizeof(docker_options[0]),
 	docker_defaults
 };

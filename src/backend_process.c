@@ -343,3 +343,23 @@ const struct backend_ops backend_process_ops = {
 	.stop = process_stop,
 	.free = process_free,
 };
+
+/* --- settings --------------------------------------------------------- */
+
+static int
+set_replica_bin(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	return config_set_path(cfg->replica_bin, sizeof(cfg->replica_bin),
+	    "replica binary", v, err, errlen);
+}
+
+static const struct option_def process_options[] = {
+	{ "replica-bin", "RINGLB_REPLICA_BIN", "PATH",
+	  "the replica program the process backend starts (default: "
+	  "ringlb-replica beside ringlb)", set_replica_bin },
+};
+
+const struct option_table backend_process_options = {
+	"the process backend", process_options,
+	sizeof(process_options) / sizeof(process_options[0]), NULL
+};

@@ -242,8 +242,8 @@ set_health_failures(struct config *cfg, const char *v, char *err,
 	return 0;
 }
 
-static int
-set_path(char *dst, size_t dstlen, const char *what, const char *v,
+int
+config_set_path(char *dst, size_t dstlen, const char *what, const char *v,
     char *err, size_t errlen)
 {
 	if (strlen(v) >= dstlen || *v == '\0') {
@@ -256,16 +256,9 @@ set_path(char *dst, size_t dstlen, const char *what, const char *v,
 }
 
 static int
-set_replica_bin(struct config *cfg, const char *v, char *err, size_t errlen)
-{
-	return set_path(cfg->replica_bin, sizeof(cfg->replica_bin),
-	    "replica binary", v, err, errlen);
-}
-
-static int
 set_state_file(struct config *cfg, const char *v, char *err, size_t errlen)
 {
-	return set_path(cfg->state_file, sizeof(cfg->state_file),
+	return config_set_path(cfg->state_file, sizeof(cfg->state_file),
 	    "state file", v, err, errlen);
 }
 
@@ -483,9 +476,6 @@ static const struct option_def options[] = {
 	  "comma-separated list of NAME=HOST:PORT", set_replicas },
 	{ "replica", NULL, "NAME=HOST:PORT",
 	  "a static replica; repeat for each one", set_replica },
-	{ "replica-bin", "RINGLB_REPLICA_BIN", "PATH",
-	  "the replica program the process backend starts (default: "
-	  "ringlb-replica beside ringlb)", set_replica_bin },
 	{ "start-timeout", "RINGLB_START_TIMEOUT_MS", "MS",
 	  "time a new replica has to answer its first heartbeat (default "
 	  "5000)", set_start_timeout },
@@ -568,10 +558,11 @@ static const struct option_def options[] = {
 
 /* ringlb's own settings first, then each backend's. */
 static const struct option_table ringlb_options = {
-	options, sizeof(options) / sizeof(options[0]), NULL
+	NULL, options, sizeof(options) / sizeof(options[0]), NULL
 };
 static const struct option_table *const tables[] = {
 	&ringlb_options,
+	&backend_process_options,
 	&backend_docker_options,
 };
 #define NTABLES		(sizeof(tables) / sizeof(tables[0]))
@@ -592,8 +583,8 @@ config_usage(FILE *fp)
 	    "X-Request-Id, else random).\n\noptions (environment variable in "
 	    "brackets; a flag wins over the environment):\n");
 	for (t = 0; t < NTABLES; t++) {
-		if (t > 0)
-			fprintf(fp, "\nthe docker backend:\n");
+		if (table(t)->title != NULL)
+			fprintf(fp, "\n%s:\n", table(t)->title);
 		for (i = 0; i < table(t)->n; i++) {
 			const struct option_def *o = &table(t)->defs[i];
 
