@@ -561,7 +561,7 @@ docker_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 	derive_alias(rep->name, alias);
 	for (o = dk->ctrs; o != NULL; o = o->next)
 		if (o != c && o->rep != NULL && strcmp(o->alias, alias) == 0) {
-			char why[256];
+			char why[512];
 
 			snprintf(why, sizeof(why), "replicas '%s' and '%s' would "
 			    "share the container name %s%s; rename one",
