@@ -152,15 +152,17 @@ ctr_by_id(struct dock *dk, const char *id)
 	return NULL;
 }
 
-static struct ctr *
-ctr_by_name(struct dock *dk, const char *name)
+/* Is a create for replica name out (its container's id not known yet)? */
+static int
+creating(struct dock *dk, const char *name)
 {
 	struct ctr *c;
 
 	for (c = dk->ctrs; c != NULL; c = c->next)
-		if (c->rep != NULL && strcmp(c->rep->name, name) == 0)
-			return c;
-	return NULL;
+		if (c->rep != NULL && c->phase == CTR_CREATING &&
+		    strcmp(c->rep->name, name) == 0)
+			return 1;
+	return 0;
 }
 
 static void
@@ -559,8 +561,12 @@ docker_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 	char alias[ALIAS_MAX + 1];
 
 	derive_alias(rep->name, alias);
+	/* another name mapping to the same container name; the same name
+	 * again (a replica removed and added back at once) is no clash:
+	 * its create clears the old container, which is ours */
 	for (o = dk->ctrs; o != NULL; o = o->next)
-		if (o != c && o->rep != NULL && strcmp(o->alias, alias) == 0) {
+		if (o != c && o->rep != NULL && strcmp(o->alias, alias) == 0 &&
+		    strcmp(o->rep->name, rep->name) != 0) {
 			char why[512];
 
 			snprintf(why, sizeof(why), "replicas '%s' and '%s' would "
@@ -731,9 +737,7 @@ on_event(json_t *ev, void *arg)
 		/* A create that ended after its spawn gave up: nobody will
 		 * use the container.  Our own creates are either answered
 		 * (the id is known) or still out (CTR_CREATING). */
-		c = ctr_by_name(dk, name);
-		if (ctr_by_id(dk, id) != NULL ||
-		    (c != NULL && c->phase == CTR_CREATING))
+		if (ctr_by_id(dk, id) != NULL || creating(dk, name))
 			return;
 		log_info("removing container %.12s of replica %s: its create "
 		    "was given up", id, name);

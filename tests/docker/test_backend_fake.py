@@ -337,3 +337,20 @@ def test_auto_reach_outside_the_engines_containers(procs, fake_engine):
     lb = docker_lb(procs, fake_engine, reach=None)
     assert "reached through ports published on 127.0.0.1" in log_text(lb)
     assert e2e.get(lb.port, "/home").status == 200
+
+
+def test_name_removed_and_added_back_at_once(procs, fake_engine):
+    lb = docker_lb(procs, fake_engine)
+    old = ours(fake_engine)["server-2"]["id"]
+    r = e2e.post_json(lb.port, "/rm", {"n": 1, "hostnames": ["server-2"]},
+                      method="DELETE")
+    assert r.status == 200, r.body
+    r = e2e.post_json(lb.port, "/add", {"n": 1, "hostnames": ["server-2"]})
+    assert r.status == 200, r.body
+    assert r.json()["message"]["replicas"] == ["server-1", "server-2", "server-3"]
+    fake_engine.control.wait_state(
+        lambda s: [c["id"] for c in s["containers"]
+                   if c["name"] == "ringlb-server-2" and c["running"]] not in
+        ([], [old]), what="a new container under the name")
+    e2e.wait_healthy(lb.port, 3)
+    assert e2e.get(lb.port, "/home").status == 200
