@@ -150,9 +150,27 @@ def test_killed_container_is_replaced_under_its_name(procs, fake_engine):
         load.stop()
     assert load.failures == []
     assert len(load.served) > 50 and "server-2" in load.served
-    assert "its container died (exit code 137)" in log_text(lb)
+    # under load a failed request or heartbeat may tell first; either way
+    assert "replica server-2 evicted" in log_text(lb)
     # the old one is gone, not merely stopped
     assert all(c["id"] != old for c in fake_engine.control.state()["containers"])
+
+
+def test_death_is_learned_from_the_event_stream(procs, fake_engine):
+    """With heartbeats a minute apart and no traffic, only the engine's
+    die event can tell ringlb that a container is gone, at once."""
+    lb = docker_lb(procs, fake_engine, "--health-interval", "60000",
+                   "--health-timeout", "1000")
+    fake_engine.control.wait_state(lambda s: s["streams"] == 1,
+                                   what="ringlb's event stream")
+    old = ours(fake_engine)["server-1"]["id"]
+    t0 = time.monotonic()
+    fake_engine.control.crash("ringlb-server-1")
+    e2e.wait_for(lambda: ours(fake_engine).get("server-1", {}).get(
+        "id", old) != old, timeout=10, what="a new container for server-1")
+    assert time.monotonic() - t0 < 10
+    assert "replica server-1 evicted (its container died (exit code 137))" \
+        in log_text(lb)
 
 
 def test_adopts_running_containers_named_in_the_state_file(procs, fake_engine,
