@@ -337,7 +337,9 @@ build: docker-check
 	fi; \
 	echo "building $(RINGLB_IMAGE) on $$base"; \
 	RINGLB_BASE_IMAGE="$$base" RINGLB_RUNTIME_IMAGE="$${RINGLB_RUNTIME_IMAGE:-$$base}" \
-		$(COMPOSE) build ringlb
+		$(COMPOSE) build ringlb || exit 1; \
+	docker image prune -f \
+		--filter label=org.opencontainers.image.title=ringlb >/dev/null
 
 docker-image: docker-check
 	@docker image inspect $(RINGLB_IMAGE) >/dev/null 2>&1 || \
