@@ -482,6 +482,48 @@ test_bounded_loads(void)
 }
 
 /*
+ * The table keeps one byte per arc up to 255 members, two from the 256th
+ * on, and one again below; routes are those of a ring built afresh.
+ */
+static void
+test_table_width(void)
+{
+	struct ring *r = ring_new(&table_cfg), *fresh = ring_new(&table_cfg);
+	char name[32], err[128];
+	size_t narrow, wide;
+	int i, k, same = 0;
+
+	for (i = 1; i <= 255; i++) {
+		snprintf(name, sizeof(name), "node-%d", i);
+		CHECK(ring_add(r, name, NULL, err, sizeof(err)) == 0);
+	}
+	narrow = ring_memory(r);
+	CHECK(narrow >= RING_TABLE_SIZE && narrow < 2 * RING_TABLE_SIZE);
+	CHECK(ring_add(r, "node-256", NULL, err, sizeof(err)) == 0);
+	wide = ring_memory(r);
+	CHECK_EQ_INT(wide - narrow, RING_TABLE_SIZE);
+	CHECK_EQ_INT(ring_remove(r, "node-7"), 0);
+	CHECK_EQ_INT(ring_memory(r), narrow);
+	for (i = 256; i >= 1; i--) {
+		snprintf(name, sizeof(name), "node-%d", i);
+		if (i != 7)
+			ring_add(fresh, name, NULL, err, sizeof(err));
+	}
+	for (k = 0; k < NKEYS; k++)
+		same += strcmp(owner(r, k), owner(fresh, k)) == 0;
+	CHECK_EQ_INT(same, NKEYS);
+	/* and once more across, by adding */
+	CHECK(ring_add(r, "node-7", NULL, err, sizeof(err)) == 0);
+	CHECK_EQ_INT(ring_memory(r), wide);
+	CHECK(ring_add(fresh, "node-7", NULL, err, sizeof(err)) == 0);
+	for (same = 0, k = 0; k < NKEYS; k++)
+		same += strcmp(owner(r, k), owner(fresh, k)) == 0;
+	CHECK_EQ_INT(same, NKEYS);
+	ring_free(fresh);
+	ring_free(r);
+}
+
+/*
  * Routes pinned down: for a few member sets reached by adds and removes,
  * the owner of 1,000 keys, as the table ring answered when these tests
  * were written (ring_routes.h, made by `test_ring --print-routes`).  The
@@ -696,6 +738,8 @@ static const struct test_case tests[] = {
 	{ "classic formulas H and Phi", test_classic_formulas },
 	{ "classic slots with linear probing, by hand", test_classic_slots },
 	{ "classic ring holds at most 56 replicas", test_classic_capacity },
+	{ "table owners take two bytes from 256 members on, one below",
+	  test_table_width },
 	{ "the table ring routes pinned keys as it always has",
 	  test_routes_pinned },
 };
