@@ -85,6 +85,7 @@ struct ring {
 	uint32_t		 slot_key[RING_MEMBERS_MAX];	/* its key32 */
 	uint16_t		 slot_member[RING_MEMBERS_MAX];	/* slot -> idx */
 	uint8_t			 slot_used[RING_MEMBERS_MAX];
+	int			 key_ties;	/* pairs of members, same key32 */
 
 	double			 last_moved;
 };
@@ -219,17 +220,15 @@ table_best(const struct ring *r, uint32_t a, uint32_t *best_s)
 	return best;
 }
 
-/* Is key32 shared with another member?  Then scores can tie. */
+/* How many members other than skip have key32 as their key. */
 static int
-table_key_shared(const struct ring *r)
+table_key_count(const struct ring *r, uint32_t key32, int skip)
 {
-	int i, j;
+	int j, n = 0;
 
-	for (i = 0; i < r->nmembers; i++)
-		for (j = i + 1; j < r->nmembers; j++)
-			if (r->members[i].key32 == r->members[j].key32)
-				return 1;
-	return 0;
+	for (j = 0; j < r->nmembers; j++)
+		n += j != skip && r->members[j].key32 == key32;
+	return n;
 }
 
 /*
@@ -400,6 +399,7 @@ table_add(struct ring *r)
 	if (sl >= TABLE_SLOTS8 && r->owner16 == NULL &&
 	    table_widen(r) == -1)
 		return -1;
+	r->key_ties += table_key_count(r, m->key32, idx);
 	r->slot_used[sl] = 1;
 	r->slot_member[sl] = idx;
 	r->slot_key[sl] = m->key32;
@@ -411,7 +411,7 @@ table_add(struct ring *r)
 		else
 			memset(r->owner8, sl, RING_TABLE_SIZE);
 		moved = RING_TABLE_SIZE;
-	} else if (!table_key_shared(r))
+	} else if (r->key_ties == 0)
 		moved = r->owner16 != NULL ?
 		    table_sweep16(r->owner16, r->slot_key, m->key32, sl) :
 		    table_sweep8(r->owner8, r->slot_key, m->key32, (uint8_t)sl);
@@ -477,8 +477,9 @@ table_remove(struct ring *r, uint16_t sl)
 	    arcs[RANK_CHUNK], top[RANK_CHUNK], best[RANK_CHUNK];
 	uint32_t a = 0;
 	size_t moved = 0, k, i;
-	int n = r->nmembers, j, shared = table_key_shared(r);
+	int n = r->nmembers, j;
 
+	r->key_ties -= table_key_count(r, r->slot_key[sl], -1);
 	r->slot_used[sl] = 0;
 	for (j = 0; j < n; j++) {
 		r->slot_member[r->members[j].slot] = (uint16_t)j;
@@ -494,7 +495,7 @@ table_remove(struct ring *r, uint16_t sl)
 				    TABLE_NONE16 : TABLE_NONE8);
 			continue;
 		}
-		if (shared)
+		if (r->key_ties > 0)
 			for (i = 0; i < k; i++)
 				best[i] = r->members[table_best(r, arcs[i],
 				    &top[i])].slot;
