@@ -62,7 +62,6 @@ struct pool {
 	uint64_t		 seq;
 	uint64_t		 ring_changes;
 	uint64_t		 displaced;
-	double			*shares;	/* scratch for ring_shares */
 	struct pool_op		*op;
 	struct event		*tick;
 	int			 shutting_down;
@@ -169,18 +168,24 @@ pool_new_replica(struct pool *p, const char *name)
 
 /* --- the ring --------------------------------------------------------- */
 
-/* After a change: every replica's share of the key space, for /metrics. */
+/*
+ * After a change: every replica's share of the key space, for /metrics.
+ * The ring's members are replicas of the pool, so at most POOL_MAX.
+ */
 static void
 pool_update_shares(struct pool *p)
 {
+	double shares[POOL_MAX];
 	int i, n = ring_count(p->ring);
 
 	for (i = 0; i < p->nreps; i++)
 		p->reps[i]->keyspace_share = 0;
-	ring_shares(p->ring, p->shares);
+	if (n > POOL_MAX)
+		return;
+	ring_shares(p->ring, shares);
 	for (i = 0; i < n; i++)
 		((struct replica *)ring_member_data(p->ring, i))->
-		    keyspace_share = p->shares[i];
+		    keyspace_share = shares[i];
 }
 
 static void
@@ -672,9 +677,7 @@ pool_new(struct event_base *base, const struct config *cfg, char *err,
 	struct pool *p;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    (p->reps = calloc(POOL_MAX, sizeof(*p->reps))) == NULL ||
-	    (p->shares = calloc(RING_MEMBERS_MAX, sizeof(*p->shares))) ==
-	    NULL)
+	    (p->reps = calloc(POOL_MAX, sizeof(*p->reps))) == NULL)
 		goto nomem;
 	p->base = base;
 	p->cfg = cfg;
@@ -714,7 +717,6 @@ pool_free(struct pool *p)
 	}
 	health_free(p->health);
 	free(p->op);
-	free(p->shares);
 	free(p->reps);
 	ring_free(p->ring);
 	free(p);

@@ -20,8 +20,11 @@
  * independently, adding a member moves only the arcs it now wins, and
  * removing one moves only its own arcs, to their second choice; with 2^21
  * arcs every member's share is within about 1% of the mean up to 64
- * members.  The table is updated in place: an add scores every arc once for
- * the newcomer, a remove re-ranks only the arcs the member held.
+ * members.  The table is updated in place: an add scores every arc for the
+ * newcomer and for the arc's owner, a remove re-ranks only the arcs the
+ * member held.  It keeps only what a lookup needs, the owner of each arc:
+ * one byte per arc up to 255 members (2 MiB), two above; scores are
+ * recomputed when a member changes rather than stored.
  *
  * The hash and classic rings are rebuilt whole on every membership
  * change: a change is rare, a lookup is the hot path.
@@ -44,7 +47,9 @@ struct ring_member {
 	void		*data;
 };
 
-#define TABLE_NONE	0xffff
+#define TABLE_SLOTS8	255	/* slots a one-byte table holds, 0..254 */
+#define TABLE_NONE8	0xff	/* the owner of no arc, one-byte table */
+#define TABLE_NONE16	0xffff	/* the same, two-byte table */
 #define TABLE_RANK_MAX	64	/* longest ranking ring_successors gives */
 
 struct ring_point {
@@ -70,14 +75,17 @@ struct ring {
 	size_t			 nslots;
 
 	/*
-	 * RING_ALGO_TABLE: arc -> slot of its owner, and the owner's score
-	 * there.  Slots stay put while member indices shift, so a removal
-	 * touches only the arcs that change hands.
+	 * RING_ALGO_TABLE: arc -> slot of its owner, in owner8 while every
+	 * slot fits in a byte (at most 255 members), else in owner16; the
+	 * other is NULL.  Slots stay put while member indices shift, so a
+	 * removal touches only the arcs that change hands.
 	 */
-	uint16_t		*owner;
-	uint32_t		*score;
+	uint8_t			*owner8;
+	uint16_t		*owner16;
+	uint32_t		 slot_key[RING_MEMBERS_MAX];	/* its key32 */
 	uint16_t		 slot_member[RING_MEMBERS_MAX];	/* slot -> idx */
 	uint8_t			 slot_used[RING_MEMBERS_MAX];
+	int			 key_ties;	/* pairs of members, same key32 */
 
 	double			 last_moved;
 };
@@ -123,14 +131,13 @@ ring_new(const struct ring_config *cfg)
 	r->cfg = *cfg;
 	memset(r->slot, 0xff, sizeof(r->slot));
 	memset(r->next, 0xff, sizeof(r->next));
-	if (cfg->algo == RING_ALGO_TABLE) {
-		r->owner = malloc(RING_TABLE_SIZE * sizeof(*r->owner));
-		r->score = calloc(RING_TABLE_SIZE, sizeof(*r->score));
-		if (r->owner == NULL || r->score == NULL) {
-			ring_free(r);
-			return NULL;
-		}
-		memset(r->owner, 0xff, RING_TABLE_SIZE * sizeof(*r->owner));
+	/* no arc is read before the first member takes them all: the
+	 * pages stay untouched until then */
+	if (cfg->algo == RING_ALGO_TABLE &&
+	    (r->owner8 = calloc(RING_TABLE_SIZE, sizeof(*r->owner8))) ==
+	    NULL) {
+		ring_free(r);
+		return NULL;
 	}
 	return r;
 }
@@ -142,8 +149,8 @@ ring_free(struct ring *r)
 		return;
 	free(r->members);
 	free(r->points);
-	free(r->owner);
-	free(r->score);
+	free(r->owner8);
+	free(r->owner16);
 	free(r);
 }
 
@@ -213,17 +220,15 @@ table_best(const struct ring *r, uint32_t a, uint32_t *best_s)
 	return best;
 }
 
-/* Is key32 shared with another member?  Then scores can tie. */
+/* How many members other than skip have key32 as their key. */
 static int
-table_key_shared(const struct ring *r)
+table_key_count(const struct ring *r, uint32_t key32, int skip)
 {
-	int i, j;
+	int j, n = 0;
 
-	for (i = 0; i < r->nmembers; i++)
-		for (j = i + 1; j < r->nmembers; j++)
-			if (r->members[i].key32 == r->members[j].key32)
-				return 1;
-	return 0;
+	for (j = 0; j < r->nmembers; j++)
+		n += j != skip && r->members[j].key32 == key32;
+	return n;
 }
 
 /*
@@ -237,19 +242,40 @@ table_key_shared(const struct ring *r)
 #define TABLE_CLONES
 #endif
 
-/* Give arc a to slot sl where key32 scores higher; count the arcs taken. */
+/*
+ * Give arc a to slot sl where key32 scores higher than the arc's owner,
+ * whose key is slot_key[owner[a]]; count the arcs taken.  One loop for
+ * each width of the table.
+ */
 TABLE_CLONES static size_t
-table_sweep(uint16_t *restrict owner, uint32_t *restrict score,
+table_sweep8(uint8_t *restrict owner, const uint32_t *restrict slot_key,
+    uint32_t key32, uint8_t sl)
+{
+	size_t moved = 0;
+	uint32_t a;
+
+	for (a = 0; a < RING_TABLE_SIZE; a++) {
+		uint32_t o = owner[a];
+		uint32_t win = score_of(key32, a) > score_of(slot_key[o], a);
+
+		owner[a] = win ? sl : o;
+		moved += win;
+	}
+	return moved;
+}
+
+TABLE_CLONES static size_t
+table_sweep16(uint16_t *restrict owner, const uint32_t *restrict slot_key,
     uint32_t key32, uint16_t sl)
 {
 	size_t moved = 0;
 	uint32_t a;
 
 	for (a = 0; a < RING_TABLE_SIZE; a++) {
-		uint32_t sc = score_of(key32, a), win = sc > score[a];
+		uint32_t o = owner[a];
+		uint32_t win = score_of(key32, a) > score_of(slot_key[o], a);
 
-		owner[a] = win ? sl : owner[a];
-		score[a] = win ? sc : score[a];
+		owner[a] = win ? sl : o;
 		moved += win;
 	}
 	return moved;
@@ -259,7 +285,7 @@ table_sweep(uint16_t *restrict owner, uint32_t *restrict score,
 
 /*
  * Rank the k arcs in arcs[] over the n members (keys[], slots[]): the
- * best slot of each into best[], its score into top[].
+ * best slot of each into best[]; top[] is scratch for the best scores.
  */
 TABLE_CLONES static void
 table_rank(const uint32_t *restrict arcs, size_t k,
@@ -286,43 +312,157 @@ table_rank(const uint32_t *restrict arcs, size_t k,
 	}
 }
 
+static inline unsigned
+table_owner(const struct ring *r, uint32_t a)
+{
+	return r->owner16 != NULL ? r->owner16[a] : r->owner8[a];
+}
+
+static inline void
+table_set_owner(struct ring *r, uint32_t a, unsigned sl)
+{
+	if (r->owner16 != NULL)
+		r->owner16[a] = (uint16_t)sl;
+	else
+		r->owner8[a] = (uint8_t)sl;
+}
+
+/* A 256th member needs two bytes per arc; -1 when there is no memory,
+ * and the table unchanged. */
+static int
+table_widen(struct ring *r)
+{
+	uint16_t *wide;
+	uint32_t a;
+
+	if ((wide = malloc(RING_TABLE_SIZE * sizeof(*wide))) == NULL)
+		return -1;
+	for (a = 0; a < RING_TABLE_SIZE; a++)
+		wide[a] = r->owner8[a];
+	free(r->owner8);
+	r->owner8 = NULL;
+	r->owner16 = wide;
+	return 0;
+}
+
+/*
+ * Back to one byte per arc once at most 255 members are left: member j
+ * moves to slot j, so that every slot fits in a byte.  Without memory
+ * for the narrow table the wide one stays, which is only bigger.
+ */
+static void
+table_narrow(struct ring *r)
+{
+	uint8_t *narrow, remap[RING_MEMBERS_MAX];
+	uint32_t a;
+	int j;
+
+	if (r->owner16 == NULL || r->nmembers > TABLE_SLOTS8 ||
+	    (narrow = malloc(RING_TABLE_SIZE * sizeof(*narrow))) == NULL)
+		return;
+	memset(remap, TABLE_NONE8, sizeof(remap));
+	for (j = 0; j < r->nmembers; j++)
+		remap[r->members[j].slot] = (uint8_t)j;
+	for (a = 0; a < RING_TABLE_SIZE; a++)
+		narrow[a] = r->owner16[a] == TABLE_NONE16 ? TABLE_NONE8 :
+		    remap[r->owner16[a]];
+	memset(r->slot_used, 0, sizeof(r->slot_used));
+	for (j = 0; j < r->nmembers; j++) {
+		r->members[j].slot = (uint16_t)j;
+		r->slot_used[j] = 1;
+		r->slot_member[j] = (uint16_t)j;
+		r->slot_key[j] = r->members[j].key32;
+	}
+	free(r->owner16);
+	r->owner16 = NULL;
+	r->owner8 = narrow;
+}
+
 /*
  * The newest member, r->members[r->nmembers - 1], takes the arcs it wins.
  * Keys that collide make ties possible: then every arc is compared in
- * full, names and all.
+ * full, names and all.  -1 when a 256th member finds no memory to widen
+ * the table; the table is then unchanged.
  */
-static void
+static int
 table_add(struct ring *r)
 {
-	uint16_t idx = (uint16_t)(r->nmembers - 1), sl, *owner = r->owner;
+	uint16_t idx = (uint16_t)(r->nmembers - 1), sl;
 	struct ring_member *m = &r->members[idx];
-	uint32_t *score = r->score, a, sc;
+	const struct ring_member *o;
+	uint32_t a, sc;
+	unsigned os;
 	size_t moved = 0;
 
 	for (sl = 0; r->slot_used[sl]; sl++)
 		;
+	if (sl >= TABLE_SLOTS8 && r->owner16 == NULL &&
+	    table_widen(r) == -1)
+		return -1;
+	r->key_ties += table_key_count(r, m->key32, idx);
 	r->slot_used[sl] = 1;
 	r->slot_member[sl] = idx;
+	r->slot_key[sl] = m->key32;
 	m->slot = sl;
 	if (r->nmembers == 1) {
-		for (a = 0; a < RING_TABLE_SIZE; a++) {
-			owner[a] = sl;
-			score[a] = score_of(m->key32, a);
-		}
+		if (r->owner16 != NULL)
+			for (a = 0; a < RING_TABLE_SIZE; a++)
+				r->owner16[a] = sl;
+		else
+			memset(r->owner8, sl, RING_TABLE_SIZE);
 		moved = RING_TABLE_SIZE;
-	} else if (!table_key_shared(r))
-		moved = table_sweep(owner, score, m->key32, sl);
+	} else if (r->key_ties == 0)
+		moved = r->owner16 != NULL ?
+		    table_sweep16(r->owner16, r->slot_key, m->key32, sl) :
+		    table_sweep8(r->owner8, r->slot_key, m->key32, (uint8_t)sl);
 	else
 		for (a = 0; a < RING_TABLE_SIZE; a++) {
+			os = table_owner(r, a);
+			o = &r->members[r->slot_member[os]];
 			sc = score_of(m->key32, a);
-			if (table_beats(m, sc, &r->members[r->slot_member[
-			    owner[a]]], score[a])) {
-				owner[a] = sl;
-				score[a] = sc;
+			if (table_beats(m, sc, o, score_of(o->key32, a))) {
+				table_set_owner(r, a, sl);
 				moved++;
 			}
 		}
 	r->last_moved = (double)moved / RING_TABLE_SIZE;
+	return 0;
+}
+
+/*
+ * The next arcs from *a on that slot sl owns, into arcs[]; how many (at
+ * most RANK_CHUNK).  Whole blocks are scanned while one surely fits, so
+ * that the inner loops test nothing but their end.
+ */
+#define SCAN_BLOCK	256	/* divides RING_TABLE_SIZE */
+#if RING_TABLE_BITS < 8
+#error "table_arcs_of scans whole blocks of 256 arcs"
+#endif
+
+static size_t
+table_arcs_of(const struct ring *r, unsigned sl, uint32_t *a,
+    uint32_t *arcs)
+{
+	const uint16_t *owner16 = r->owner16;
+	const uint8_t *owner8 = r->owner8;
+	size_t k = 0;
+	uint32_t i = *a, end;
+
+	for (; i < RING_TABLE_SIZE && k + SCAN_BLOCK <= RANK_CHUNK; i = end) {
+		end = i + SCAN_BLOCK;
+		if (owner16 != NULL)
+			for (; i < end; i++) {
+				arcs[k] = i;
+				k += owner16[i] == sl;
+			}
+		else
+			for (; i < end; i++) {
+				arcs[k] = i;
+				k += owner8[i] == sl;
+			}
+	}
+	*a = i;
+	return k;
 }
 
 /*
@@ -335,11 +475,11 @@ table_remove(struct ring *r, uint16_t sl)
 {
 	static uint32_t keys[RING_MEMBERS_MAX], slots[RING_MEMBERS_MAX],
 	    arcs[RANK_CHUNK], top[RANK_CHUNK], best[RANK_CHUNK];
-	uint16_t *owner = r->owner;
-	uint32_t *score = r->score, a = 0;
+	uint32_t a = 0;
 	size_t moved = 0, k, i;
-	int n = r->nmembers, j, shared = table_key_shared(r);
+	int n = r->nmembers, j;
 
+	r->key_ties -= table_key_count(r, r->slot_key[sl], -1);
 	r->slot_used[sl] = 0;
 	for (j = 0; j < n; j++) {
 		r->slot_member[r->members[j].slot] = (uint16_t)j;
@@ -347,32 +487,29 @@ table_remove(struct ring *r, uint16_t sl)
 		slots[j] = r->members[j].slot;
 	}
 	while (a < RING_TABLE_SIZE) {
-		for (k = 0; a < RING_TABLE_SIZE && k < RANK_CHUNK; a++) {
-			arcs[k] = a;
-			k += owner[a] == sl;
-		}
+		k = table_arcs_of(r, sl, &a, arcs);
 		moved += k;
 		if (n == 0) {
-			for (i = 0; i < k; i++) {
-				owner[arcs[i]] = TABLE_NONE;
-				score[arcs[i]] = 0;
-			}
+			for (i = 0; i < k; i++)
+				table_set_owner(r, arcs[i], r->owner16 != NULL ?
+				    TABLE_NONE16 : TABLE_NONE8);
 			continue;
 		}
-		if (shared)
-			for (i = 0; i < k; i++) {
-				int b = table_best(r, arcs[i], &top[i]);
-
-				best[i] = r->members[b].slot;
-			}
+		if (r->key_ties > 0)
+			for (i = 0; i < k; i++)
+				best[i] = r->members[table_best(r, arcs[i],
+				    &top[i])].slot;
 		else
 			table_rank(arcs, k, keys, slots, n, top, best);
-		for (i = 0; i < k; i++) {
-			owner[arcs[i]] = (uint16_t)best[i];
-			score[arcs[i]] = top[i];
-		}
+		if (r->owner16 != NULL)
+			for (i = 0; i < k; i++)
+				r->owner16[arcs[i]] = (uint16_t)best[i];
+		else
+			for (i = 0; i < k; i++)
+				r->owner8[arcs[i]] = (uint8_t)best[i];
 	}
 	r->last_moved = (double)moved / RING_TABLE_SIZE;
+	table_narrow(r);
 }
 
 uint32_t
@@ -590,7 +727,10 @@ ring_add(struct ring *r, const char *name, void *data, char *err,
 	m->data = data;
 	r->nmembers++;
 	if (r->cfg.algo == RING_ALGO_TABLE) {
-		table_add(r);
+		if (table_add(r) == -1) {
+			r->nmembers--;
+			goto nomem;
+		}
 		return 0;
 	}
 	if (rebuild(r) == -1) {
@@ -682,7 +822,8 @@ ring_memory(const struct ring *r)
 	    r->points_cap * sizeof(r->points[0]);
 
 	if (r->cfg.algo == RING_ALGO_TABLE)
-		n += RING_TABLE_SIZE * (sizeof(*r->owner) + sizeof(*r->score));
+		n += RING_TABLE_SIZE * (r->owner16 != NULL ?
+		    sizeof(*r->owner16) : sizeof(*r->owner8));
 	return n;
 }
 
@@ -713,8 +854,12 @@ ring_lookup(const struct ring *r, const void *key, size_t len)
 {
 	if (r->nmembers == 0)
 		return -1;
-	if (r->cfg.algo == RING_ALGO_TABLE)
-		return r->slot_member[r->owner[table_arc(key, len)]];
+	/* the table ring, told apart by the array it has: no more tests
+	 * than a single width would take */
+	if (r->owner8 != NULL)
+		return r->slot_member[r->owner8[table_arc(key, len)]];
+	if (r->owner16 != NULL)
+		return r->slot_member[r->owner16[table_arc(key, len)]];
 	if (r->cfg.algo == RING_ALGO_CLASSIC)
 		return r->slot[r->next[classic_key_slot(key, len)]];
 	return (int)r->points[hash_position(r, XXH3_64bits(key, len))].member;
@@ -866,11 +1011,27 @@ member_share(const struct ring *r, int idx)
 	return v;
 }
 
+/* The table's shares: arcs owned, counted by slot. */
+static void
+table_shares(const struct ring *r, double *out)
+{
+	uint32_t count[RING_MEMBERS_MAX] = { 0 }, a;
+	int j;
+
+	if (r->owner16 != NULL)
+		for (a = 0; a < RING_TABLE_SIZE; a++)
+			count[r->owner16[a]]++;
+	else
+		for (a = 0; a < RING_TABLE_SIZE; a++)
+			count[r->owner8[a]]++;
+	for (j = 0; j < r->nmembers; j++)
+		out[j] = (double)count[r->members[j].slot] / RING_TABLE_SIZE;
+}
+
 void
 ring_shares(const struct ring *r, double *out)
 {
 	size_t k;
-	uint32_t a;
 	int i;
 
 	for (i = 0; i < r->nmembers; i++)
@@ -879,9 +1040,7 @@ ring_shares(const struct ring *r, double *out)
 		return;
 	switch (r->cfg.algo) {
 	case RING_ALGO_TABLE:
-		for (a = 0; a < RING_TABLE_SIZE; a++)
-			out[r->slot_member[r->owner[a]]] += 1.0 /
-			    RING_TABLE_SIZE;
+		table_shares(r, out);
 		break;
 	case RING_ALGO_CLASSIC:
 		/* H(i) repeats every 512 ids: one period is every id */
@@ -940,7 +1099,7 @@ ring_ticks(const struct ring *r, double *pos, int *member, size_t max)
 			    max);
 
 			pos[n] = (double)n / (double)max;
-			member[n] = r->slot_member[r->owner[a]];
+			member[n] = r->slot_member[table_owner(r, a)];
 		}
 		break;
 	}

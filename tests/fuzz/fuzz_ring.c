@@ -3,7 +3,10 @@
  * checked against a model: the members are exactly those added and not
  * removed, every lookup names one of them, successors are distinct and
  * start at the owner, and the final ring routes like one built afresh
- * from the same names in another order.
+ * from the same names in another order.  On the table ring one operation
+ * adds BULK members at once and the next removes them, so that the ring
+ * crosses 255 members and changes the width of its owners both ways
+ * (seeds/ring/widen-narrow does both from the first run on).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include "ring.h"
 
 #define NAMES	32
+#define BULK	250	/* names NAMES .. NAMES + BULK - 1, all at once */
 #define MAXOPS	48
 
 static void
@@ -31,7 +35,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    RING_ALGO_HASH, RING_ALGO_CLASSIC };
 	struct ring_config cfg;
 	struct ring *r, *fresh;
-	int present[NAMES] = { 0 }, count = 0, ops = 0, out[8], n, i, j;
+	int present[NAMES + BULK] = { 0 }, count = 0, ops = 0, bulks = 0,
+	    out[8], n, i, j, b;
 	char name[16], err[128];
 	size_t p = 1;
 
@@ -46,7 +51,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		p += 2;
 		snprintf(name, sizeof(name), "r-%u", arg % NAMES);
-		if (op < 3) {
+		if (op == 7 && arg < 8 && cfg.algo == RING_ALGO_TABLE &&
+		    bulks++ < 2) {
+			/* all the bulk names in, then all out from arg on;
+			 * rare (arg < 8), as hundreds of changes are slow */
+			int in = !present[NAMES];
+
+			for (i = 0; i < BULK; i++) {
+				b = NAMES + (i + arg) % BULK;
+				snprintf(name, sizeof(name), "r-%d", b);
+				check((in ? ring_add(r, name, NULL, err,
+				    sizeof(err)) : ring_remove(r, name)) == 0,
+				    "bulk change");
+				present[b] = in;
+				count += in ? 1 : -1;
+			}
+		} else if (op < 3) {
 			int rc = ring_add(r, name, NULL, err, sizeof(err));
 
 			check((rc == 0) == !present[arg % NAMES] ||
@@ -84,7 +104,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* the same members, added in reverse: the same routes */
 	if ((fresh = ring_new(&cfg)) != NULL) {
-		for (i = NAMES - 1; i >= 0; i--)
+		for (i = NAMES + BULK - 1; i >= 0; i--)
 			if (present[i]) {
 				snprintf(name, sizeof(name), "r-%d", i);
 				ring_add(fresh, name, NULL, err, sizeof(err));

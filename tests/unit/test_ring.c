@@ -481,6 +481,245 @@ test_bounded_loads(void)
 	check_bounded(&hash_cfg, 1.25);
 }
 
+/*
+ * The table keeps one byte per arc up to 255 members, two from the 256th
+ * on, and one again below; routes are those of a ring built afresh.
+ */
+static void
+test_table_width(void)
+{
+	struct ring *r = ring_new(&table_cfg), *fresh = ring_new(&table_cfg);
+	char name[32], err[128];
+	size_t narrow, wide;
+	int i, k, same = 0;
+
+	for (i = 1; i <= 255; i++) {
+		snprintf(name, sizeof(name), "node-%d", i);
+		CHECK(ring_add(r, name, NULL, err, sizeof(err)) == 0);
+	}
+	narrow = ring_memory(r);
+	CHECK(narrow >= RING_TABLE_SIZE && narrow < 2 * RING_TABLE_SIZE);
+	CHECK(ring_add(r, "node-256", NULL, err, sizeof(err)) == 0);
+	wide = ring_memory(r);
+	CHECK_EQ_INT(wide - narrow, RING_TABLE_SIZE);
+	CHECK_EQ_INT(ring_remove(r, "node-7"), 0);
+	CHECK_EQ_INT(ring_memory(r), narrow);
+	for (i = 256; i >= 1; i--) {
+		snprintf(name, sizeof(name), "node-%d", i);
+		if (i != 7)
+			ring_add(fresh, name, NULL, err, sizeof(err));
+	}
+	for (k = 0; k < NKEYS; k++)
+		same += strcmp(owner(r, k), owner(fresh, k)) == 0;
+	CHECK_EQ_INT(same, NKEYS);
+	/* and once more across, by adding */
+	CHECK(ring_add(r, "node-7", NULL, err, sizeof(err)) == 0);
+	CHECK_EQ_INT(ring_memory(r), wide);
+	CHECK(ring_add(fresh, "node-7", NULL, err, sizeof(err)) == 0);
+	for (same = 0, k = 0; k < NKEYS; k++)
+		same += strcmp(owner(r, k), owner(fresh, k)) == 0;
+	CHECK_EQ_INT(same, NKEYS);
+	ring_free(fresh);
+	ring_free(r);
+}
+
+/*
+ * Routes pinned down: for a few member sets reached by adds and removes,
+ * the owner of 1,000 keys, as the table ring answered when these tests
+ * were written (ring_routes.h, made by `test_ring --print-routes`).  The
+ * table's internals may change; where a key goes may not, or every
+ * ringlb upgrade would move keys between replicas.
+ */
+struct route_step {
+	char		 op;		/* '+' add, '-' remove */
+	const char	*prefix;
+	int		 from, to;	/* the names prefix<from>..prefix<to> */
+};
+
+struct route_case {
+	const char		*what;
+	const struct route_step	*steps;
+};
+
+/* replica-55618 and replica-60611 have the same 32-bit XXH3 key: they tie
+ * on every arc, and the name decides. */
+static const struct route_step route_3[] = {
+	{ '+', "server-", 1, 5 }, { '-', "server-", 2, 2 },
+	{ '-', "server-", 4, 4 }, { '+', "web.", 7, 7 },
+	{ '-', "server-", 5, 5 }, { 0, NULL, 0, 0 }
+};
+static const struct route_step route_8[] = {
+	{ '+', "server-", 1, 10 }, { '-', "server-", 3, 3 },
+	{ '-', "server-", 6, 6 }, { '-', "server-", 9, 9 },
+	{ '+', "Server ", 4, 4 }, { '-', "server-", 1, 1 },
+	{ '+', "web.", 2, 2 }, { 0, NULL, 0, 0 }
+};
+static const struct route_step route_64[] = {
+	{ '+', "server-", 1, 70 }, { '-', "server-", 5, 10 },
+	{ '+', "replica-", 1, 3 }, { '-', "server-", 20, 20 },
+	{ '-', "server-", 40, 40 }, { '-', "server-", 60, 60 },
+	{ 0, NULL, 0, 0 }
+};
+static const struct route_step route_tied[] = {
+	{ '+', "server-", 1, 1 }, { '+', "replica-", 60611, 60611 },
+	{ '+', "replica-", 55618, 55618 }, { '+', "server-", 2, 2 },
+	{ '-', "server-", 1, 1 }, { '+', "server-", 3, 3 },
+	{ '-', "replica-", 55618, 55618 }, { '+', "replica-", 55618, 55618 },
+	{ 0, NULL, 0, 0 }
+};
+static const struct route_step route_300[] = {
+	{ '+', "node-", 1, 300 }, { 0, NULL, 0, 0 }
+};
+static const struct route_step route_240[] = {
+	{ '+', "node-", 1, 300 }, { '-', "node-", 1, 60 },
+	{ '+', "node-", 301, 320 }, { '-', "node-", 100, 119 },
+	{ 0, NULL, 0, 0 }
+};
+
+static const struct route_case route_cases[] = {
+	{ "3 members", route_3 },
+	{ "8 members", route_8 },
+	{ "64 members", route_64 },
+	{ "4 members, two of them tied", route_tied },
+	{ "300 members", route_300 },
+	{ "240 members, after 320", route_240 },
+};
+#define ROUTE_CASES	(sizeof(route_cases) / sizeof(route_cases[0]))
+#define ROUTE_KEYS	1000
+#define ROUTE_MEMBERS	320
+
+/* An owner is written as its rank in the member names sorted, in one
+ * digit of this alphabet up to 64 members, else two. */
+static const char route_digits[] =
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Play the steps on a new table ring; the member names sorted into
+ * names[] (ROUTE_MEMBERS of RING_NAME_LEN), their number returned.
+ */
+static struct ring *
+route_play(const struct route_step *st, char (*names)[RING_NAME_LEN],
+    int *n)
+{
+	struct ring *r = ring_new(&table_cfg);
+	char name[RING_NAME_LEN], err[128];
+	const char *sorted[ROUTE_MEMBERS];
+	int i, k;
+
+	for (; st->op != 0; st++)
+		for (i = st->from; i <= st->to; i++) {
+			snprintf(name, sizeof(name), "%s%d", st->prefix, i);
+			if (st->op == '+')
+				CHECK(ring_add(r, name, NULL, err,
+				    sizeof(err)) == 0);
+			else
+				CHECK(ring_remove(r, name) == 0);
+		}
+	*n = ring_count(r);
+	for (k = 0; k < *n; k++)
+		sorted[k] = ring_member_name(r, k);
+	qsort(sorted, *n, sizeof(sorted[0]), name_cmp);
+	for (k = 0; k < *n; k++)
+		snprintf(names[k], RING_NAME_LEN, "%s", sorted[k]);
+	return r;
+}
+
+/* The owners of the ROUTE_KEYS keys, written as in ring_routes.h. */
+static void
+route_encode(const struct ring *r, char (*names)[RING_NAME_LEN], int n,
+    char *out)
+{
+	char key[32];
+	const char *owner_name, **at;
+	const char *sorted[ROUTE_MEMBERS];
+	int i, len, rank, k;
+
+	for (k = 0; k < n; k++)
+		sorted[k] = names[k];
+	for (i = 0; i < ROUTE_KEYS; i++) {
+		len = snprintf(key, sizeof(key), "req-%d", i);
+		owner_name = ring_member_name(r, ring_lookup(r, key,
+		    (size_t)len));
+		at = owner_name == NULL ? NULL : bsearch(&owner_name, sorted,
+		    n, sizeof(sorted[0]), name_cmp);
+		rank = at == NULL ? 0 : (int)(at - sorted);
+		if (n > 64) {
+			*out++ = route_digits[rank / 64];
+			*out++ = route_digits[rank % 64];
+		} else
+			*out++ = route_digits[rank];
+	}
+	*out = '\0';
+}
+
+#include "ring_routes.h"
+
+static void
+test_routes_pinned(void)
+{
+	static char names[ROUTE_MEMBERS][RING_NAME_LEN];
+	static char got[2 * ROUTE_KEYS + 1];
+	char err[128];
+	size_t c;
+	int n, k, i;
+
+	for (c = 0; c < ROUTE_CASES; c++) {
+		struct ring *r = route_play(route_cases[c].steps, names, &n);
+		struct ring *fresh = ring_new(&table_cfg);
+
+		route_encode(r, names, n, got);
+		if (strcmp(got, route_answers[c]) != 0) {
+			for (i = 0; got[i] == route_answers[c][i]; i++)
+				;
+			fprintf(stderr, "    %s: routes differ from "
+			    "position %d\n", route_cases[c].what, i);
+			CHECK(strcmp(got, route_answers[c]) == 0);
+		}
+		/* the same members added afresh, in name order */
+		for (k = 0; k < n; k++)
+			CHECK(ring_add(fresh, names[k], NULL, err,
+			    sizeof(err)) == 0);
+		route_encode(fresh, names, n, got);
+		CHECK(strcmp(got, route_answers[c]) == 0);
+		ring_free(fresh);
+		ring_free(r);
+	}
+}
+
+/* Write ring_routes.h from the ring as it routes now. */
+static int
+print_routes(void)
+{
+	static char names[ROUTE_MEMBERS][RING_NAME_LEN];
+	static char got[2 * ROUTE_KEYS + 1];
+	size_t c, i, len;
+	int n;
+
+	printf("/*\n * ring_routes.h - owners of the keys req-0..req-%d for "
+	    "the member sets of\n * test_ring.c's route_cases, made by "
+	    "`test_ring --print-routes`.\n */\n"
+	    "static const char *const route_answers[] = {\n", ROUTE_KEYS - 1);
+	for (c = 0; c < ROUTE_CASES; c++) {
+		struct ring *r = route_play(route_cases[c].steps, names, &n);
+
+		route_encode(r, names, n, got);
+		printf("\t/* %s */\n", route_cases[c].what);
+		len = strlen(got);
+		for (i = 0; i < len; i += 64)
+			printf("\t\"%.64s\"%s\n", got + i, i + 64 < len ? "" :
+			    ",");
+		ring_free(r);
+	}
+	printf("};\n");
+	return harness_failed_checks ? 1 : 0;
+}
+
 static const struct test_case tests[] = {
 	{ "bounded loads never exceed the cap", test_bounded_loads },
 	{ "empty ring maps nothing", test_empty_ring },
@@ -499,10 +738,16 @@ static const struct test_case tests[] = {
 	{ "classic formulas H and Phi", test_classic_formulas },
 	{ "classic slots with linear probing, by hand", test_classic_slots },
 	{ "classic ring holds at most 56 replicas", test_classic_capacity },
+	{ "table owners take two bytes from 256 members on, one below",
+	  test_table_width },
+	{ "the table ring routes pinned keys as it always has",
+	  test_routes_pinned },
 };
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--print-routes") == 0)
+		return print_routes();
 	return harness_run("ring", tests, sizeof(tests) / sizeof(tests[0]));
 }
