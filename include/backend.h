@@ -50,6 +50,8 @@ struct backend_ops {
 	/* 1 if a failed replica is replaced by spawning it again; 0 if it is
 	 * only waited for (static addresses) */
 	int		 replaces;
+	/* a stop may take --stop-grace and this long again */
+	long		 stop_slack_ms;
 	int		 (*init)(struct backend *be, char *err, size_t errlen);
 	/*
 	 * Names of the replicas to start with: the static list, or the

@@ -72,11 +72,19 @@ struct docker_call *docker_request(struct docker *d, const char *method,
 
 /*
  * GET /events with these filters (a JSON object, stolen), calling
- * on_event for every event as it arrives and done once the stream ends
- * (the engine restarted, or it failed to start).
+ * on_event(NULL) once the engine has answered 200 (the stream is open),
+ * then on_event for every event as it arrives, and done once the stream
+ * ends (the engine restarted, or it failed to start: then done has the
+ * engine's message).
  */
 struct docker_call *docker_events(struct docker *d, json_t *filters,
 		    docker_event_cb on_event, docker_cb done, void *arg);
+
+/*
+ * arg is a malloc'd block that done frees: free it here instead should
+ * the request be cancelled (or the client freed) before it is answered.
+ */
+void		 docker_own_arg(struct docker_call *c);
 
 /* Stop a request; its done is never called. */
 void		 docker_cancel(struct docker *d, struct docker_call *c);

@@ -97,6 +97,8 @@ int		 pool_has(const struct pool *p, const char *name);
 int		 pool_healthy(const struct pool *p);	/* those on the ring */
 /* The backend that starts and stops the replicas. */
 struct backend	*pool_backend(const struct pool *p);
+/* How long stopping every replica may take before ringlb gives up. */
+long		 pool_stop_deadline_ms(const struct pool *p);
 
 /* Ring facts for /metrics. */
 size_t		 pool_ring_points(const struct pool *p);

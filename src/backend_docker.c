@@ -47,6 +47,7 @@
 #define LABEL_REPLICA		"ringlb.replica"
 #define CALL_TIMEOUT_MS		30000L	/* an ordinary API call */
 #define RESUBSCRIBE_MS		1000
+#define CREATE_AGAIN_MS		250	/* the name's old holder is going */
 #define ALIAS_MAX		63	/* a DNS label */
 #define CNAME_MAX		(64 + ALIAS_MAX)
 
@@ -72,11 +73,13 @@ struct ctr {
 	char			 alias[ALIAS_MAX + 1];	/* on the network */
 	char			 id[80];	/* "" until created */
 	enum ctr_phase		 phase;
+	uint64_t		 running_gen;	/* dk->gen when it ran */
 	int			 retried;	/* a 409 was cleared once */
 	struct docker_call	*call;
 	backend_done_cb		 done;		/* the spawn or stop */
 	void			*arg;
 	struct event		*deadline;	/* of a spawn */
+	struct event		*again;		/* create once more, later */
 	struct ctr		*next;
 };
 
@@ -93,12 +96,15 @@ struct dock {
 	struct docker_call	*listing;	/* after the stream ended */
 	struct event		*resubscribe;
 	int			 stream_down;	/* logged once per outage */
+	uint64_t		 gen;		/* of listings and RUNNINGs */
+	uint64_t		 listed_gen;	/* gen when the list was asked */
 	char			 self[128];	/* our container, if any */
 };
 
 static void	ctr_begin(struct ctr *);
 static void	ctr_create(struct ctr *);
 static void	subscribe(struct dock *);
+static void	stream_opened(struct dock *);
 
 /* --- names ------------------------------------------------------------ */
 
@@ -141,6 +147,26 @@ derive_alias(const char *name, char *out)
 
 /* --- small helpers ---------------------------------------------------- */
 
+/* Do these labels (a JSON object) name our owner?  Checked here, not
+ * only by the engine's filter, before anything is removed or adopted. */
+static int
+labels_ours(struct dock *dk, json_t *labels)
+{
+	const char *o = json_string_value(json_object_get(labels,
+	    LABEL_OWNER));
+
+	return o != NULL && strcmp(o, dk->dc->owner) == 0;
+}
+
+/* An engine's container id: 12 to 64 lowercase hex digits. */
+static int
+id_is_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	return n >= 12 && n <= 64 && strspn(id, "0123456789abcdef") == n;
+}
+
 static struct ctr *
 ctr_by_id(struct dock *dk, const char *id)
 {
@@ -179,6 +205,8 @@ ctr_free(struct ctr *c)
 		docker_cancel(c->dk->api, c->call);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	if (c->again != NULL)
+		event_free(c->again);
 	if (c->rep != NULL && c->rep->backend_data == c)
 		c->rep->backend_data = NULL;
 	free(c);
@@ -214,14 +242,17 @@ static void
 discard(struct dock *dk, const char *id_or_name)
 {
 	char path[256], esc[200], *what;
+	struct docker_call *call;
 
 	if (docker_escape(id_or_name, esc, sizeof(esc)) == -1 ||
 	    (what = strdup(id_or_name)) == NULL)
 		return;
 	snprintf(path, sizeof(path), "/containers/%s?force=1&v=1", esc);
-	if (docker_request(dk->api, "DELETE", path, NULL, CALL_TIMEOUT_MS,
-	    on_discarded, what) == NULL)
+	if ((call = docker_request(dk->api, "DELETE", path, NULL,
+	    CALL_TIMEOUT_MS, on_discarded, what)) == NULL)
 		free(what);
+	else
+		docker_own_arg(call);
 }
 
 /* A spawn failed: clean up what it made, then report why. */
@@ -242,6 +273,7 @@ spawn_fail(struct ctr *c, const char *fmt, ...)
 		docker_cancel(c->dk->api, c->call);
 		c->call = NULL;
 	}
+	evtimer_del(c->again);
 	/* Never by name: the name may be someone else's container.  A
 	 * create given up while the engine still works on it lands later
 	 * and is removed then, by its "create" event (on_event), or by
@@ -274,7 +306,13 @@ take_address(struct ctr *c, json_t *body, char *why, size_t whylen)
 			    "network %s", c->cname, dk->dc->network);
 			return -1;
 		}
-		return replica_set_address(c->rep, ip, dk->dc->port);
+		if (replica_set_address(c->rep, ip, dk->dc->port) == -1) {
+			snprintf(why, whylen, "container %s: unusable address "
+			    "'%.64s' on network %s", c->cname, ip,
+			    dk->dc->network);
+			return -1;
+		}
+		return 0;
 	}
 	snprintf(key, sizeof(key), "%u/tcp", (unsigned)dk->dc->port);
 	b = json_array_get(json_object_get(json_object_get(ns, "Ports"), key),
@@ -285,7 +323,12 @@ take_address(struct ctr *c, json_t *body, char *why, size_t whylen)
 		    "on 127.0.0.1", c->cname, key);
 		return -1;
 	}
-	return replica_set_address(c->rep, "127.0.0.1", (uint16_t)port);
+	if (replica_set_address(c->rep, "127.0.0.1", (uint16_t)port) == -1) {
+		snprintf(why, whylen, "container %s: unusable address",
+		    c->cname);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -312,6 +355,7 @@ on_inspected(int code, json_t *body, const char *msg, void *arg)
 		return;
 	}
 	c->phase = CTR_RUNNING;
+	c->running_gen = ++c->dk->gen;
 	log_debug("replica %s runs in container %s (%.12s) at %s:%u",
 	    c->rep->name, c->cname, c->id, c->rep->host,
 	    (unsigned)c->rep->port);
@@ -346,13 +390,37 @@ on_started(int code, json_t *body, const char *msg, void *arg)
 	ctr_inspect(c);
 }
 
+/*
+ * The name's holder is one of ours still being stopped (the replica was
+ * removed and added back at once) or already being removed: its own stop
+ * takes it away, and its requests in flight may finish; create again a
+ * little later, within the spawn's --start-timeout.
+ */
+static void
+create_later(struct ctr *c)
+{
+	static const struct timeval tv = { 0, CREATE_AGAIN_MS * 1000 };
+
+	c->phase = CTR_CREATING;
+	evtimer_add(c->again, &tv);
+}
+
+static void
+on_create_again(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ctr_create(arg);
+}
+
 /* The create answered 409 and the holder of the name was looked at. */
 static void
 on_conflict_inspected(int code, json_t *body, const char *msg, void *arg)
 {
 	struct ctr *c = arg;
 	struct dock *dk = c->dk;
-	const char *owner, *id;
+	struct ctr *holder;
+	const char *owner, *id, *status;
 
 	c->call = NULL;
 	if (code == 404) {		/* gone meanwhile */
@@ -375,13 +443,22 @@ on_conflict_inspected(int code, json_t *body, const char *msg, void *arg)
 		    c->cname);
 		return;
 	}
-	log_info("removing container %s, a leftover of ours in the way of "
-	    "replica %s", c->cname, c->rep->name);
 	if ((id = json_string_value(json_object_get(body, "Id"))) == NULL ||
-	    strlen(id) >= sizeof(c->id)) {
+	    !id_is_valid(id)) {
 		spawn_fail(c, "container %s has no usable Id", c->cname);
 		return;
 	}
+	status = json_string_value(json_object_get(json_object_get(body,
+	    "State"), "Status"));
+	if (((holder = ctr_by_id(dk, id)) != NULL && holder != c) ||
+	    (status != NULL && strcmp(status, "removing") == 0)) {
+		log_debug("replica %s: waiting for its old container %.12s to "
+		    "go", c->rep->name, id);
+		create_later(c);
+		return;
+	}
+	log_info("removing container %s, a leftover of ours in the way of "
+	    "replica %s", c->cname, c->rep->name);
 	snprintf(c->id, sizeof(c->id), "%s", id);
 	c->retried = 1;
 	ctr_begin(c);
@@ -411,7 +488,7 @@ on_created(int code, json_t *body, const char *msg, void *arg)
 		return;
 	}
 	if (code != 201 || (id = json_string_value(json_object_get(body,
-	    "Id"))) == NULL || strlen(id) >= sizeof(c->id)) {
+	    "Id"))) == NULL || !id_is_valid(id)) {
 		spawn_fail(c, "the Docker engine could not create container "
 		    "%s: %s", c->cname, code == 201 ? "no Id in its answer" :
 		    msg);
@@ -486,6 +563,11 @@ on_old_removed(int code, json_t *body, const char *msg, void *arg)
 
 	(void)body;
 	c->call = NULL;
+	if (code == 409) {
+		/* "removal of container ... is already in progress" */
+		create_later(c);
+		return;
+	}
 	if (code != 204 && code != 404) {
 		spawn_fail(c, "cannot remove the old container %s: %s",
 		    c->cname, msg);
@@ -503,7 +585,7 @@ adopt(struct ctr *c)
 	json_t *old = json_object_get(dk->leftovers, c->rep->name);
 	const char *id = json_string_value(json_object_get(old, "id"));
 
-	if (old == NULL || id == NULL)
+	if (old == NULL || id == NULL || !id_is_valid(id))
 		return 0;
 	snprintf(c->id, sizeof(c->id), "%s", id);
 	if (c->rep->restored && json_is_true(json_object_get(old,
@@ -578,7 +660,11 @@ docker_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 	if (c == NULL) {
 		if ((c = calloc(1, sizeof(*c))) == NULL ||
 		    (c->deadline = evtimer_new(be->base, on_spawn_deadline,
-		    c)) == NULL) {
+		    c)) == NULL ||
+		    (c->again = evtimer_new(be->base, on_create_again, c)) ==
+		    NULL) {
+			if (c != NULL && c->deadline != NULL)
+				event_free(c->deadline);
 			free(c);
 			backend_complete_later(be, rep, -1, "out of memory",
 			    done, arg);
@@ -616,20 +702,22 @@ on_removed(int code, json_t *body, const char *msg, void *arg)
 	struct replica *rep = c->rep;
 	void *darg = c->arg;
 	char why[512];
+	/* 404: already gone; 409: "removal ... is already in progress" */
+	int gone = code == 204 || code == 404 || code == 409;
 
 	(void)body;
 	c->call = NULL;
 	c->done = NULL;
 	snprintf(why, sizeof(why), "cannot remove container %s: %s",
 	    c->cname, msg);
-	if (code != 204 && code != 404)
+	if (!gone)
 		log_warnx("replica %s: %s", rep->name, why);
 	else
 		log_debug("replica %s: container %s removed", rep->name,
 		    c->cname);
 	ctr_free(c);
 	if (done != NULL)
-		done(rep, code == 204 || code == 404 ? 0 : -1, why, darg);
+		done(rep, gone ? 0 : -1, why, darg);
 }
 
 static void
@@ -674,9 +762,10 @@ docker_stop(struct backend *be, struct replica *rep, backend_done_cb done,
 	c->arg = arg;
 	evtimer_del(c->deadline);
 	if (c->id[0] == '\0') {
-		/* no container (its start failed and was cleaned up) */
-		c->phase = CTR_REMOVING;
-		on_removed(404, NULL, "", c);
+		/* no container (its start failed and was cleaned up): done,
+		 * on the next turn of the loop as backend.h promises */
+		ctr_free(c);
+		backend_complete_later(be, rep, 0, NULL, done, arg);
 		return;
 	}
 	if (c->phase != CTR_RUNNING) {
@@ -723,6 +812,10 @@ on_event(json_t *ev, void *arg)
 	struct ctr *c;
 	char why[128];
 
+	if (ev == NULL) {		/* the stream is open */
+		stream_opened(dk);
+		return;
+	}
 	if (action == NULL || id == NULL)
 		return;
 	if (strcmp(action, "die") == 0) {
@@ -733,7 +826,8 @@ on_event(json_t *ev, void *arg)
 		ctr_lost(c, why);
 		return;
 	}
-	if (strcmp(action, "create") == 0 && dk->ready && name != NULL) {
+	if (strcmp(action, "create") == 0 && dk->ready && name != NULL &&
+	    labels_ours(dk, attrs) && id_is_valid(id)) {
 		/* A create that ended after its spawn gave up: nobody will
 		 * use the container.  Our own creates are either answered
 		 * (the id is known) or still out (CTR_CREATING). */
@@ -764,15 +858,17 @@ on_relisted(int code, json_t *body, const char *msg, void *arg)
 	size_t i;
 
 	dk->listing = NULL;
-	if (code != 200) {
-		log_warnx("cannot list containers: %s", msg);
+	if (code != 200 || !json_is_array(body)) {
+		log_warnx("cannot list containers: %s", code != 200 ? msg :
+		    "the answer is not a JSON array");
 		return;
 	}
 	for (c = dk->ctrs; c != NULL; c = next) {
 		int running = 0;
 
 		next = c->next;
-		if (c->phase != CTR_RUNNING)
+		/* what ran only after the list was asked for is not in it */
+		if (c->phase != CTR_RUNNING || c->running_gen > dk->listed_gen)
 			continue;
 		json_array_foreach(body, i, v) {
 			const char *id = json_string_value(json_object_get(v,
@@ -839,14 +935,24 @@ subscribe(struct dock *dk)
 		schedule_resubscribe(dk);
 		return;
 	}
-	if (dk->stream_down) {
-		/* deaths while it was down are found by listing, after the
-		 * new stream is open so that none falls in between */
-		if (dk->listing == NULL)
-			dk->listing = list_ours(dk, on_relisted);
-		log_info("docker: the event stream is open again");
-		dk->stream_down = 0;
+}
+
+/*
+ * The engine answered the /events request with 200: the stream is open.
+ * After an outage, deaths while it was down are found by listing, now
+ * that no later one can fall in between.
+ */
+static void
+stream_opened(struct dock *dk)
+{
+	if (!dk->stream_down)
+		return;
+	if (dk->listing == NULL) {
+		dk->listed_gen = ++dk->gen;
+		dk->listing = list_ours(dk, on_relisted);
 	}
+	log_info("docker: the event stream is open again");
+	dk->stream_down = 0;
 }
 
 static void
@@ -877,8 +983,9 @@ on_listed(int code, json_t *body, const char *msg, void *arg)
 	json_t *v;
 	size_t i;
 
-	if (code != 200) {
-		bootstrap_fatal(dk, msg);
+	if (code != 200 || !json_is_array(body)) {
+		bootstrap_fatal(dk, code != 200 ? msg : "the Docker engine's "
+		    "container list is not a JSON array");
 		return;
 	}
 	json_array_foreach(body, i, v) {
@@ -886,7 +993,8 @@ on_listed(int code, json_t *body, const char *msg, void *arg)
 		    "Labels"), LABEL_REPLICA));
 		id = json_string_value(json_object_get(v, "Id"));
 		st = json_string_value(json_object_get(v, "State"));
-		if (id == NULL)
+		if (id == NULL || !id_is_valid(id) ||
+		    !labels_ours(dk, json_object_get(v, "Labels")))
 			continue;
 		if (name == NULL || json_object_get(dk->leftovers, name)) {
 			discard(dk, id);
@@ -1002,10 +1110,11 @@ bootstrap_step(struct dock *dk, int step)
 	switch (step) {
 	case 0:
 	case 1:
-		docker_escape(step == 0 ? dk->dc->image : dk->dc->network, esc,
-		    sizeof(esc));
+		/* both are of [A-Za-z0-9_.-:/@] (set_image, set_network), as
+		 * the engine's own routes take them, unescaped */
 		snprintf(path, sizeof(path), step == 0 ? "/images/%s/json" :
-		    "/networks/%s", esc);
+		    "/networks/%s", step == 0 ? dk->dc->image :
+		    dk->dc->network);
 		if (docker_request(dk->api, "GET", path, NULL, CALL_TIMEOUT_MS,
 		    on_checked, dk) == NULL)
 			bootstrap_fatal(dk, "out of memory");
@@ -1015,7 +1124,10 @@ bootstrap_step(struct dock *dk, int step)
 			bootstrap_step(dk, 3);
 			return;
 		}
-		docker_escape(dk->self, esc, sizeof(esc));
+		if (docker_escape(dk->self, esc, sizeof(esc)) == -1) {
+			bootstrap_step(dk, 3);
+			return;
+		}
 		snprintf(path, sizeof(path), "/containers/%s/json", esc);
 		if (docker_request(dk->api, "GET", path, NULL, CALL_TIMEOUT_MS,
 		    on_self, dk) == NULL)
@@ -1116,6 +1228,8 @@ docker_free_backend(struct backend *be)
 const struct backend_ops backend_docker_ops = {
 	.name = "docker",
 	.replaces = 1,
+	/* stop (t = grace) then remove, each an engine call */
+	.stop_slack_ms = 15000,
 	.init = docker_init,
 	.initial = backend_initial_names,
 	.capacity = docker_capacity,

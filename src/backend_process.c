@@ -337,6 +337,7 @@ process_free(struct backend *be)
 const struct backend_ops backend_process_ops = {
 	.name = "process",
 	.replaces = 1,
+	.stop_slack_ms = 2000,
 	.init = process_init,
 	.initial = backend_initial_names,
 	.spawn = process_spawn,

@@ -67,6 +67,7 @@ static_stop(struct backend *be, struct replica *rep, backend_done_cb done,
 const struct backend_ops backend_static_ops = {
 	.name = "static",
 	.replaces = 0,
+	.stop_slack_ms = 2000,
 	.init = static_init,
 	.initial = static_initial,
 	.spawn = static_spawn,

@@ -48,7 +48,10 @@ struct docker_call {
 	void			*arg;
 	json_t			*events;	/* parsed, not yet handed out */
 	struct event		*deliver;
+	int			 opened;	/* the stream answered 200 */
+	int			 told_open;	/* and on_event(NULL) was called */
 	int			 negotiating;
+	int			 free_arg;	/* free(arg) unless answered */
 	char			 url[DOCKER_URL_MAX];
 	char			 errbuf[CURL_ERROR_SIZE];
 	struct docker_call	*next, **prevp;
@@ -86,6 +89,10 @@ deliver_events(struct docker_call *c)
 	json_t *events = c->events, *ev;
 	size_t i;
 
+	if (c->opened && !c->told_open) {
+		c->told_open = 1;
+		c->on_event(NULL, c->arg);
+	}
 	if (events == NULL || json_array_size(events) == 0)
 		return;
 	c->events = json_array();
@@ -149,8 +156,28 @@ on_write(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	memcpy(c->buf + c->len, data, n);
 	c->len += n;
-	if (c->on_event != NULL)
+	if (c->on_event != NULL && c->opened)
 		stream_lines(c);
+	return n;
+}
+
+/* The stream's header block ended: is it a 200 (events follow) or an
+ * error (its body is a message, not events)? */
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct docker_call *c = arg;
+	size_t n = size * nmemb;
+	long code = 0;
+
+	if ((n == 2 && data[0] == '\r' && data[1] == '\n') ||
+	    (n == 1 && data[0] == '\n')) {
+		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+		if (code == 200 && !c->opened) {
+			c->opened = 1;
+			event_active(c->deliver, EV_TIMEOUT, 0);
+		}
+	}
 	return n;
 }
 
@@ -209,7 +236,7 @@ on_done(CURL *easy, CURLcode rc, void *arg)
 			    c->errbuf : curl_easy_strerror(rc));
 	} else {
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-		if (c->len > 0 && c->on_event == NULL)
+		if (c->len > 0 && (c->on_event == NULL || !c->opened))
 			body = json_loadb(c->buf, c->len, 0, NULL);
 		if (code >= 400) {
 			m = json_string_value(json_object_get(body, "message"));
@@ -225,6 +252,7 @@ on_done(CURL *easy, CURLcode rc, void *arg)
 	if (c->negotiating && code == 200 && negotiate_answer(c->d, body, msg,
 	    sizeof(msg)) == -1)
 		code = 0;
+	c->free_arg = 0;	/* the callback has it now */
 	c->done((int)code, body, msg, c->arg);
 	json_decref(body);
 	call_free(c);
@@ -242,6 +270,8 @@ call_free(struct docker_call *c)
 	}
 	if (c->easy != NULL)
 		curl_easy_cleanup(c->easy);
+	if (c->free_arg)
+		free(c->arg);
 	curl_slist_free_all(c->headers);
 	if (c->deliver != NULL)
 		event_free(c->deliver);
@@ -370,6 +400,8 @@ docker_events(struct docker *d, json_t *filters, docker_event_cb on_event,
 	if ((c = call_new(d, "GET", path, NULL, 0, done, arg)) == NULL)
 		return NULL;
 	c->on_event = on_event;
+	curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
 	if ((c->events = json_array()) == NULL ||
 	    (c->deliver = event_new(d->base, -1, 0, on_deliver, c)) == NULL) {
 		call_free(c);
@@ -378,6 +410,12 @@ docker_events(struct docker *d, json_t *filters, docker_event_cb on_event,
 	if (call_start(d, c) == -1)
 		return NULL;
 	return c;
+}
+
+void
+docker_own_arg(struct docker_call *c)
+{
+	c->free_arg = 1;
 }
 
 void

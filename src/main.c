@@ -4,8 +4,10 @@
  *
  * Shutdown (SIGTERM or SIGINT): stop accepting, let requests in flight
  * finish (at most DRAIN_MAX_MS), stop every replica (SIGTERM, SIGKILL
- * after --stop-grace), exit 0.  A second signal exits at once; the
- * backend still kills and reaps what it started.
+ * after --stop-grace; containers stopped and removed), exit 0.  A second
+ * signal exits at once: the process backend still kills and reaps its
+ * children; containers the docker backend leaves are removed at its next
+ * start (or by make down, by their label).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -59,7 +61,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_warnx("replicas still stopping after %ld ms; exiting",
-	    lb->cfg.stop_grace_ms + 2000);
+	    pool_stop_deadline_ms(lb->pool));
 	event_base_loopexit(lb->base, NULL);
 }
 
@@ -71,7 +73,7 @@ drain_tick(evutil_socket_t fd, short what, void *arg)
 	struct ringlb *lb = arg;
 	unsigned n = proxy_inflight(lb->proxy);
 	struct timeval tv;
-	long ms = lb->cfg.stop_grace_ms + 2000;
+	long ms = pool_stop_deadline_ms(lb->pool);
 
 	(void)fd;
 	(void)what;

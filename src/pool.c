@@ -871,6 +871,12 @@ pool_backend(const struct pool *p)
 	return p->be;
 }
 
+long
+pool_stop_deadline_ms(const struct pool *p)
+{
+	return p->cfg->stop_grace_ms + p->be->ops->stop_slack_ms;
+}
+
 size_t
 pool_ring_points(const struct pool *p)
 {

@@ -337,6 +337,9 @@ class FakeDocker:
     "ringlb" is "ringlb:latest").  replica: the ringlb-replica binary.
     log_dir: each container's output goes to log_dir/NAME.log.
     max_stream_seconds: an /events stream is ended cleanly after this long.
+    ignore_label_filter: list containers as if ?filters= had no "label"
+      (an engine or proxy that drops it), to show a client checks labels
+      itself.
 
     Every operation runs under one lock, except the waits for a process to
     exit, so a slow stop or a delayed fault never holds up other requests.
@@ -344,7 +347,8 @@ class FakeDocker:
 
     def __init__(self, socket_path, api=DEFAULT_API, min_api=DEFAULT_MIN_API,
                  images=DEFAULT_IMAGES, networks=DEFAULT_NETWORKS, replica=None,
-                 log_dir=None, engine_version=ENGINE_VERSION, max_stream_seconds=3600):
+                 log_dir=None, engine_version=ENGINE_VERSION, max_stream_seconds=3600,
+                 ignore_label_filter=False):
         if api_tuple(min_api) > api_tuple(api):
             raise ValueError("min_api %s is above api %s" % (min_api, api))
         self.socket_path = socket_path
@@ -354,6 +358,7 @@ class FakeDocker:
         self.replica = replica or default_replica()
         self.log_dir = log_dir                 # replica output, NAME.log; None: dropped
         self.max_stream_seconds = max_stream_seconds
+        self.ignore_label_filter = ignore_label_filter
         self.lock = threading.RLock()
         self.containers = {}                   # id -> Container
         self.images = {normalize_image(i) for i in images}
@@ -868,6 +873,8 @@ class FakeDocker:
 
     def list_containers(self, all_, filters):
         """GET /containers/json: newest first; running only unless all."""
+        if self.ignore_label_filter:
+            filters = {k: v for k, v in filters.items() if k != "label"}
         for s in filters.get("status", []):
             if s not in CONTAINER_STATES:
                 raise ApiError(400, "invalid filter 'status=%s'" % s)

@@ -372,3 +372,41 @@ def test_name_removed_and_added_back_at_once(procs, fake_engine):
         ([], [old]), what="a new container under the name")
     e2e.wait_healthy(lb.port, 3)
     assert e2e.get(lb.port, "/home").status == 200
+
+
+def test_removal_already_in_progress_is_not_a_failure(procs, fake_engine):
+    """A real engine answers 409 "removal ... already in progress" when
+    two removals overlap; the name added back at once still comes up."""
+    lb = docker_lb(procs, fake_engine)
+    fake_engine.control.fault(
+        "delete", status=409, count=1,
+        message="removal of container ringlb-server-2 is already in progress")
+    r = e2e.post_json(lb.port, "/rm", {"n": 1, "hostnames": ["server-2"]},
+                      method="DELETE")
+    assert r.status == 200, r.body
+    r = e2e.post_json(lb.port, "/add", {"n": 1, "hostnames": ["server-2"]})
+    assert r.status == 200, r.body
+    e2e.wait_healthy(lb.port, 3)
+    fake_engine.control.wait_state(
+        lambda s: len([c for c in s["containers"]
+                       if c["name"] == "ringlb-server-2"]) == 1,
+        what="one container named ringlb-server-2")
+    assert "cannot remove" not in log_text(lb)
+
+
+def test_containers_not_ours_are_never_touched(procs, fake_engines):
+    """Even if the engine's label filter were not applied, ringlb removes
+    or adopts only containers whose owner label is its own."""
+    fake_engine = fake_engines(ignore_label_filter=True)
+    c = fake_engine.control
+    c.create("precious-db", server_id="db", labels={"app": "db"})
+    c.start("precious-db")
+    c.create("other-server-1", server_id="x",
+             labels={"ringlb.owner": "someone-else",
+                     "ringlb.replica": "server-1"})
+    c.start("other-server-1")
+    lb = docker_lb(procs, fake_engine)
+    assert e2e.get(lb.port, "/home").status == 200
+    time.sleep(0.5)
+    assert c.container("precious-db")["running"]
+    assert c.container("other-server-1")["running"]
