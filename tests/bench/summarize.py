@@ -43,5 +43,8 @@ for lb, name in (("ringlb", "ringlb"), ("nginx", "nginx 1.22 (1 worker)"),
     print("| %s | %.0f | %.2f | %.2f | %d | %d | %.2f | %.2f |"
           % (name, rps, p50, p99, bad, errs, rps / ng[0], p99 / ng[2]))
 print()
-print("ringlb RSS: %s KiB idle (3 replicas), %s KiB under 1,000 client connections"
-      % (idle_rss, busy_rss))
+if busy_rss:
+    print("ringlb RSS: %s KiB idle (3 replicas), %s KiB under 1,000 client "
+          "connections" % (idle_rss, busy_rss))
+else:
+    print("ringlb RSS: %s KiB idle (3 replicas)" % idle_rss)
