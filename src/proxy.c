@@ -528,7 +528,6 @@ tx_get(struct proxy *px)
 		curl_easy_setopt(tx->easy, CURLOPT_ERRORBUFFER, tx->errbuf);
 		curl_easy_setopt(tx->easy, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(tx->easy, CURLOPT_TCP_NODELAY, 1L);
-		curl_easy_setopt(tx->easy, CURLOPT_PATH_AS_IS, 1L);
 		curl_easy_setopt(tx->easy, CURLOPT_HTTP_VERSION,
 		    CURL_HTTP_VERSION_1_1);
 		curl_easy_setopt(tx->easy, CURLOPT_PROTOCOLS_STR, "http");
@@ -593,20 +592,33 @@ tx_release(struct proxy_tx *tx)
 	px->nfree++;
 }
 
-/* Point the easy handle at targets[attempt] and hand it to the multi. */
+/*
+ * Point the easy handle at targets[attempt] and hand it to the multi.
+ * The replica's URL comes parsed (rep->url), and the client's request
+ * target goes as it came (CURLOPT_REQUEST_TARGET), less a fragment, as a
+ * URL would have sent it: libcurl parses no URL per request.
+ */
 static int
 tx_launch(struct proxy_tx *tx)
 {
 	struct replica *rep = tx->targets[tx->attempt];
 	const char *uri = evhttp_request_get_uri(tx->req);
-	size_t ul = strlen(uri);
+	const char *hash = strchr(uri, '#');
 
-	if (scratch_reserve(tx, rep->base_url_len + ul + 1) == -1)
+	if (rep->url == NULL)
 		return -1;
-	memcpy(tx->scratch, rep->base_url, rep->base_url_len);
-	memcpy(tx->scratch + rep->base_url_len, uri, ul + 1);
-	/* curl copies the URL */
-	curl_easy_setopt(tx->easy, CURLOPT_URL, tx->scratch);
+	if (hash != NULL) {
+		size_t ul = (size_t)(hash - uri);
+
+		if (scratch_reserve(tx, ul + 1) == -1)
+			return -1;
+		memcpy(tx->scratch, uri, ul);
+		tx->scratch[ul] = '\0';
+		uri = tx->scratch;
+	}
+	/* curl copies the target */
+	curl_easy_setopt(tx->easy, CURLOPT_CURLU, rep->url);
+	curl_easy_setopt(tx->easy, CURLOPT_REQUEST_TARGET, uri);
 	tx->errbuf[0] = '\0';
 	tx->abort_why[0] = '\0';
 	tx->status = 0;
