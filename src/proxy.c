@@ -62,7 +62,10 @@ struct proxy_tx {
 	struct evhttp_request		*req;
 	struct evhttp_connection	*evcon;
 	CURL				*easy;
-	struct curl_slist		*hdrs;
+	char				*hbuf;		/* header lines */
+	size_t				 hlen, hcap;
+	struct curl_slist		*hnodes;	/* their list */
+	size_t				 nhnodes, hnodes_cap;
 	struct evbuffer			*chunk;
 	struct event			*hangup;	/* client closed */
 	struct replica			*targets[PROXY_TARGETS];
@@ -128,108 +131,212 @@ scratch_reserve(struct proxy_tx *tx, size_t n)
 	return 0;
 }
 
+/*
+ * The request's header list is built in tx's own memory, not with
+ * curl_slist_append (two allocations a header): the lines go into
+ * tx->hbuf, the list's nodes into tx->hnodes, both kept for the next
+ * request.  libcurl only reads the list (CURLOPT_HTTPHEADER).  While
+ * lines are added, a node's data holds its line's offset in hbuf, as
+ * hbuf may move; hdr_finish() turns them into pointers.
+ */
 static int
-add_header(struct proxy_tx *tx, const char *name, const char *value)
+hdr_reserve(struct proxy_tx *tx, size_t n)
 {
-	struct curl_slist *l;
-	size_t n = strlen(name) + strlen(value) + 3;
+	char *p;
+	size_t cap;
 
-	if (scratch_reserve(tx, n) == -1)
+	if (tx->hlen + n <= tx->hcap)
+		return 0;
+	for (cap = tx->hcap ? tx->hcap : 512; cap < tx->hlen + n; cap *= 2)
+		;
+	if ((p = realloc(tx->hbuf, cap)) == NULL)
 		return -1;
-	/* "Name;" is how curl is told to send a header with no value. */
-	if (*value == '\0')
-		snprintf(tx->scratch, n, "%s;", name);
-	else
-		snprintf(tx->scratch, n, "%s: %s", name, value);
-	if ((l = curl_slist_append(tx->hdrs, tx->scratch)) == NULL)
-		return -1;
-	tx->hdrs = l;
+	tx->hbuf = p;
+	tx->hcap = cap;
 	return 0;
+}
+
+/* A node for the line starting at tx->hlen. */
+static int
+hdr_node(struct proxy_tx *tx)
+{
+	struct curl_slist *p;
+	size_t cap;
+
+	if (tx->nhnodes == tx->hnodes_cap) {
+		cap = tx->hnodes_cap ? 2 * tx->hnodes_cap : 16;
+		if ((p = reallocarray(tx->hnodes, cap, sizeof(*p))) == NULL)
+			return -1;
+		tx->hnodes = p;
+		tx->hnodes_cap = cap;
+	}
+	tx->hnodes[tx->nhnodes++].data = (char *)(uintptr_t)tx->hlen;
+	return 0;
+}
+
+static void
+hdr_put(struct proxy_tx *tx, const char *s, size_t n)
+{
+	memcpy(tx->hbuf + tx->hlen, s, n);
+	tx->hlen += n;
+}
+
+/* "Name: value"; "Name;" for an empty value, which is how curl is told
+ * to send a header with no value. */
+static int
+add_header(struct proxy_tx *tx, const char *name, size_t nl,
+    const char *value, size_t vl)
+{
+	if (hdr_reserve(tx, nl + vl + 3) == -1 || hdr_node(tx) == -1)
+		return -1;
+	hdr_put(tx, name, nl);
+	if (vl == 0)
+		hdr_put(tx, ";", 2);
+	else {
+		hdr_put(tx, ": ", 2);
+		hdr_put(tx, value, vl);
+		hdr_put(tx, "", 1);
+	}
+	return 0;
+}
+
+/* A line as it is: "Name:" with nothing after it stops curl adding its
+ * own header of that name. */
+static int
+add_line(struct proxy_tx *tx, const char *line, size_t len)
+{
+	if (hdr_reserve(tx, len + 1) == -1 || hdr_node(tx) == -1)
+		return -1;
+	hdr_put(tx, line, len + 1);
+	return 0;
+}
+
+static struct curl_slist *
+hdr_finish(struct proxy_tx *tx)
+{
+	size_t i;
+
+	if (tx->nhnodes == 0)
+		return NULL;
+	for (i = 0; i < tx->nhnodes; i++) {
+		tx->hnodes[i].data = tx->hbuf +
+		    (size_t)(uintptr_t)tx->hnodes[i].data;
+		tx->hnodes[i].next = i + 1 < tx->nhnodes ? &tx->hnodes[i + 1] :
+		    NULL;
+	}
+	return tx->hnodes;
+}
+
+/* Is the field name[0..len) the one named lit (of litlen bytes)? */
+static int
+name_is(const char *name, size_t len, const char *lit, size_t litlen)
+{
+	return len == litlen && strncasecmp(name, lit, len) == 0;
+}
+
+#define NAME_IS(name, len, lit)	name_is(name, len, lit, sizeof(lit) - 1)
+
+/* The value of an X-Forwarded-For header, without blanks and commas
+ * around it; its length into *len. */
+static const char *
+xff_entry(const char *value, size_t *len)
+{
+	const char *v = value + strspn(value, " \t,");
+	size_t vl;
+
+	for (vl = strlen(v); vl > 0 && strchr(" \t,", v[vl - 1]); vl--)
+		;
+	*len = vl;
+	return v;
 }
 
 /*
  * X-Forwarded-For: the client's own, every one of them in order, then its
  * address, always last.  Nothing is cut: the request head is bounded by
- * --max-header already.
+ * --max-header already.  nxff is how many the client sent.
  */
 static int
 add_forwarded_for(struct proxy_tx *tx, struct evkeyvalq *in,
-    const char *peer)
+    const char *peer, int nxff)
 {
 	static const char name[] = "X-Forwarded-For: ";
-	const size_t start = sizeof(name) - 1;
-	struct curl_slist *l;
 	struct evkeyval *h;
 	const char *v;
-	size_t n = start + strlen(peer) + 1, o = start, vl;
+	size_t pl = strlen(peer), vl, start;
+	int first = 1;
 
-	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next)
-		if (strcasecmp(h->key, "X-Forwarded-For") == 0)
-			n += strlen(h->value) + 2;
-	if (scratch_reserve(tx, n) == -1)
+	if (hdr_reserve(tx, sizeof(name) + pl) == -1 || hdr_node(tx) == -1)
 		return -1;
-	memcpy(tx->scratch, name, start);
-	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
-		if (strcasecmp(h->key, "X-Forwarded-For") != 0)
+	start = tx->hlen;
+	hdr_put(tx, name, sizeof(name) - 1);
+	for (h = in->tqh_first; nxff > 0 && h != NULL; h = h->next.tqe_next) {
+		if (!NAME_IS(h->key, strlen(h->key), "X-Forwarded-For"))
 			continue;
-		v = h->value + strspn(h->value, " \t,");
-		for (vl = strlen(v); vl > 0 && strchr(" \t,", v[vl - 1]); vl--)
-			;
-		if (vl == 0)
+		nxff--;
+		if ((v = xff_entry(h->value, &vl)), vl == 0)
 			continue;	/* no empty entries */
-		if (o > start) {
-			memcpy(tx->scratch + o, ", ", 2);
-			o += 2;
-		}
-		memcpy(tx->scratch + o, v, vl);
-		o += vl;
+		if (hdr_reserve(tx, vl + 2 + pl + 1) == -1)
+			return -1;
+		if (!first)
+			hdr_put(tx, ", ", 2);
+		hdr_put(tx, v, vl);
+		first = 0;
 	}
-	if (*peer != '\0') {
-		if (o > start) {
-			memcpy(tx->scratch + o, ", ", 2);
-			o += 2;
-		}
-		memcpy(tx->scratch + o, peer, strlen(peer));
-		o += strlen(peer);
+	if (pl > 0) {
+		if (!first)
+			hdr_put(tx, ", ", 2);
+		hdr_put(tx, peer, pl);
+		first = 0;
 	}
-	if (o == start)
+	if (first) {			/* nothing to say */
+		tx->hlen = start;
+		tx->nhnodes--;
 		return 0;
-	tx->scratch[o] = '\0';
-	if ((l = curl_slist_append(tx->hdrs, tx->scratch)) == NULL)
-		return -1;
-	tx->hdrs = l;
+	}
+	hdr_put(tx, "", 1);
 	return 0;
 }
 
 /*
  * The client's headers, less hop-by-hop ones, plus X-Forwarded-For and
- * X-Request-Id; and blanks for the headers curl would add on its own.
+ * X-Request-Id; and blanks for the headers curl would add on its own
+ * (Accept always; Content-Type and Expect only to a request with a body,
+ * with_body).  Nothing else: every entry costs libcurl a comparison each
+ * time it looks for a header of its own.
  */
 static int
-build_request_headers(struct proxy_tx *tx, const char *request_id)
+build_request_headers(struct proxy_tx *tx, const char *request_id,
+    int with_body)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(tx->req);
-	const char *conn = evhttp_find_header(in, "Connection");
-	const char *peer = "";
+	const char *conn = NULL, *peer = "";
 	struct evkeyval *h;
-	int have_accept = 0, have_ctype = 0;
+	int have_accept = 0, have_ctype = 0, nxff = 0;
 	ev_uint16_t port;
 
+	tx->hlen = 0;
+	tx->nhnodes = 0;
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next)
+		if (conn == NULL && strcasecmp(h->key, "Connection") == 0)
+			conn = h->value;
 	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
 		size_t nl = strlen(h->key);
 
 		if (header_hop_by_hop(h->key, nl) ||
-		    strcasecmp(h->key, "Content-Length") == 0 ||
-		    strcasecmp(h->key, "Expect") == 0 ||
+		    NAME_IS(h->key, nl, "Content-Length") ||
+		    NAME_IS(h->key, nl, "Expect") ||
 		    header_in_connection(conn, h->key, nl))
 			continue;
-		if (strcasecmp(h->key, "X-Forwarded-For") == 0)
+		if (NAME_IS(h->key, nl, "X-Forwarded-For")) {
+			nxff++;
 			continue;	/* see add_forwarded_for() */
-		if (strcasecmp(h->key, "Accept") == 0)
+		}
+		if (NAME_IS(h->key, nl, "Accept"))
 			have_accept = 1;
-		else if (strcasecmp(h->key, "Content-Type") == 0)
+		else if (NAME_IS(h->key, nl, "Content-Type"))
 			have_ctype = 1;
-		if (add_header(tx, h->key, h->value) == -1)
+		if (add_header(tx, h->key, nl, h->value, strlen(h->value)) ==
+		    -1)
 			return -1;
 	}
 	if (tx->evcon != NULL) {
@@ -239,18 +346,15 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 		if (addr != NULL)
 			peer = addr;
 	}
-	if (add_forwarded_for(tx, in, peer) == -1)
+	if (add_forwarded_for(tx, in, peer, nxff) == -1)
 		return -1;
-	if (request_id != NULL &&
-	    add_header(tx, "X-Request-Id", request_id) == -1)
+	if (request_id != NULL && add_header(tx, "X-Request-Id", 12,
+	    request_id, strlen(request_id)) == -1)
 		return -1;
-	/* "Name:" with nothing after it stops curl adding its own. */
-	if ((!have_accept &&
-	    (tx->hdrs = curl_slist_append(tx->hdrs, "Accept:")) == NULL) ||
-	    (!have_ctype &&
-	    (tx->hdrs = curl_slist_append(tx->hdrs, "Content-Type:")) ==
-	    NULL) ||
-	    (tx->hdrs = curl_slist_append(tx->hdrs, "Expect:")) == NULL)
+	if ((!have_accept && add_line(tx, "Accept:", 7) == -1) ||
+	    (with_body && !have_ctype &&
+	    add_line(tx, "Content-Type:", 13) == -1) ||
+	    (with_body && add_line(tx, "Expect:", 7) == -1))
 		return -1;
 	return 0;
 }
@@ -555,6 +659,8 @@ tx_destroy(struct proxy_tx *tx)
 	evbuffer_free(tx->chunk);
 	event_free(tx->hangup);
 	free(tx->scratch);
+	free(tx->hbuf);
+	free(tx->hnodes);
 	free(tx);
 }
 
@@ -575,8 +681,6 @@ tx_release(struct proxy_tx *tx)
 	event_del(tx->hangup);
 	while (tx->ntargets > 0)
 		tx->targets[--tx->ntargets]->refs--;
-	curl_slist_free_all(tx->hdrs);
-	tx->hdrs = NULL;
 	evbuffer_drain(tx->chunk, evbuffer_get_length(tx->chunk));
 	tx->req = NULL;
 	tx->evcon = NULL;
@@ -639,6 +743,7 @@ tx_setup(struct proxy_tx *tx, const char *request_id)
 	size_t blen = evbuffer_get_length(body);
 	const char *method = NULL;
 	CURL *e = tx->easy;
+	int posting = 0;
 
 	switch (cmd) {
 	case EVHTTP_REQ_GET:     method = "GET"; break;
@@ -661,6 +766,7 @@ tx_setup(struct proxy_tx *tx, const char *request_id)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	else if (blen > 0 || cmd == EVHTTP_REQ_POST ||
 	    cmd == EVHTTP_REQ_PUT || cmd == EVHTTP_REQ_PATCH) {
+		posting = 1;
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)blen);
 		/* the request, and so its body, outlives the transfer */
@@ -671,9 +777,9 @@ tx_setup(struct proxy_tx *tx, const char *request_id)
 	} else if (cmd != EVHTTP_REQ_GET)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 
-	if (build_request_headers(tx, request_id) == -1)
+	if (build_request_headers(tx, request_id, posting) == -1)
 		return -1;
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, tx->hdrs);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr_finish(tx));
 	return 0;
 }
 
