@@ -62,6 +62,8 @@ struct proxy_tx {
 	struct evhttp_request		*req;
 	struct evhttp_connection	*evcon;
 	CURL				*easy;
+	char				*rhead;		/* replica's header */
+	size_t				 rlen, rcap;	/* lines: start_reply() */
 	char				*hbuf;		/* header lines */
 	size_t				 hlen, hcap;
 	struct curl_slist		*hnodes;	/* their list */
@@ -362,40 +364,152 @@ build_request_headers(struct proxy_tx *tx, const char *request_id,
 /* --- the reply ------------------------------------------------------- */
 
 /*
+ * The replica's header lines are kept in tx->rhead as they come, each as
+ * "\r\nName: value", and handed to evhttp when the block ends
+ * (start_reply).  evhttp writes a response head with one printf per
+ * header and looks some of them up by name, case-insensitively, several
+ * times; of the output headers it only ever looks up Date,
+ * Content-Length, Transfer-Encoding, Content-Type and Connection.  So it
+ * is given Content-Length as a header of its own, and everything else as
+ * one header whose value is the rest of the head, already formatted:
+ * keyed "Date" when the replica sent one, so that evhttp adds none.
+ * Connection and Transfer-Encoding are hop-by-hop and never kept, and
+ * Content-Type is looked up only for a default type, which ringlb does not
+ * set.  A line with a CR or NUL byte in it is dropped (evhttp refused such
+ * values).
+ */
+static int
+rhead_add(struct proxy_tx *tx, const char *name, size_t nl, const char *v,
+    size_t vl)
+{
+	size_t n = 2 + nl + 2 + vl, cap;
+	char *p;
+
+	if (tx->rlen + n > tx->rcap) {
+		for (cap = tx->rcap ? tx->rcap : 512; cap < tx->rlen + n;
+		    cap *= 2)
+			;
+		if ((p = realloc(tx->rhead, cap)) == NULL)
+			return -1;
+		tx->rhead = p;
+		tx->rcap = cap;
+	}
+	p = tx->rhead + tx->rlen;
+	memcpy(p, "\r\n", 2);
+	memcpy(p + 2, name, nl);
+	memcpy(p + 2 + nl, ": ", 2);
+	memcpy(p + 4 + nl, v, vl);
+	tx->rlen += n;
+	return 0;
+}
+
+/* One kept line of tx->rhead: [start, end) with its CRLF, the name. */
+struct rline {
+	size_t		 start, end;
+	const char	*name;
+	size_t		 nl;
+	const char	*value;
+	size_t		 vl;
+};
+
+/* The line at *off (advanced past it); 0, or -1 at the end. */
+static int
+rhead_next(const struct proxy_tx *tx, size_t *off, struct rline *l)
+{
+	const char *p, *e;
+
+	if (*off >= tx->rlen)
+		return -1;
+	l->start = *off;
+	p = tx->rhead + *off + 2;
+	e = memchr(p, '\r', tx->rhead + tx->rlen - p);
+	l->end = e ? (size_t)(e - tx->rhead) : tx->rlen;
+	l->name = p;
+	l->nl = (size_t)((const char *)memchr(p, ':',
+	    (size_t)(tx->rhead + l->end - p)) - p);
+	l->value = p + l->nl + 2;
+	l->vl = (size_t)(tx->rhead + l->end - l->value);
+	*off = l->end;
+	return 0;
+}
+
+/* Remove the lines for which drop() says so, in place. */
+static void
+rhead_filter(struct proxy_tx *tx, int (*drop)(const struct rline *,
+    const char *), const char *arg)
+{
+	struct rline l;
+	size_t off = 0, o = 0;
+
+	while (rhead_next(tx, &off, &l) == 0) {
+		if (drop(&l, arg))
+			continue;
+		memmove(tx->rhead + o, tx->rhead + l.start, l.end - l.start);
+		o += l.end - l.start;
+	}
+	tx->rlen = o;
+}
+
+static int
+is_connection(const struct rline *l, const char *conn)
+{
+	return NAME_IS(l->name, l->nl, "Connection") ||
+	    header_in_connection(conn, l->name, l->nl);
+}
+
+static int
+is_content_length(const struct rline *l, const char *arg)
+{
+	(void)arg;
+	return NAME_IS(l->name, l->nl, "Content-Length");
+}
+
+/*
  * Drop the replica's Connection headers and the fields they name: those
  * are hop-by-hop too (RFC 9110 7.6.1), like the fixed ones header_cb
- * drops.  header_cb keeps the Connection headers in out until here, as a
- * field may come before the Connection header naming it.
+ * drops.  header_cb keeps the Connection headers until here, as a field
+ * may come before the Connection header naming it.
  */
 static void
-drop_connection_named(struct evkeyvalq *out)
+drop_connection_named(struct proxy_tx *tx)
 {
-	struct evkeyval *h, *c;
-	char name[256];
+	struct rline l;
+	size_t off = 0, n = 1;
+	char *conn, *p;
 
-	for (;;) {
-		name[0] = '\0';
-		for (h = out->tqh_first; h != NULL && name[0] == '\0';
-		    h = h->next.tqe_next) {
-			if (strcasecmp(h->key, "Connection") == 0 ||
-			    strlen(h->key) >= sizeof(name))
-				continue;
-			for (c = out->tqh_first; c != NULL; c = c->next.tqe_next)
-				if (strcasecmp(c->key, "Connection") == 0 &&
-				    header_in_connection(c->value, h->key,
-				    strlen(h->key))) {
-					snprintf(name, sizeof(name), "%s",
-					    h->key);
-					break;
-				}
+	while (rhead_next(tx, &off, &l) == 0)
+		if (NAME_IS(l.name, l.nl, "Connection"))
+			n += l.vl + 1;
+	if ((p = conn = malloc(n)) == NULL)
+		return;
+	for (off = 0; rhead_next(tx, &off, &l) == 0; )
+		if (NAME_IS(l.name, l.nl, "Connection")) {
+			memcpy(p, l.value, l.vl);
+			p += l.vl;
+			*p++ = ',';
 		}
-		if (name[0] == '\0')
-			break;
-		while (evhttp_remove_header(out, name) == 0)
-			;
+	*p = '\0';
+	rhead_filter(tx, is_connection, conn);
+	free(conn);
+}
+
+/* Append the evkeyval key: value to out as it is, unchecked. */
+static void
+add_formatted(struct evkeyvalq *out, const char *key, char *value)
+{
+	struct evkeyval *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->key = strdup(key)) == NULL) {
+		free(h);
+		free(value);
+		return;
 	}
-	while (evhttp_remove_header(out, "Connection") == 0)
-		;
+	h->value = value;
+	h->next.tqe_next = NULL;
+	h->next.tqe_prev = out->tqh_last;
+	*out->tqh_last = h;
+	out->tqh_last = &h->next.tqe_next;
 }
 
 static void
@@ -403,14 +517,58 @@ start_reply(struct proxy_tx *tx)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(tx->req);
 	struct replica *rep = tx->targets[tx->attempt];
+	struct rline l, date = { 0 }, clen = { 0 };
+	size_t off = 0, nn = strlen(rep->name), n, o;
+	char *v;
 
 	if (tx->saw_conn)
-		drop_connection_named(out);
+		drop_connection_named(tx);
 	/* curl has undone the chunking; libevent re-chunks if needed */
 	if (tx->saw_te)
-		evhttp_remove_header(out, "Content-Length");
-	evhttp_remove_header(out, "X-Served-By");
-	evhttp_add_header(out, "X-Served-By", rep->name);
+		rhead_filter(tx, is_content_length, NULL);
+	while (rhead_next(tx, &off, &l) == 0) {
+		if (date.name == NULL && NAME_IS(l.name, l.nl, "Date"))
+			date = l;
+		else if (clen.name == NULL &&
+		    NAME_IS(l.name, l.nl, "Content-Length"))
+			clen = l;
+	}
+	if (clen.name != NULL && scratch_reserve(tx, clen.vl + 1) == 0) {
+		memcpy(tx->scratch, clen.value, clen.vl);
+		tx->scratch[clen.vl] = '\0';
+		evhttp_add_header(out, "Content-Length", tx->scratch);
+	}
+
+	/* the value: Date's, or X-Served-By's; then the other lines */
+	n = tx->rlen + nn + sizeof("\r\nX-Served-By: ");
+	if ((v = malloc(n)) != NULL) {
+		if (date.name != NULL) {
+			memcpy(v, date.value, date.vl);
+			o = date.vl;
+		} else {
+			memcpy(v, rep->name, nn);
+			o = nn;
+		}
+		for (off = 0; rhead_next(tx, &off, &l) == 0; ) {
+			if (l.start == date.start && date.name != NULL)
+				continue;
+			if (l.start == clen.start && clen.name != NULL)
+				continue;
+			/* not passed on: ours replaces it */
+			if (NAME_IS(l.name, l.nl, "X-Served-By"))
+				continue;
+			memcpy(v + o, tx->rhead + l.start, l.end - l.start);
+			o += l.end - l.start;
+		}
+		if (date.name != NULL) {
+			memcpy(v + o, "\r\nX-Served-By: ", 15);
+			memcpy(v + o + 15, rep->name, nn);
+			o += 15 + nn;
+		}
+		v[o] = '\0';
+		add_formatted(out, date.name != NULL ? "Date" : "X-Served-By",
+		    v);
+	}
 	evhttp_send_reply_start(tx->req, tx->status,
 	    tx->reason[0] ? tx->reason : NULL);
 	tx->started = 1;
@@ -422,7 +580,6 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 	struct proxy_tx *tx = arg;
 	size_t len = size * nitems, nl, vl;
 	const char *colon, *v;
-	char name[256];
 
 	if (tx->started)
 		return len;			/* trailers: not passed on */
@@ -440,14 +597,13 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 			start_reply(tx);
 		return size * nitems;
 	}
-	if (len > 5 && strncmp(data, "HTTP/", 5) == 0) {
+	if (len > 5 && memcmp(data, "HTTP/", 5) == 0) {
 		const char *sp = memchr(data, ' ', len);
 		int code = 0;
 		size_t k;
 
 		/* A new status line: drop what an interim 1xx block left. */
-		evhttp_clear_headers(evhttp_request_get_output_headers(
-		    tx->req));
+		tx->rlen = 0;
 		tx->saw_te = tx->saw_conn = 0;
 		tx->reason[0] = '\0';
 		for (k = sp ? (size_t)(sp - data) + 1 : len;
@@ -456,8 +612,10 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 		tx->status = code;
 		if (k < len && data[k] == ' ') {
 			k++;
-			snprintf(tx->reason, sizeof(tx->reason), "%.*s",
-			    (int)(len - k), data + k);
+			if ((vl = len - k) >= sizeof(tx->reason))
+				vl = sizeof(tx->reason) - 1;
+			memcpy(tx->reason, data + k, vl);
+			tx->reason[vl] = '\0';
 		}
 		return size * nitems;
 	}
@@ -466,31 +624,26 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 	if ((colon = memchr(data, ':', len)) == NULL)
 		return size * nitems;
 	nl = (size_t)(colon - data);
-	if (nl == 0 || nl >= sizeof(name))
+	if (nl == 0 || nl >= 256 || memchr(data, '\r', len) != NULL ||
+	    memchr(data, '\0', len) != NULL)
 		return size * nitems;
 	if (header_hop_by_hop(data, nl)) {
-		if (nl == 17 && strncasecmp(data, "Transfer-Encoding", nl) == 0)
+		if (NAME_IS(data, nl, "Transfer-Encoding"))
 			tx->saw_te = 1;
 		/* kept until the block ends: see drop_connection_named() */
-		if (nl == 10 && strncasecmp(data, "Connection", nl) == 0)
+		if (NAME_IS(data, nl, "Connection"))
 			tx->saw_conn = 1;
 		else
 			return size * nitems;
 	}
-	memcpy(name, data, nl);
-	name[nl] = '\0';
 	v = colon + 1;
 	vl = len - nl - 1;
 	while (vl > 0 && (*v == ' ' || *v == '\t')) {
 		v++;
 		vl--;
 	}
-	if (scratch_reserve(tx, vl + 1) == -1)
+	if (rhead_add(tx, data, nl, v, vl) == -1)
 		return 0;
-	memcpy(tx->scratch, v, vl);
-	tx->scratch[vl] = '\0';
-	evhttp_add_header(evhttp_request_get_output_headers(tx->req), name,
-	    tx->scratch);
 	return size * nitems;
 }
 
@@ -661,6 +814,7 @@ tx_destroy(struct proxy_tx *tx)
 	free(tx->scratch);
 	free(tx->hbuf);
 	free(tx->hnodes);
+	free(tx->rhead);
 	free(tx);
 }
 
@@ -727,6 +881,7 @@ tx_launch(struct proxy_tx *tx)
 	tx->abort_why[0] = '\0';
 	tx->status = 0;
 	tx->head_bytes = 0;
+	tx->rlen = 0;
 	rep->inflight++;
 	if (curlev_add(tx->px->cv, tx->easy) == -1) {
 		rep->inflight--;
