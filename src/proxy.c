@@ -37,7 +37,9 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>	/* a request's HTTP version */
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 
 #include "config.h"
 #include "curlev.h"
@@ -105,6 +107,7 @@ struct proxy {
 };
 
 static void	tx_finish(struct proxy_tx *, CURLcode);
+static void	client_drained(struct evhttp_connection *, void *);
 static void	tx_watch_hangup(evutil_socket_t, short, void *);
 static void	tx_release(struct proxy_tx *);
 static void	tx_destroy(struct proxy_tx *);
@@ -512,6 +515,78 @@ add_formatted(struct evkeyvalq *out, const char *key, char *value)
 	out->tqh_last = &h->next.tqe_next;
 }
 
+/*
+ * The usual answer (a status with a body, a Content-Length, a reason
+ * phrase; not to a HEAD) needs nothing of evhttp's head writing: ringlb
+ * writes the head itself, with what evhttp would add (Date to an HTTP/1.1
+ * client when the replica sent none; Connection as the client asked),
+ * and hands it to evhttp as the first piece of the reply, the body's
+ * first bytes after it.  evhttp then frames nothing (no chunking with a
+ * Content-Length) and ends the request as after evhttp_send_reply_start.
+ * 0, or -1 when the answer is not the usual one (start_reply() does it).
+ */
+static int
+fast_head(struct proxy_tx *tx)
+{
+	struct evhttp_request *req = tx->req;
+	struct replica *rep = tx->targets[tx->attempt];
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyval *h;
+	struct rline l;
+	const char *conn = NULL;
+	char line[16], date[64];
+	size_t off = 0, n;
+	int have_clen = 0, have_date = 0, code = tx->status;
+
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ||
+	    code < 200 || code > 999 || code == 204 || code == 304 ||
+	    tx->saw_te || tx->saw_conn || tx->reason[0] == '\0' ||
+	    req->major != 1 || (req->minor != 0 && req->minor != 1))
+		return -1;
+	while (rhead_next(tx, &off, &l) == 0) {
+		if (NAME_IS(l.name, l.nl, "Content-Length"))
+			have_clen = 1;
+		else if (NAME_IS(l.name, l.nl, "Date"))
+			have_date = 1;
+	}
+	if (!have_clen)
+		return -1;
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next)
+		if (strcasecmp(h->key, "Connection") == 0) {
+			conn = h->value;
+			break;
+		}
+
+	/* "HTTP/1.x NNN " */
+	memcpy(line, "HTTP/1.x NNN ", 13);
+	line[7] = req->minor == 1 ? '1' : '0';
+	line[9] = '0' + code / 100;
+	line[10] = '0' + code / 10 % 10;
+	line[11] = '0' + code % 10;
+	evbuffer_add(tx->chunk, line, 13);
+	evbuffer_add(tx->chunk, tx->reason, strlen(tx->reason));
+	for (off = 0; rhead_next(tx, &off, &l) == 0; )
+		if (!NAME_IS(l.name, l.nl, "X-Served-By"))
+			evbuffer_add(tx->chunk, tx->rhead + l.start,
+			    l.end - l.start);
+	if (!have_date && req->minor == 1 &&
+	    (n = (size_t)evutil_date_rfc1123(date, sizeof(date), NULL)) > 0 &&
+	    n < sizeof(date)) {
+		evbuffer_add(tx->chunk, "\r\nDate: ", 8);
+		evbuffer_add(tx->chunk, date, n);
+	}
+	if (conn != NULL && strcasecmp(conn, "close") == 0)
+		evbuffer_add(tx->chunk, "\r\nConnection: close", 19);
+	else if (req->minor == 0 && conn != NULL &&
+	    strncasecmp(conn, "keep-alive", 10) == 0)
+		evbuffer_add(tx->chunk, "\r\nConnection: keep-alive", 24);
+	evbuffer_add(tx->chunk, "\r\nX-Served-By: ", 15);
+	evbuffer_add(tx->chunk, rep->name, strlen(rep->name));
+	evbuffer_add(tx->chunk, "\r\n\r\n", 4);
+	evhttp_send_reply_chunk_with_cb(req, tx->chunk, client_drained, tx);
+	return 0;
+}
+
 static void
 start_reply(struct proxy_tx *tx)
 {
@@ -521,6 +596,10 @@ start_reply(struct proxy_tx *tx)
 	size_t off = 0, nn = strlen(rep->name), n, o;
 	char *v;
 
+	if (fast_head(tx) == 0) {
+		tx->started = 1;
+		return;
+	}
 	if (tx->saw_conn)
 		drop_connection_named(tx);
 	/* curl has undone the chunking; libevent re-chunks if needed */
