@@ -37,7 +37,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/http_struct.h>	/* a request's HTTP version */
+#include <event2/http_struct.h>	/* a request's version, chunked */
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 
@@ -541,7 +541,8 @@ fast_head(struct proxy_tx *tx)
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ||
 	    code < 200 || code > 999 || code == 204 || code == 304 ||
 	    tx->saw_te || tx->saw_conn || tx->reason[0] == '\0' ||
-	    req->major != 1 || (req->minor != 0 && req->minor != 1))
+	    req->major != 1 || (req->minor != 0 && req->minor != 1) ||
+	    req->chunked)	/* a chunked request body: evhttp's flag */
 		return -1;
 	while (rhead_next(tx, &off, &l) == 0) {
 		if (NAME_IS(l.name, l.nl, "Content-Length"))
