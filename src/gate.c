@@ -452,7 +452,12 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 			return -1;
 		}
 	}
-	{
+	/*
+	 * What evhttp will parse, parsed first, so that what it refuses is
+	 * refused here in JSON.  A path ("/...", not "//...") is never
+	 * refused by its lenient parse: only other targets need the trial.
+	 */
+	if (target[0] != '/' || target[1] == '/') {
 		struct evhttp_uri *u = evhttp_uri_parse_with_flags(target,
 		    EVHTTP_URI_NONCONFORMANT);
 
