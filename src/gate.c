@@ -471,6 +471,10 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 	return 0;
 }
 
+/* Is the field name[0..len) the one named lit?  Length first. */
+#define NAME_IS(name, len, lit) \
+	((len) == sizeof(lit) - 1 && strncasecmp(name, lit, len) == 0)
+
 static int
 gate_digits(const char *s, uint64_t *out)
 {
@@ -492,7 +496,7 @@ static int
 gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 {
 	char *colon, *v, *end;
-	size_t i;
+	size_t i, nl;
 	int tab;
 
 	if (line[0] == ' ' || line[0] == '\t') {
@@ -523,6 +527,7 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 	if (trailer)
 		return 0;
 	tab = memchr(colon + 1, '\t', len - (size_t)(colon + 1 - line)) != NULL;
+	nl = (size_t)(colon - line);
 	*colon = '\0';
 	v = colon + 1;
 	v += strspn(v, " \t");
@@ -532,18 +537,18 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 
 	/* evhttp trims spaces around a value but not always tabs: where the
 	 * value frames the body, a tab could make the two disagree */
-	if (tab && (strcasecmp(line, "Content-Length") == 0 ||
-	    strcasecmp(line, "Transfer-Encoding") == 0 ||
-	    strcasecmp(line, "Expect") == 0)) {
+	if (tab && (NAME_IS(line, nl, "Content-Length") ||
+	    NAME_IS(line, nl, "Transfer-Encoding") ||
+	    NAME_IS(line, nl, "Expect"))) {
 		gate_refuse(c, 400, "a tab in the %s header; use spaces", line);
 		return -1;
 	}
-	if (strcasecmp(line, "Host") == 0) {
+	if (NAME_IS(line, nl, "Host")) {
 		if (c->has_host++) {
 			gate_refuse(c, 400, "more than one Host header");
 			return -1;
 		}
-	} else if (strcasecmp(line, "Content-Length") == 0) {
+	} else if (NAME_IS(line, nl, "Content-Length")) {
 		uint64_t n;
 
 		if (gate_digits(v, &n) == -1) {
@@ -557,14 +562,14 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 			return -1;
 		}
 		c->clen = n;
-	} else if (strcasecmp(line, "Transfer-Encoding") == 0) {
+	} else if (NAME_IS(line, nl, "Transfer-Encoding")) {
 		if (c->has_te++ || strcasecmp(v, "chunked") != 0) {
 			gate_refuse(c, 400, "Transfer-Encoding '%.40s' is not "
 			    "supported; send the body chunked or with a "
 			    "Content-Length", v);
 			return -1;
 		}
-	} else if (strcasecmp(line, "Expect") == 0 &&
+	} else if (NAME_IS(line, nl, "Expect") &&
 	    strcasecmp(v, "100-continue") != 0) {
 		gate_refuse(c, 417, "Expect: '%.40s' cannot be met; only "
 		    "100-continue is understood", v);
