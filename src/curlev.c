@@ -15,6 +15,8 @@ struct curlev {
 	struct event		*timer;
 	curlev_done_cb		 done;
 	void			*arg;
+	void			(*after)(void *);
+	void			*after_arg;
 };
 
 struct sock_ctx {
@@ -53,6 +55,8 @@ event_cb(evutil_socket_t fd, short kind, void *arg)
 	/* The timer is curl's to set and clear (multi_timer_cb): a transfer
 	 * added again in check_multi_info() may just have armed it. */
 	check_multi_info(cv);
+	if (cv->after != NULL)
+		cv->after(cv->after_arg);
 }
 
 static void
@@ -65,6 +69,8 @@ timer_cb(evutil_socket_t fd, short kind, void *arg)
 	(void)kind;
 	curl_multi_socket_action(cv->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	check_multi_info(cv);
+	if (cv->after != NULL)
+		cv->after(cv->after_arg);
 }
 
 static int
@@ -152,6 +158,13 @@ curlev_free(struct curlev *cv)
 	if (cv->timer != NULL)
 		event_free(cv->timer);
 	free(cv);
+}
+
+void
+curlev_set_after(struct curlev *cv, void (*after)(void *), void *arg)
+{
+	cv->after = after;
+	cv->after_arg = arg;
 }
 
 CURLM *

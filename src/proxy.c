@@ -81,6 +81,7 @@ struct proxy_tx {
 	unsigned			 paused:1;	/* waiting on client */
 	unsigned			 saw_te:1;	/* replica sent T-E */
 	unsigned			 saw_conn:1;	/* ... Connection */
+	unsigned			 head_ready:1;	/* head in chunk, unsent */
 	unsigned			 idempotent:1;
 	unsigned			 has_body:1;
 	char				*scratch;	/* URL and headers */
@@ -91,6 +92,7 @@ struct proxy_tx {
 	uint64_t			 start_ns;
 	char				 errbuf[CURL_ERROR_SIZE];
 	struct proxy_tx			*prev, *next;	/* active or free */
+	struct proxy_tx			*head_next;	/* px->heads */
 };
 
 struct proxy {
@@ -101,6 +103,7 @@ struct proxy {
 	struct curlev		*cv;
 	struct proxy_tx		*active;
 	struct proxy_tx		*free_list;
+	struct proxy_tx		*heads;		/* head_ready */
 	unsigned		 nactive;
 	unsigned		 nfree;
 	int			 early_close;	/* EV_CLOSED works here */
@@ -108,6 +111,7 @@ struct proxy {
 
 static void	tx_finish(struct proxy_tx *, CURLcode);
 static void	client_drained(struct evhttp_connection *, void *);
+static void	tx_push(struct proxy_tx *);
 static void	tx_watch_hangup(evutil_socket_t, short, void *);
 static void	tx_release(struct proxy_tx *);
 static void	tx_destroy(struct proxy_tx *);
@@ -515,14 +519,24 @@ add_formatted(struct evkeyvalq *out, const char *key, char *value)
 	out->tqh_last = &h->next.tqe_next;
 }
 
+static char *
+put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
 /*
  * The usual answer (a status with a body, a Content-Length, a reason
  * phrase; not to a HEAD) needs nothing of evhttp's head writing: ringlb
  * writes the head itself, with what evhttp would add (Date to an HTTP/1.1
  * client when the replica sent none; Connection as the client asked),
- * and hands it to evhttp as the first piece of the reply, the body's
- * first bytes after it.  evhttp then frames nothing (no chunking with a
- * Content-Length) and ends the request as after evhttp_send_reply_start.
+ * and hands it to evhttp as the first piece of the reply, with the body's
+ * first bytes: when they come (write_cb), when the transfer ends, or at
+ * the latest once libcurl is done with the event that brought the head
+ * (proxy_push_heads), so a head is never held back while a body is slow.
+ * evhttp then frames nothing (no chunking with a Content-Length) and ends
+ * the request as after evhttp_send_reply_start.
  * 0, or -1 when the answer is not the usual one (start_reply() does it).
  */
 static int
@@ -534,7 +548,7 @@ fast_head(struct proxy_tx *tx)
 	struct evkeyval *h;
 	struct rline l;
 	const char *conn = NULL;
-	char line[16], date[64];
+	char date[64], *p;
 	size_t off = 0, n;
 	int have_clen = 0, have_date = 0, code = tx->status;
 
@@ -558,33 +572,42 @@ fast_head(struct proxy_tx *tx)
 			break;
 		}
 
-	/* "HTTP/1.x NNN " */
-	memcpy(line, "HTTP/1.x NNN ", 13);
-	line[7] = req->minor == 1 ? '1' : '0';
-	line[9] = '0' + code / 100;
-	line[10] = '0' + code / 10 % 10;
-	line[11] = '0' + code % 10;
-	evbuffer_add(tx->chunk, line, 13);
-	evbuffer_add(tx->chunk, tx->reason, strlen(tx->reason));
+	/* "HTTP/1.x NNN reason", the lines, what evhttp would add */
+	if (scratch_reserve(tx, 13 + sizeof(tx->reason) + tx->rlen + 2 +
+	    sizeof("\r\nDate: ") + sizeof(date) +
+	    sizeof("\r\nConnection: keep-alive") + sizeof("\r\nX-Served-By: ") +
+	    strlen(rep->name) + 4) == -1)
+		return -1;
+	p = tx->scratch;
+	memcpy(p, "HTTP/1.x NNN ", 13);
+	p[7] = req->minor == 1 ? '1' : '0';
+	p[9] = '0' + code / 100;
+	p[10] = '0' + code / 10 % 10;
+	p[11] = '0' + code % 10;
+	p += 13;
+	p = put(p, tx->reason, strlen(tx->reason));
 	for (off = 0; rhead_next(tx, &off, &l) == 0; )
 		if (!NAME_IS(l.name, l.nl, "X-Served-By"))
-			evbuffer_add(tx->chunk, tx->rhead + l.start,
-			    l.end - l.start);
+			p = put(p, tx->rhead + l.start, l.end - l.start);
 	if (!have_date && req->minor == 1 &&
 	    (n = (size_t)evutil_date_rfc1123(date, sizeof(date), NULL)) > 0 &&
 	    n < sizeof(date)) {
-		evbuffer_add(tx->chunk, "\r\nDate: ", 8);
-		evbuffer_add(tx->chunk, date, n);
+		p = put(p, "\r\nDate: ", 8);
+		p = put(p, date, n);
 	}
 	if (conn != NULL && strcasecmp(conn, "close") == 0)
-		evbuffer_add(tx->chunk, "\r\nConnection: close", 19);
+		p = put(p, "\r\nConnection: close", 19);
 	else if (req->minor == 0 && conn != NULL &&
 	    strncasecmp(conn, "keep-alive", 10) == 0)
-		evbuffer_add(tx->chunk, "\r\nConnection: keep-alive", 24);
-	evbuffer_add(tx->chunk, "\r\nX-Served-By: ", 15);
-	evbuffer_add(tx->chunk, rep->name, strlen(rep->name));
-	evbuffer_add(tx->chunk, "\r\n\r\n", 4);
-	evhttp_send_reply_chunk_with_cb(req, tx->chunk, client_drained, tx);
+		p = put(p, "\r\nConnection: keep-alive", 24);
+	p = put(p, "\r\nX-Served-By: ", 15);
+	p = put(p, rep->name, strlen(rep->name));
+	p = put(p, "\r\n\r\n", 4);
+	/* goes with the body's first bytes: write_cb, or tx_push() */
+	evbuffer_add(tx->chunk, tx->scratch, (size_t)(p - tx->scratch));
+	tx->head_ready = 1;
+	tx->head_next = tx->px->heads;
+	tx->px->heads = tx;
 	return 0;
 }
 
@@ -727,6 +750,42 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 	return size * nitems;
 }
 
+/* Take tx off px->heads. */
+static void
+tx_unhead(struct proxy_tx *tx)
+{
+	struct proxy_tx **pp;
+
+	tx->head_ready = 0;
+	for (pp = &tx->px->heads; *pp != NULL; pp = &(*pp)->head_next)
+		if (*pp == tx) {
+			*pp = tx->head_next;
+			break;
+		}
+	tx->head_next = NULL;
+}
+
+/* Hand what tx->chunk holds (a head, body bytes) to evhttp. */
+static void
+tx_push(struct proxy_tx *tx)
+{
+	if (tx->head_ready)
+		tx_unhead(tx);
+	if (evbuffer_get_length(tx->chunk) > 0)
+		evhttp_send_reply_chunk_with_cb(tx->req, tx->chunk,
+		    client_drained, tx);
+}
+
+/* libcurl is done with an event: heads still waiting for a body go. */
+static void
+proxy_push_heads(void *arg)
+{
+	struct proxy *px = arg;
+
+	while (px->heads != NULL)
+		tx_push(px->heads);
+}
+
 /* The client's output buffer drained: let the replica's bytes flow. */
 static void
 client_drained(struct evhttp_connection *evcon, void *arg)
@@ -758,8 +817,7 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		return CURL_WRITEFUNC_PAUSE;
 	}
 	evbuffer_add(tx->chunk, data, len);
-	evhttp_send_reply_chunk_with_cb(tx->req, tx->chunk, client_drained,
-	    tx);
+	tx_push(tx);
 	return len;
 }
 
@@ -913,6 +971,8 @@ tx_release(struct proxy_tx *tx)
 	px->nactive--;
 
 	event_del(tx->hangup);
+	if (tx->head_ready)
+		tx_unhead(tx);
 	while (tx->ntargets > 0)
 		tx->targets[--tx->ntargets]->refs--;
 	evbuffer_drain(tx->chunk, evbuffer_get_length(tx->chunk));
@@ -1190,6 +1250,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		rep->requests++;
 		if (!tx->started)
 			start_reply(tx);
+		tx_push(tx);
 		tx_observe(tx, tx->status);
 		evhttp_connection_set_closecb(tx->evcon, NULL, NULL);
 		evhttp_send_reply_end(tx->req);
@@ -1227,6 +1288,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		    evhttp_connection_get_bufferevent(tx->evcon);
 
 		log_debug("cutting off a client mid-answer: %s", tx->why);
+		tx_push(tx);
 		tx_observe(tx, tx->status);
 		/* what the replica did send still goes out, as far as the
 		 * socket takes it at once, before the connection closes */
@@ -1276,6 +1338,7 @@ proxy_new(struct event_base *base, const struct config *cfg,
 		proxy_free(px);
 		return NULL;
 	}
+	curlev_set_after(px->cv, proxy_push_heads, px);
 	curl_multi_setopt(curlev_multi(px->cv), CURLMOPT_MAXCONNECTS,
 	    cfg->upstream_maxconns);
 	return px;
