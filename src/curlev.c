@@ -3,11 +3,22 @@
  * curl's docs/examples/hiperfifo.c and multi-event.c.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
 
 #include "curlev.h"
+
+/*
+ * The events of curl's sockets, by descriptor, kept when curl stops
+ * watching one (a pooled connection between two transfers), so that the
+ * next transfer on it costs an event_assign, not an allocation.
+ */
+struct sock_slot {
+	struct event	*ev;
+	int		 watched;	/* curl asked for it */
+};
 
 struct curlev {
 	struct event_base	*base;
@@ -17,10 +28,8 @@ struct curlev {
 	void			*arg;
 	void			(*after)(void *);
 	void			*after_arg;
-};
-
-struct sock_ctx {
-	struct event	*ev;
+	struct sock_slot	*socks;		/* by descriptor */
+	size_t			 nsocks;
 };
 
 /* Hand every finished transfer to the owner. */
@@ -91,38 +100,59 @@ multi_timer_cb(CURLM *multi, long timeout_ms, void *arg)
 	return 0;
 }
 
+/* The slot of descriptor s, made when new; NULL when out of memory. */
+static struct sock_slot *
+sock_slot(struct curlev *cv, curl_socket_t s)
+{
+	struct sock_slot *p;
+	size_t n;
+
+	if (s < 0)
+		return NULL;
+	if ((size_t)s >= cv->nsocks) {
+		for (n = cv->nsocks ? cv->nsocks : 64; n <= (size_t)s; n *= 2)
+			;
+		if ((p = reallocarray(cv->socks, n, sizeof(*p))) == NULL)
+			return NULL;
+		memset(p + cv->nsocks, 0, (n - cv->nsocks) * sizeof(*p));
+		cv->socks = p;
+		cv->nsocks = n;
+	}
+	return &cv->socks[s];
+}
+
 static int
 sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 {
 	struct curlev *cv = arg;
-	struct sock_ctx *sc = sockp;
+	struct sock_slot *sl;
 	short kind;
 
 	(void)easy;
+	(void)sockp;
 	if (what == CURL_POLL_REMOVE) {
-		if (sc != NULL) {
-			event_free(sc->ev);
-			free(sc);
-			curl_multi_assign(cv->multi, s, NULL);
+		if (s >= 0 && (size_t)s < cv->nsocks &&
+		    cv->socks[s].watched) {
+			event_del(cv->socks[s].ev);
+			cv->socks[s].watched = 0;
 		}
 		return 0;
 	}
+	if ((sl = sock_slot(cv, s)) == NULL)
+		return -1;
 	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
 	    ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-	if (sc == NULL) {
-		if ((sc = calloc(1, sizeof(*sc))) == NULL)
+	if (sl->ev == NULL) {
+		if ((sl->ev = event_new(cv->base, s, kind, event_cb, cv)) ==
+		    NULL)
 			return -1;
-		if ((sc->ev = event_new(cv->base, s, kind, event_cb, cv)) ==
-		    NULL) {
-			free(sc);
-			return -1;
-		}
-		curl_multi_assign(cv->multi, s, sc);
 	} else {
-		event_del(sc->ev);
-		event_assign(sc->ev, cv->base, s, kind, event_cb, cv);
+		if (sl->watched)
+			event_del(sl->ev);
+		event_assign(sl->ev, cv->base, s, kind, event_cb, cv);
 	}
-	event_add(sc->ev, NULL);
+	sl->watched = 1;
+	event_add(sl->ev, NULL);
 	return 0;
 }
 
@@ -151,12 +181,18 @@ curlev_new(struct event_base *base, curlev_done_cb done, void *arg)
 void
 curlev_free(struct curlev *cv)
 {
+	size_t i;
+
 	if (cv == NULL)
 		return;
 	if (cv->multi != NULL)
 		curl_multi_cleanup(cv->multi);
 	if (cv->timer != NULL)
 		event_free(cv->timer);
+	for (i = 0; i < cv->nsocks; i++)
+		if (cv->socks[i].ev != NULL)
+			event_free(cv->socks[i].ev);
+	free(cv->socks);
 	free(cv);
 }
 
