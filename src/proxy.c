@@ -56,7 +56,8 @@
 #define PROXY_FREE_MAX		1024		/* idle transfers kept */
 #define PROXY_HIGH_WATER	(256 * 1024)	/* client backlog that pauses */
 #define PROXY_TARGETS		2
-#define HANGUP_WATCH_MS		50	/* see tx_arm_hangup() */
+#define HANGUP_WATCH_MS		50	/* see proxy_sweep() */
+#define HANGUP_SWEEP_MS		25
 #define HANGUP_POLL_MS		200	/* a half-closed client: see tx_gone() */
 
 struct proxy_tx {
@@ -82,6 +83,7 @@ struct proxy_tx {
 	unsigned			 saw_te:1;	/* replica sent T-E */
 	unsigned			 saw_conn:1;	/* ... Connection */
 	unsigned			 head_ready:1;	/* head in chunk, unsent */
+	unsigned			 watching:1;	/* hangup in use */
 	unsigned			 idempotent:1;
 	unsigned			 has_body:1;
 	char				*scratch;	/* URL and headers */
@@ -107,6 +109,8 @@ struct proxy {
 	unsigned		 nactive;
 	unsigned		 nfree;
 	int			 early_close;	/* EV_CLOSED works here */
+	struct event		*sweep;		/* proxy_sweep() */
+	int			 sweeping;	/* sweep pending */
 };
 
 static void	tx_finish(struct proxy_tx *, CURLcode);
@@ -970,7 +974,10 @@ tx_release(struct proxy_tx *tx)
 		tx->next->prev = tx->prev;
 	px->nactive--;
 
-	event_del(tx->hangup);
+	if (tx->watching) {
+		event_del(tx->hangup);
+		tx->watching = 0;
+	}
 	if (tx->head_ready)
 		tx_unhead(tx);
 	while (tx->ntargets > 0)
@@ -1098,12 +1105,40 @@ tx_watch_hangup(evutil_socket_t fd, short what, void *arg)
 /*
  * Most requests are answered in a few milliseconds, and watching a socket
  * costs two epoll_ctl(2) calls: the watch starts only once a request has
- * been open for HANGUP_WATCH_MS (a timer costs no system call).
+ * been open for HANGUP_WATCH_MS.  Nor does each request arm a timer of
+ * its own: one timer, running while requests are open, looks every
+ * HANGUP_SWEEP_MS for those that have been open that long.
  */
+static void
+proxy_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *px = arg;
+	struct timeval tv = { 0, HANGUP_SWEEP_MS * 1000 };
+	uint64_t due = now_ns() - (uint64_t)HANGUP_WATCH_MS * 1000000;
+	struct proxy_tx *tx;
+
+	(void)fd;
+	(void)what;
+	for (tx = px->active; tx != NULL; tx = tx->next)
+		if (!tx->watching && tx->start_ns <= due) {
+			tx->watching = 1;
+			tx_watch_hangup(-1, 0, tx);
+		}
+	px->sweeping = px->active != NULL;
+	if (px->sweeping)
+		evtimer_add(px->sweep, &tv);
+}
+
 static void
 tx_arm_hangup(struct proxy_tx *tx)
 {
-	tx_watch_later(tx, HANGUP_WATCH_MS);
+	struct proxy *px = tx->px;
+	struct timeval tv = { 0, HANGUP_SWEEP_MS * 1000 };
+
+	if (!px->sweeping) {
+		px->sweeping = 1;
+		evtimer_add(px->sweep, &tv);
+	}
 }
 
 void
@@ -1333,6 +1368,11 @@ proxy_new(struct event_base *base, const struct config *cfg,
 	px->metrics = metrics;
 	px->early_close = (event_base_get_features(base) &
 	    EV_FEATURE_EARLY_CLOSE) != 0;
+	if ((px->sweep = evtimer_new(base, proxy_sweep, px)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(px);
+		return NULL;
+	}
 	if ((px->cv = curlev_new(base, tx_done, px)) == NULL) {
 		snprintf(err, errlen, "cannot set up libcurl");
 		proxy_free(px);
@@ -1363,6 +1403,8 @@ proxy_free(struct proxy *px)
 		tx_destroy(tx);
 	}
 	curlev_free(px->cv);
+	if (px->sweep != NULL)
+		event_free(px->sweep);
 	free(px);
 }
 
