@@ -626,14 +626,34 @@ gate_request_read(struct gate_conn *c)
 /*
  * Find the next line of src at offset c->scanned; copy it to g->line.
  * Returns its length (the line end not counted, nor copied) and sets
- * *next past it; -1 when no whole line is there yet.
+ * *next past it; -1 when no whole line is there yet.  first, when not
+ * NULL, is src's first chain (evbuffer_peek): a line that lies in it is
+ * found with one memchr, the usual case for a head; others are searched
+ * for across chains.
  */
 static long
-gate_next_line(struct gate_conn *c, struct evbuffer *src, size_t *next)
+gate_next_line(struct gate_conn *c, struct evbuffer *src,
+    const struct evbuffer_iovec *first, size_t *next)
 {
 	struct evbuffer_ptr p, e;
-	size_t eol = 0, len;
+	size_t eol = 0, len, full;
+	const char *s, *nl;
 
+	if (first != NULL && c->scanned < first->iov_len) {
+		s = (const char *)first->iov_base + c->scanned;
+		if ((nl = memchr(s, '\n', first->iov_len - c->scanned)) !=
+		    NULL) {
+			full = len = (size_t)(nl - s);
+			if (len > 0 && s[len - 1] == '\r')
+				full = --len;	/* as EVBUFFER_EOL_CRLF */
+			if (len > c->g->cfg->max_header)
+				len = c->g->cfg->max_header;
+			memcpy(c->g->line, s, len);
+			c->g->line[len] = '\0';
+			*next = (size_t)(nl - (const char *)first->iov_base) + 1;
+			return (long)full;
+		}
+	}
 	if (evbuffer_ptr_set(src, &p, c->scanned, EVBUFFER_PTR_SET) == -1)
 		return -1;
 	e = evbuffer_search_eol(src, &p, &eol, EVBUFFER_EOL_CRLF);
@@ -657,12 +677,15 @@ gate_head(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 {
 	const struct config *cfg = c->g->cfg;
 	size_t next, line_max = TARGET_MAX + 64;
+	struct evbuffer_iovec first;
 	long len;
 
 	if (line_max > cfg->max_header)
 		line_max = cfg->max_header;
+	if (evbuffer_peek(src, -1, NULL, &first, 1) < 1)
+		first.iov_len = 0;
 	for (;;) {
-		if ((len = gate_next_line(c, src, &next)) == -1) {
+		if ((len = gate_next_line(c, src, &first, &next)) == -1) {
 			size_t have = evbuffer_get_length(src);
 
 			if (c->lines == 0 && have > line_max) {
@@ -737,7 +760,7 @@ gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
 	uint64_t n = 0;
 
 	c->scanned = 0;
-	if ((len = gate_next_line(c, src, &next)) == -1) {
+	if ((len = gate_next_line(c, src, NULL, &next)) == -1) {
 		if (evbuffer_get_length(src) > CHUNK_LINE_MAX) {
 			gate_refuse(c, 400, "a chunk-size line is over %d "
 			    "bytes", CHUNK_LINE_MAX);
@@ -785,7 +808,7 @@ gate_trailer(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 	long len;
 
 	c->scanned = 0;
-	if ((len = gate_next_line(c, src, &next)) == -1 ||
+	if ((len = gate_next_line(c, src, NULL, &next)) == -1 ||
 	    (size_t)len > cfg->max_header) {
 		if (evbuffer_get_length(src) > cfg->max_header) {
 			gate_refuse(c, 431, "the trailer is over %llu bytes",
