@@ -116,6 +116,11 @@ struct gate_conn {
 	void			*sock_arg;
 	struct event		*timer;
 	struct event		*wev;		/* writes evhttp's output */
+	enum {
+		GATE_W_IDLE,		/* nothing to write */
+		GATE_W_SCHEDULED,	/* event_active, this turn */
+		GATE_W_WAITING		/* for the socket; timed */
+	}			 wstate;
 	enum gate_timer		 timer_kind;
 	evutil_socket_t		 fd;		/* -1 until evhttp sets it */
 	enum gate_state		 state;
@@ -909,26 +914,33 @@ gate_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 /* --- output ----------------------------------------------------------- */
 
 /*
- * The socket is writable (or the client has taken nothing for
- * --client-timeout): write what evhttp has queued.  The bytes stay in the
- * filter's output until the kernel has them, so that evhttp, which looks
- * at that buffer to tell whether an answer is out, sees the truth.
+ * Writing evhttp's output: when evhttp adds to the filter's output, the
+ * write is scheduled for the end of this turn of the loop (event_active:
+ * no epoll_ctl, no timer), when evhttp is done adding; most answers then
+ * go out in one write.  Only what the socket does not take at once makes
+ * the event wait for the socket to be writable, with --client-timeout:
+ * a client that takes nothing of an answer for that long is cut off.
+ */
+/*
+ * Write what evhttp has queued.  The bytes stay in the filter's output
+ * until the kernel has them, so that evhttp, which looks at that buffer
+ * to tell whether an answer is out, sees the truth.
  */
 static void
 gate_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gate_conn *c = arg;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct timeval tv = { c->g->cfg->client_timeout_s, 0 };
 
+	c->wstate = GATE_W_IDLE;	/* a one-shot event: not pending now */
 	if (what & EV_TIMEOUT) {
-		event_del(c->wev);
 		bufferevent_trigger_event(c->bev, BEV_EVENT_TIMEOUT |
 		    BEV_EVENT_WRITING, BEV_TRIG_DEFER_CALLBACKS);
 		return;
 	}
 	if (evbuffer_write(out, fd) == -1 && errno != EAGAIN &&
 	    errno != EINTR) {
-		event_del(c->wev);
 		bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR |
 		    BEV_EVENT_WRITING, BEV_TRIG_DEFER_CALLBACKS);
 		return;
@@ -941,31 +953,34 @@ gate_write_cb(evutil_socket_t fd, short what, void *arg)
 		 * here; libevent frees the bufferevents, and so c, from the
 		 * loop later, never at once.
 		 */
-		event_del(c->wev);
 		bufferevent_trigger(c->bev, EV_WRITE,
 		    BEV_TRIG_IGNORE_WATERMARKS);
+	} else {
+		c->wstate = GATE_W_WAITING;	/* the socket is full */
+		event_add(c->wev, &tv);
 	}
 }
 
-/* evhttp wrote to the filter: have the socket written when it can. */
+/* evhttp wrote to the filter: have the socket written. */
 static void
 gate_out_added(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
 	struct gate_conn *c = arg;
-	struct timeval tv = { c->g->cfg->client_timeout_s, 0 };
 
 	(void)buf;
-	if (info->n_added == 0)
+	if (info->n_added == 0 || c->wstate != GATE_W_IDLE)
 		return;
 	if (c->wev == NULL) {
 		gate_register(c);
+		/* not EV_PERSIST: a persistent event made active would be
+		 * added again, with the last timeout it had */
 		if (c->fd < 0 || (c->wev = event_new(c->g->base, c->fd,
-		    EV_WRITE | EV_PERSIST, gate_write_cb, c)) == NULL)
+		    EV_WRITE, gate_write_cb, c)) == NULL)
 			return;
 	}
-	if (!event_pending(c->wev, EV_WRITE, NULL))
-		event_add(c->wev, &tv);
+	c->wstate = GATE_W_SCHEDULED;
+	event_active(c->wev, EV_WRITE, 0);
 }
 
 /* The socket took our own answer (a refusal): then linger, and close. */
