@@ -35,6 +35,15 @@ CURLM		*curlev_multi(struct curlev *cv);
 void		 curlev_set_after(struct curlev *cv, void (*after)(void *),
 		    void *arg);
 
+/*
+ * Have easy close its sockets through cv (CURLOPT_CLOSESOCKETFUNCTION),
+ * so that cv knows when they go.  After curlev_own_closes(cv), every easy
+ * handle added to cv must have been prepared so: cv then keeps a pooled
+ * connection's socket registered between transfers.
+ */
+void		 curlev_prepare(struct curlev *cv, CURL *easy);
+void		 curlev_own_closes(struct curlev *cv);
+
 /* Start a transfer; 0 or -1. */
 int		 curlev_add(struct curlev *cv, CURL *easy);
 /* Drop a running transfer; done is not called for it. */

@@ -919,6 +919,7 @@ tx_get(struct proxy *px)
 			free(tx);
 			return NULL;
 		}
+		curlev_prepare(px->cv, tx->easy);
 		curl_easy_setopt(tx->easy, CURLOPT_PRIVATE, tx);
 		curl_easy_setopt(tx->easy, CURLOPT_WRITEFUNCTION, write_cb);
 		curl_easy_setopt(tx->easy, CURLOPT_WRITEDATA, tx);
@@ -1379,6 +1380,7 @@ proxy_new(struct event_base *base, const struct config *cfg,
 		return NULL;
 	}
 	curlev_set_after(px->cv, proxy_push_heads, px);
+	curlev_own_closes(px->cv);
 	curl_multi_setopt(curlev_multi(px->cv), CURLMOPT_MAXCONNECTS,
 	    cfg->upstream_maxconns);
 	return px;
