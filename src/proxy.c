@@ -932,8 +932,10 @@ tx_get(struct proxy *px)
 		    CURL_HTTP_VERSION_1_1);
 		curl_easy_setopt(tx->easy, CURLOPT_PROTOCOLS_STR, "http");
 		/* replicas are reached directly: no proxy, and so no look at
-		 * the *_proxy environment variables on every request */
+		 * the *_proxy and no_proxy environment variables (getenv,
+		 * twice each) on every request */
 		curl_easy_setopt(tx->easy, CURLOPT_PROXY, "");
+		curl_easy_setopt(tx->easy, CURLOPT_NOPROXY, "*");
 		curl_easy_setopt(tx->easy, CURLOPT_CONNECTTIMEOUT_MS,
 		    px->cfg->connect_timeout_ms);
 		curl_easy_setopt(tx->easy, CURLOPT_TIMEOUT_MS,
