@@ -58,6 +58,7 @@
 #include "gate.h"
 #include "log.h"
 #include "respond.h"
+#include "util.h"
 
 #define TARGET_MAX	8192	/* longest request target: 414 beyond */
 #define HEADER_LINES_MAX 256	/* header lines in one head: 431 beyond */
@@ -87,6 +88,7 @@ enum gate_timer {
 	GATE_T_BODY,
 	GATE_T_IDLE,
 	GATE_T_REFUSE,		/* a refusal to send now (connection limit) */
+	GATE_T_CLOSE,		/* close now (connection limit, a flood) */
 	GATE_T_LINGER
 };
 
@@ -122,6 +124,8 @@ struct gate_conn {
 		GATE_W_WAITING		/* for the socket; timed */
 	}			 wstate;
 	enum gate_timer		 timer_kind;
+	uint64_t		 deadline;	/* of timer_kind, now_ms() */
+	uint64_t		 fire_at;	/* the timer's; 0: not set */
 	evutil_socket_t		 fd;		/* -1 until evhttp sets it */
 	enum gate_state		 state;
 	unsigned		 pending;	/* requests with evhttp now */
@@ -198,6 +202,13 @@ gate_count_refusal(struct gate *g, int code)
 
 /* --- timers ----------------------------------------------------------- */
 
+/*
+ * A connection's timer is lazy: the deadline lives in c, and libevent's
+ * timer is only moved when it would fire too late.  Each request would
+ * otherwise cost an event_del (evhttp takes it) and an event_add (the
+ * keep-alive wait after its answer); now the timer fires about once per
+ * --keepalive-timeout, finds the deadline moved on, and waits again.
+ */
 static void
 gate_arm(struct gate_conn *c, enum gate_timer kind, long seconds)
 {
@@ -206,14 +217,18 @@ gate_arm(struct gate_conn *c, enum gate_timer kind, long seconds)
 	if (c->timer_kind == kind)
 		return;			/* a deadline is not moved by bytes */
 	c->timer_kind = kind;
-	event_add(c->timer, &tv);
+	c->deadline = now_ms() + (uint64_t)seconds * 1000;
+	if (c->fire_at == 0 || c->fire_at > c->deadline) {
+		c->fire_at = c->deadline;
+		event_add(c->timer, &tv);
+	}
 }
 
+/* No deadline; a timer still set finds none when it fires. */
 static void
 gate_disarm(struct gate_conn *c)
 {
 	c->timer_kind = GATE_T_NONE;
-	event_del(c->timer);
 }
 
 /* Pick the timer for c's state; see the comment at the top. */
@@ -1120,9 +1135,22 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct gate_conn *c = arg;
 	enum gate_timer kind = c->timer_kind;
 	const struct config *cfg = c->g->cfg;
+	uint64_t now = now_ms();
 
 	(void)fd;
 	(void)what;
+	c->fire_at = 0;
+	if (kind == GATE_T_NONE)
+		return;
+	if (now < c->deadline) {	/* moved on since the timer was set */
+		struct timeval tv;
+
+		tv.tv_sec = (time_t)((c->deadline - now) / 1000);
+		tv.tv_usec = (suseconds_t)((c->deadline - now) % 1000 * 1000);
+		c->fire_at = c->deadline;
+		event_add(c->timer, &tv);
+		return;
+	}
 	c->timer_kind = GATE_T_NONE;
 	gate_register(c);
 	switch (kind) {
@@ -1150,8 +1178,10 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 		gate_close(c);
 		break;
 	case GATE_T_LINGER:
-	case GATE_T_NONE:
+	case GATE_T_CLOSE:
 		gate_close(c);
+		break;
+	case GATE_T_NONE:
 		break;
 	}
 }
@@ -1206,7 +1236,8 @@ gate_connection(struct gate *g)
 		c->over = 1;
 		c->state = GATE_REFUSED;	/* what it sends is dropped */
 		c->timer_kind = g->nover < OVER_MAX ? GATE_T_REFUSE :
-		    GATE_T_NONE;
+		    GATE_T_CLOSE;
+		c->fire_at = 1;		/* deadline 0: now */
 		g->nover++;
 		event_add(c->timer, &now);
 	} else {
