@@ -16,8 +16,9 @@ def ms(text):
 def parse(path):
     t = open(path).read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-    p50 = ms(re.search(r"50%\s+(\S+)", t).group(1))
-    p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+    # the percentile lines, not a "75.99%" in the thread stats above them
+    p50 = ms(re.search(r"^\s*50%\s+(\S+)", t, re.M).group(1))
+    p99 = ms(re.search(r"^\s*99%\s+(\S+)", t, re.M).group(1))
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
     bad = int(m.group(1)) if m else 0
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
