@@ -10,10 +10,16 @@
  * options, not building a handle.
  *
  * The reply streams: response headers go to the client when the replica's
- * header block ends, body bytes as curl hands them over.  When the client
- * reads more slowly than the replica writes, the transfer is paused
- * (CURL_WRITEFUNC_PAUSE) until libevent has flushed the client's output
- * buffer, so a large response never sits in memory whole.
+ * header block ends (with the body's first bytes when they came with it),
+ * body bytes as curl hands them over.  What libcurl would build or parse
+ * per request is handed to it ready: the replica's URL parsed once, the
+ * client's target as it came, the header list in the transfer's memory;
+ * and the usual answer's head is written here, not by evhttp's printf per
+ * header (fast_head).
+ *
+ * When the client reads more slowly than the replica writes, the transfer
+ * is paused (CURL_WRITEFUNC_PAUSE) until libevent has flushed the client's
+ * output buffer, so a large response never sits in memory whole.
  *
  * A client that goes away is noticed before any answer is written, by
  * watching its socket once the request has been open for HANGUP_WATCH_MS;
@@ -86,7 +92,7 @@ struct proxy_tx {
 	unsigned			 watching:1;	/* hangup in use */
 	unsigned			 idempotent:1;
 	unsigned			 has_body:1;
-	char				*scratch;	/* URL and headers */
+	char				*scratch;	/* a head, a value */
 	size_t				 scratch_cap;
 	char				 why[512];	/* what failed, so far */
 	size_t				 head_bytes;	/* replica's header so far */
