@@ -3,6 +3,8 @@
 #   make            build build/ringlb and build/ringlb-replica
 #   make run        three local replicas behind ringlb on port 5000
 #   make test       unit and end-to-end tests
+#   make cost       instructions per proxied request, under callgrind
+#   make bench      ringlb against nginx and HAProxy
 #   make clean
 #
 #   make build      the Docker image ringlb:latest (docker/Dockerfile)
@@ -57,7 +59,7 @@ else
 Q := @
 endif
 
-.PHONY: all run test unit e2e clean deps test-deps experiments bench asan fuzz soak
+.PHONY: all run test unit e2e clean deps test-deps experiments bench cost asan fuzz soak
 .SECONDARY:
 all: $(BUILD)/ringlb $(BUILD)/ringlb-replica $(BUILD)/ringlb-analyze
 
@@ -252,6 +254,13 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 bench: all
 	$(call ensure,nginx-light haproxy wrk)
 	@bash tests/bench/bench.sh $(BUILD)
+
+# Instructions per proxied request, counted by valgrind's callgrind
+# (stable on a busy machine, unlike time), with where they go; measured
+# twice, and the two figures compared.  COST_REQUESTS, COST_RUNS tune it.
+cost: all
+	$(call ensure,valgrind curl)
+	@bash tests/bench/cost.sh $(BUILD)
 
 # Load and faults together for SOAK_SECONDS (60): no failed request, and
 # descriptors and memory back where they started.

@@ -27,6 +27,22 @@ struct curlev	*curlev_new(struct event_base *base, curlev_done_cb done,
 /* Remove every transfer still running (without calling done) and free. */
 void		 curlev_free(struct curlev *cv);
 CURLM		*curlev_multi(struct curlev *cv);
+/*
+ * Have after(arg) called each time libcurl is done with an event (a
+ * socket's or the timer's), after the done callbacks: for work that
+ * callbacks from inside libcurl gathered, to be done once.
+ */
+void		 curlev_set_after(struct curlev *cv, void (*after)(void *),
+		    void *arg);
+
+/*
+ * Have easy close its sockets through cv (CURLOPT_CLOSESOCKETFUNCTION),
+ * so that cv knows when they go.  After curlev_own_closes(cv), every easy
+ * handle added to cv must have been prepared so: cv then keeps a pooled
+ * connection's socket registered between transfers.
+ */
+void		 curlev_prepare(struct curlev *cv, CURL *easy);
+void		 curlev_own_closes(struct curlev *cv);
 
 /* Start a transfer; 0 or -1. */
 int		 curlev_add(struct curlev *cv, CURL *easy);

@@ -30,6 +30,8 @@ struct replica {
 	/* "http://host:port", the prefix of every proxied URL */
 	char			 base_url[REPLICA_URL_MAX];
 	size_t			 base_url_len;
+	/* base_url parsed once by libcurl (a CURLU), for the proxy */
+	void			*url;
 	enum replica_state	 state;
 
 	/* counters, read by /metrics */
@@ -70,8 +72,11 @@ void		 replica_generated_name(int k, char *name);
 /* The first count of them (at most max) into names; how many. */
 int		 replica_generated_names(int count,
 		    char (*names)[RING_NAME_LEN], int max);
-/* Set host and port and derive base_url; -1 if the host is too long. */
+/* Set host and port and derive base_url and url; -1 if the host is too
+ * long, or out of memory. */
 int		 replica_set_address(struct replica *rep, const char *host,
 		    uint16_t port);
+/* Free rep and what it holds (not what the backend or health own). */
+void		 replica_free(struct replica *rep);
 
 #endif /* RINGLB_REPLICA_H */

@@ -58,6 +58,7 @@
 #include "gate.h"
 #include "log.h"
 #include "respond.h"
+#include "util.h"
 
 #define TARGET_MAX	8192	/* longest request target: 414 beyond */
 #define HEADER_LINES_MAX 256	/* header lines in one head: 431 beyond */
@@ -87,6 +88,7 @@ enum gate_timer {
 	GATE_T_BODY,
 	GATE_T_IDLE,
 	GATE_T_REFUSE,		/* a refusal to send now (connection limit) */
+	GATE_T_CLOSE,		/* close now (connection limit, a flood) */
 	GATE_T_LINGER
 };
 
@@ -116,7 +118,14 @@ struct gate_conn {
 	void			*sock_arg;
 	struct event		*timer;
 	struct event		*wev;		/* writes evhttp's output */
+	enum {
+		GATE_W_IDLE,		/* nothing to write */
+		GATE_W_SCHEDULED,	/* event_active, this turn */
+		GATE_W_WAITING		/* for the socket; timed */
+	}			 wstate;
 	enum gate_timer		 timer_kind;
+	uint64_t		 deadline;	/* of timer_kind, now_ms() */
+	uint64_t		 fire_at;	/* the timer's; 0: not set */
 	evutil_socket_t		 fd;		/* -1 until evhttp sets it */
 	enum gate_state		 state;
 	unsigned		 pending;	/* requests with evhttp now */
@@ -193,6 +202,13 @@ gate_count_refusal(struct gate *g, int code)
 
 /* --- timers ----------------------------------------------------------- */
 
+/*
+ * A connection's timer is lazy: the deadline lives in c, and libevent's
+ * timer is only moved when it would fire too late.  Each request would
+ * otherwise cost an event_del (evhttp takes it) and an event_add (the
+ * keep-alive wait after its answer); now the timer fires about once per
+ * --keepalive-timeout, finds the deadline moved on, and waits again.
+ */
 static void
 gate_arm(struct gate_conn *c, enum gate_timer kind, long seconds)
 {
@@ -201,14 +217,18 @@ gate_arm(struct gate_conn *c, enum gate_timer kind, long seconds)
 	if (c->timer_kind == kind)
 		return;			/* a deadline is not moved by bytes */
 	c->timer_kind = kind;
-	event_add(c->timer, &tv);
+	c->deadline = now_ms() + (uint64_t)seconds * 1000;
+	if (c->fire_at == 0 || c->fire_at > c->deadline) {
+		c->fire_at = c->deadline;
+		event_add(c->timer, &tv);
+	}
 }
 
+/* No deadline; a timer still set finds none when it fires. */
 static void
 gate_disarm(struct gate_conn *c)
 {
 	c->timer_kind = GATE_T_NONE;
-	event_del(c->timer);
 }
 
 /* Pick the timer for c's state; see the comment at the top. */
@@ -452,7 +472,12 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 			return -1;
 		}
 	}
-	{
+	/*
+	 * What evhttp will parse, parsed first, so that what it refuses is
+	 * refused here in JSON.  A path ("/...", not "//...") is never
+	 * refused by its lenient parse: only other targets need the trial.
+	 */
+	if (target[0] != '/' || target[1] == '/') {
 		struct evhttp_uri *u = evhttp_uri_parse_with_flags(target,
 		    EVHTTP_URI_NONCONFORMANT);
 
@@ -465,6 +490,10 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 	}
 	return 0;
 }
+
+/* Is the field name[0..len) the one named lit?  Length first. */
+#define NAME_IS(name, len, lit) \
+	((len) == sizeof(lit) - 1 && strncasecmp(name, lit, len) == 0)
 
 static int
 gate_digits(const char *s, uint64_t *out)
@@ -487,7 +516,7 @@ static int
 gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 {
 	char *colon, *v, *end;
-	size_t i;
+	size_t i, nl;
 	int tab;
 
 	if (line[0] == ' ' || line[0] == '\t') {
@@ -518,6 +547,7 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 	if (trailer)
 		return 0;
 	tab = memchr(colon + 1, '\t', len - (size_t)(colon + 1 - line)) != NULL;
+	nl = (size_t)(colon - line);
 	*colon = '\0';
 	v = colon + 1;
 	v += strspn(v, " \t");
@@ -527,18 +557,18 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 
 	/* evhttp trims spaces around a value but not always tabs: where the
 	 * value frames the body, a tab could make the two disagree */
-	if (tab && (strcasecmp(line, "Content-Length") == 0 ||
-	    strcasecmp(line, "Transfer-Encoding") == 0 ||
-	    strcasecmp(line, "Expect") == 0)) {
+	if (tab && (NAME_IS(line, nl, "Content-Length") ||
+	    NAME_IS(line, nl, "Transfer-Encoding") ||
+	    NAME_IS(line, nl, "Expect"))) {
 		gate_refuse(c, 400, "a tab in the %s header; use spaces", line);
 		return -1;
 	}
-	if (strcasecmp(line, "Host") == 0) {
+	if (NAME_IS(line, nl, "Host")) {
 		if (c->has_host++) {
 			gate_refuse(c, 400, "more than one Host header");
 			return -1;
 		}
-	} else if (strcasecmp(line, "Content-Length") == 0) {
+	} else if (NAME_IS(line, nl, "Content-Length")) {
 		uint64_t n;
 
 		if (gate_digits(v, &n) == -1) {
@@ -552,14 +582,14 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 			return -1;
 		}
 		c->clen = n;
-	} else if (strcasecmp(line, "Transfer-Encoding") == 0) {
+	} else if (NAME_IS(line, nl, "Transfer-Encoding")) {
 		if (c->has_te++ || strcasecmp(v, "chunked") != 0) {
 			gate_refuse(c, 400, "Transfer-Encoding '%.40s' is not "
 			    "supported; send the body chunked or with a "
 			    "Content-Length", v);
 			return -1;
 		}
-	} else if (strcasecmp(line, "Expect") == 0 &&
+	} else if (NAME_IS(line, nl, "Expect") &&
 	    strcasecmp(v, "100-continue") != 0) {
 		gate_refuse(c, 417, "Expect: '%.40s' cannot be met; only "
 		    "100-continue is understood", v);
@@ -616,14 +646,34 @@ gate_request_read(struct gate_conn *c)
 /*
  * Find the next line of src at offset c->scanned; copy it to g->line.
  * Returns its length (the line end not counted, nor copied) and sets
- * *next past it; -1 when no whole line is there yet.
+ * *next past it; -1 when no whole line is there yet.  first, when not
+ * NULL, is src's first chain (evbuffer_peek): a line that lies in it is
+ * found with one memchr, the usual case for a head; others are searched
+ * for across chains.
  */
 static long
-gate_next_line(struct gate_conn *c, struct evbuffer *src, size_t *next)
+gate_next_line(struct gate_conn *c, struct evbuffer *src,
+    const struct evbuffer_iovec *first, size_t *next)
 {
 	struct evbuffer_ptr p, e;
-	size_t eol = 0, len;
+	size_t eol = 0, len, full;
+	const char *s, *nl;
 
+	if (first != NULL && c->scanned < first->iov_len) {
+		s = (const char *)first->iov_base + c->scanned;
+		if ((nl = memchr(s, '\n', first->iov_len - c->scanned)) !=
+		    NULL) {
+			full = len = (size_t)(nl - s);
+			if (len > 0 && s[len - 1] == '\r')
+				full = --len;	/* as EVBUFFER_EOL_CRLF */
+			if (len > c->g->cfg->max_header)
+				len = c->g->cfg->max_header;
+			memcpy(c->g->line, s, len);
+			c->g->line[len] = '\0';
+			*next = (size_t)(nl - (const char *)first->iov_base) + 1;
+			return (long)full;
+		}
+	}
 	if (evbuffer_ptr_set(src, &p, c->scanned, EVBUFFER_PTR_SET) == -1)
 		return -1;
 	e = evbuffer_search_eol(src, &p, &eol, EVBUFFER_EOL_CRLF);
@@ -647,12 +697,15 @@ gate_head(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 {
 	const struct config *cfg = c->g->cfg;
 	size_t next, line_max = TARGET_MAX + 64;
+	struct evbuffer_iovec first;
 	long len;
 
 	if (line_max > cfg->max_header)
 		line_max = cfg->max_header;
+	if (evbuffer_peek(src, -1, NULL, &first, 1) < 1)
+		first.iov_len = 0;
 	for (;;) {
-		if ((len = gate_next_line(c, src, &next)) == -1) {
+		if ((len = gate_next_line(c, src, &first, &next)) == -1) {
 			size_t have = evbuffer_get_length(src);
 
 			if (c->lines == 0 && have > line_max) {
@@ -727,7 +780,7 @@ gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
 	uint64_t n = 0;
 
 	c->scanned = 0;
-	if ((len = gate_next_line(c, src, &next)) == -1) {
+	if ((len = gate_next_line(c, src, NULL, &next)) == -1) {
 		if (evbuffer_get_length(src) > CHUNK_LINE_MAX) {
 			gate_refuse(c, 400, "a chunk-size line is over %d "
 			    "bytes", CHUNK_LINE_MAX);
@@ -775,7 +828,7 @@ gate_trailer(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 	long len;
 
 	c->scanned = 0;
-	if ((len = gate_next_line(c, src, &next)) == -1 ||
+	if ((len = gate_next_line(c, src, NULL, &next)) == -1 ||
 	    (size_t)len > cfg->max_header) {
 		if (evbuffer_get_length(src) > cfg->max_header) {
 			gate_refuse(c, 431, "the trailer is over %llu bytes",
@@ -876,26 +929,33 @@ gate_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 /* --- output ----------------------------------------------------------- */
 
 /*
- * The socket is writable (or the client has taken nothing for
- * --client-timeout): write what evhttp has queued.  The bytes stay in the
- * filter's output until the kernel has them, so that evhttp, which looks
- * at that buffer to tell whether an answer is out, sees the truth.
+ * Writing evhttp's output: when evhttp adds to the filter's output, the
+ * write is scheduled for the end of this turn of the loop (event_active:
+ * no epoll_ctl, no timer), when evhttp is done adding; most answers then
+ * go out in one write.  Only what the socket does not take at once makes
+ * the event wait for the socket to be writable, with --client-timeout:
+ * a client that takes nothing of an answer for that long is cut off.
+ */
+/*
+ * Write what evhttp has queued.  The bytes stay in the filter's output
+ * until the kernel has them, so that evhttp, which looks at that buffer
+ * to tell whether an answer is out, sees the truth.
  */
 static void
 gate_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gate_conn *c = arg;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct timeval tv = { c->g->cfg->client_timeout_s, 0 };
 
+	c->wstate = GATE_W_IDLE;	/* a one-shot event: not pending now */
 	if (what & EV_TIMEOUT) {
-		event_del(c->wev);
 		bufferevent_trigger_event(c->bev, BEV_EVENT_TIMEOUT |
 		    BEV_EVENT_WRITING, BEV_TRIG_DEFER_CALLBACKS);
 		return;
 	}
 	if (evbuffer_write(out, fd) == -1 && errno != EAGAIN &&
 	    errno != EINTR) {
-		event_del(c->wev);
 		bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR |
 		    BEV_EVENT_WRITING, BEV_TRIG_DEFER_CALLBACKS);
 		return;
@@ -908,31 +968,34 @@ gate_write_cb(evutil_socket_t fd, short what, void *arg)
 		 * here; libevent frees the bufferevents, and so c, from the
 		 * loop later, never at once.
 		 */
-		event_del(c->wev);
 		bufferevent_trigger(c->bev, EV_WRITE,
 		    BEV_TRIG_IGNORE_WATERMARKS);
+	} else {
+		c->wstate = GATE_W_WAITING;	/* the socket is full */
+		event_add(c->wev, &tv);
 	}
 }
 
-/* evhttp wrote to the filter: have the socket written when it can. */
+/* evhttp wrote to the filter: have the socket written. */
 static void
 gate_out_added(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
 	struct gate_conn *c = arg;
-	struct timeval tv = { c->g->cfg->client_timeout_s, 0 };
 
 	(void)buf;
-	if (info->n_added == 0)
+	if (info->n_added == 0 || c->wstate != GATE_W_IDLE)
 		return;
 	if (c->wev == NULL) {
 		gate_register(c);
+		/* not EV_PERSIST: a persistent event made active would be
+		 * added again, with the last timeout it had */
 		if (c->fd < 0 || (c->wev = event_new(c->g->base, c->fd,
-		    EV_WRITE | EV_PERSIST, gate_write_cb, c)) == NULL)
+		    EV_WRITE, gate_write_cb, c)) == NULL)
 			return;
 	}
-	if (!event_pending(c->wev, EV_WRITE, NULL))
-		event_add(c->wev, &tv);
+	c->wstate = GATE_W_SCHEDULED;
+	event_active(c->wev, EV_WRITE, 0);
 }
 
 /* The socket took our own answer (a refusal): then linger, and close. */
@@ -1072,9 +1135,22 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct gate_conn *c = arg;
 	enum gate_timer kind = c->timer_kind;
 	const struct config *cfg = c->g->cfg;
+	uint64_t now = now_ms();
 
 	(void)fd;
 	(void)what;
+	c->fire_at = 0;
+	if (kind == GATE_T_NONE)
+		return;
+	if (now < c->deadline) {	/* moved on since the timer was set */
+		struct timeval tv;
+
+		tv.tv_sec = (time_t)((c->deadline - now) / 1000);
+		tv.tv_usec = (suseconds_t)((c->deadline - now) % 1000 * 1000);
+		c->fire_at = c->deadline;
+		event_add(c->timer, &tv);
+		return;
+	}
 	c->timer_kind = GATE_T_NONE;
 	gate_register(c);
 	switch (kind) {
@@ -1102,8 +1178,10 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 		gate_close(c);
 		break;
 	case GATE_T_LINGER:
-	case GATE_T_NONE:
+	case GATE_T_CLOSE:
 		gate_close(c);
+		break;
+	case GATE_T_NONE:
 		break;
 	}
 }
@@ -1158,7 +1236,8 @@ gate_connection(struct gate *g)
 		c->over = 1;
 		c->state = GATE_REFUSED;	/* what it sends is dropped */
 		c->timer_kind = g->nover < OVER_MAX ? GATE_T_REFUSE :
-		    GATE_T_NONE;
+		    GATE_T_CLOSE;
+		c->fire_at = 1;		/* deadline 0: now */
 		g->nover++;
 		event_add(c->timer, &now);
 	} else {

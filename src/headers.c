@@ -6,22 +6,34 @@
 
 #include "headers.h"
 
-static const char *const hop_by_hop[] = {
-	"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-	"Transfer-Encoding", "Upgrade", "Proxy-Authorization",
-	"Proxy-Authenticate", NULL
-};
+/* Is name[0..len) the field lit? */
+#define IS(lit)	(strncasecmp(name, lit, len) == 0)
 
 int
 header_hop_by_hop(const char *name, size_t len)
 {
-	const char *const *h;
-
-	for (h = hop_by_hop; *h != NULL; h++)
-		if (strlen(*h) == len && strncasecmp(*h, name, len) == 0)
-			return 1;
-	return 0;
+	/* by length first: most fields are none of these */
+	switch (len) {
+	case 2:
+		return IS("TE");
+	case 7:
+		return IS("Trailer") || IS("Upgrade");
+	case 10:
+		return IS("Connection") || IS("Keep-Alive");
+	case 16:
+		return IS("Proxy-Connection");
+	case 17:
+		return IS("Transfer-Encoding");
+	case 18:
+		return IS("Proxy-Authenticate");
+	case 19:
+		return IS("Proxy-Authorization");
+	default:
+		return 0;
+	}
 }
+
+#undef IS
 
 int
 header_in_connection(const char *conn, const char *name, size_t len)

@@ -656,7 +656,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		    rep->refs == 0 && !rep->spawning) {
 			pool_unlink(p, rep);
 			health_forget(p->health, rep);
-			free(rep);
+			replica_free(rep);
 		}
 	}
 	if (p->shutting_down && p->nreps == 0 && p->shutdown_done != NULL) {
@@ -713,7 +713,7 @@ pool_free(struct pool *p)
 	for (i = 0; i < p->nreps; i++) {
 		if (p->health != NULL)
 			health_forget(p->health, p->reps[i]);
-		free(p->reps[i]);
+		replica_free(p->reps[i]);
 	}
 	health_free(p->health);
 	free(p->op);

@@ -10,10 +10,16 @@
  * options, not building a handle.
  *
  * The reply streams: response headers go to the client when the replica's
- * header block ends, body bytes as curl hands them over.  When the client
- * reads more slowly than the replica writes, the transfer is paused
- * (CURL_WRITEFUNC_PAUSE) until libevent has flushed the client's output
- * buffer, so a large response never sits in memory whole.
+ * header block ends (with the body's first bytes when they came with it),
+ * body bytes as curl hands them over.  What libcurl would build or parse
+ * per request is handed to it ready: the replica's URL parsed once, the
+ * client's target as it came, the header list in the transfer's memory;
+ * and the usual answer's head is written here, not by evhttp's printf per
+ * header (fast_head).
+ *
+ * When the client reads more slowly than the replica writes, the transfer
+ * is paused (CURL_WRITEFUNC_PAUSE) until libevent has flushed the client's
+ * output buffer, so a large response never sits in memory whole.
  *
  * A client that goes away is noticed before any answer is written, by
  * watching its socket once the request has been open for HANGUP_WATCH_MS;
@@ -37,7 +43,9 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>	/* a request's version, chunked */
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 
 #include "config.h"
 #include "curlev.h"
@@ -54,7 +62,8 @@
 #define PROXY_FREE_MAX		1024		/* idle transfers kept */
 #define PROXY_HIGH_WATER	(256 * 1024)	/* client backlog that pauses */
 #define PROXY_TARGETS		2
-#define HANGUP_WATCH_MS		50	/* see tx_arm_hangup() */
+#define HANGUP_WATCH_MS		50	/* see proxy_sweep() */
+#define HANGUP_SWEEP_MS		25
 #define HANGUP_POLL_MS		200	/* a half-closed client: see tx_gone() */
 
 struct proxy_tx {
@@ -62,7 +71,12 @@ struct proxy_tx {
 	struct evhttp_request		*req;
 	struct evhttp_connection	*evcon;
 	CURL				*easy;
-	struct curl_slist		*hdrs;
+	char				*rhead;		/* replica's header */
+	size_t				 rlen, rcap;	/* lines: start_reply() */
+	char				*hbuf;		/* header lines */
+	size_t				 hlen, hcap;
+	struct curl_slist		*hnodes;	/* their list */
+	size_t				 nhnodes, hnodes_cap;
 	struct evbuffer			*chunk;
 	struct event			*hangup;	/* client closed */
 	struct replica			*targets[PROXY_TARGETS];
@@ -74,9 +88,11 @@ struct proxy_tx {
 	unsigned			 paused:1;	/* waiting on client */
 	unsigned			 saw_te:1;	/* replica sent T-E */
 	unsigned			 saw_conn:1;	/* ... Connection */
+	unsigned			 head_ready:1;	/* head in chunk, unsent */
+	unsigned			 watching:1;	/* hangup in use */
 	unsigned			 idempotent:1;
 	unsigned			 has_body:1;
-	char				*scratch;	/* URL and headers */
+	char				*scratch;	/* a head, a value */
 	size_t				 scratch_cap;
 	char				 why[512];	/* what failed, so far */
 	size_t				 head_bytes;	/* replica's header so far */
@@ -84,6 +100,7 @@ struct proxy_tx {
 	uint64_t			 start_ns;
 	char				 errbuf[CURL_ERROR_SIZE];
 	struct proxy_tx			*prev, *next;	/* active or free */
+	struct proxy_tx			*head_next;	/* px->heads */
 };
 
 struct proxy {
@@ -94,12 +111,17 @@ struct proxy {
 	struct curlev		*cv;
 	struct proxy_tx		*active;
 	struct proxy_tx		*free_list;
+	struct proxy_tx		*heads;		/* head_ready */
 	unsigned		 nactive;
 	unsigned		 nfree;
 	int			 early_close;	/* EV_CLOSED works here */
+	struct event		*sweep;		/* proxy_sweep() */
+	int			 sweeping;	/* sweep pending */
 };
 
 static void	tx_finish(struct proxy_tx *, CURLcode);
+static void	client_drained(struct evhttp_connection *, void *);
+static void	tx_push(struct proxy_tx *);
 static void	tx_watch_hangup(evutil_socket_t, short, void *);
 static void	tx_release(struct proxy_tx *);
 static void	tx_destroy(struct proxy_tx *);
@@ -128,108 +150,212 @@ scratch_reserve(struct proxy_tx *tx, size_t n)
 	return 0;
 }
 
+/*
+ * The request's header list is built in tx's own memory, not with
+ * curl_slist_append (two allocations a header): the lines go into
+ * tx->hbuf, the list's nodes into tx->hnodes, both kept for the next
+ * request.  libcurl only reads the list (CURLOPT_HTTPHEADER).  While
+ * lines are added, a node's data holds its line's offset in hbuf, as
+ * hbuf may move; hdr_finish() turns them into pointers.
+ */
 static int
-add_header(struct proxy_tx *tx, const char *name, const char *value)
+hdr_reserve(struct proxy_tx *tx, size_t n)
 {
-	struct curl_slist *l;
-	size_t n = strlen(name) + strlen(value) + 3;
+	char *p;
+	size_t cap;
 
-	if (scratch_reserve(tx, n) == -1)
+	if (tx->hlen + n <= tx->hcap)
+		return 0;
+	for (cap = tx->hcap ? tx->hcap : 512; cap < tx->hlen + n; cap *= 2)
+		;
+	if ((p = realloc(tx->hbuf, cap)) == NULL)
 		return -1;
-	/* "Name;" is how curl is told to send a header with no value. */
-	if (*value == '\0')
-		snprintf(tx->scratch, n, "%s;", name);
-	else
-		snprintf(tx->scratch, n, "%s: %s", name, value);
-	if ((l = curl_slist_append(tx->hdrs, tx->scratch)) == NULL)
-		return -1;
-	tx->hdrs = l;
+	tx->hbuf = p;
+	tx->hcap = cap;
 	return 0;
+}
+
+/* A node for the line starting at tx->hlen. */
+static int
+hdr_node(struct proxy_tx *tx)
+{
+	struct curl_slist *p;
+	size_t cap;
+
+	if (tx->nhnodes == tx->hnodes_cap) {
+		cap = tx->hnodes_cap ? 2 * tx->hnodes_cap : 16;
+		if ((p = reallocarray(tx->hnodes, cap, sizeof(*p))) == NULL)
+			return -1;
+		tx->hnodes = p;
+		tx->hnodes_cap = cap;
+	}
+	tx->hnodes[tx->nhnodes++].data = (char *)(uintptr_t)tx->hlen;
+	return 0;
+}
+
+static void
+hdr_put(struct proxy_tx *tx, const char *s, size_t n)
+{
+	memcpy(tx->hbuf + tx->hlen, s, n);
+	tx->hlen += n;
+}
+
+/* "Name: value"; "Name;" for an empty value, which is how curl is told
+ * to send a header with no value. */
+static int
+add_header(struct proxy_tx *tx, const char *name, size_t nl,
+    const char *value, size_t vl)
+{
+	if (hdr_reserve(tx, nl + vl + 3) == -1 || hdr_node(tx) == -1)
+		return -1;
+	hdr_put(tx, name, nl);
+	if (vl == 0)
+		hdr_put(tx, ";", 2);
+	else {
+		hdr_put(tx, ": ", 2);
+		hdr_put(tx, value, vl);
+		hdr_put(tx, "", 1);
+	}
+	return 0;
+}
+
+/* A line as it is: "Name:" with nothing after it stops curl adding its
+ * own header of that name. */
+static int
+add_line(struct proxy_tx *tx, const char *line, size_t len)
+{
+	if (hdr_reserve(tx, len + 1) == -1 || hdr_node(tx) == -1)
+		return -1;
+	hdr_put(tx, line, len + 1);
+	return 0;
+}
+
+static struct curl_slist *
+hdr_finish(struct proxy_tx *tx)
+{
+	size_t i;
+
+	if (tx->nhnodes == 0)
+		return NULL;
+	for (i = 0; i < tx->nhnodes; i++) {
+		tx->hnodes[i].data = tx->hbuf +
+		    (size_t)(uintptr_t)tx->hnodes[i].data;
+		tx->hnodes[i].next = i + 1 < tx->nhnodes ? &tx->hnodes[i + 1] :
+		    NULL;
+	}
+	return tx->hnodes;
+}
+
+/* Is the field name[0..len) the one named lit (of litlen bytes)? */
+static int
+name_is(const char *name, size_t len, const char *lit, size_t litlen)
+{
+	return len == litlen && strncasecmp(name, lit, len) == 0;
+}
+
+#define NAME_IS(name, len, lit)	name_is(name, len, lit, sizeof(lit) - 1)
+
+/* The value of an X-Forwarded-For header, without blanks and commas
+ * around it; its length into *len. */
+static const char *
+xff_entry(const char *value, size_t *len)
+{
+	const char *v = value + strspn(value, " \t,");
+	size_t vl;
+
+	for (vl = strlen(v); vl > 0 && strchr(" \t,", v[vl - 1]); vl--)
+		;
+	*len = vl;
+	return v;
 }
 
 /*
  * X-Forwarded-For: the client's own, every one of them in order, then its
  * address, always last.  Nothing is cut: the request head is bounded by
- * --max-header already.
+ * --max-header already.  nxff is how many the client sent.
  */
 static int
 add_forwarded_for(struct proxy_tx *tx, struct evkeyvalq *in,
-    const char *peer)
+    const char *peer, int nxff)
 {
 	static const char name[] = "X-Forwarded-For: ";
-	const size_t start = sizeof(name) - 1;
-	struct curl_slist *l;
 	struct evkeyval *h;
 	const char *v;
-	size_t n = start + strlen(peer) + 1, o = start, vl;
+	size_t pl = strlen(peer), vl, start;
+	int first = 1;
 
-	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next)
-		if (strcasecmp(h->key, "X-Forwarded-For") == 0)
-			n += strlen(h->value) + 2;
-	if (scratch_reserve(tx, n) == -1)
+	if (hdr_reserve(tx, sizeof(name) + pl) == -1 || hdr_node(tx) == -1)
 		return -1;
-	memcpy(tx->scratch, name, start);
-	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
-		if (strcasecmp(h->key, "X-Forwarded-For") != 0)
+	start = tx->hlen;
+	hdr_put(tx, name, sizeof(name) - 1);
+	for (h = in->tqh_first; nxff > 0 && h != NULL; h = h->next.tqe_next) {
+		if (!NAME_IS(h->key, strlen(h->key), "X-Forwarded-For"))
 			continue;
-		v = h->value + strspn(h->value, " \t,");
-		for (vl = strlen(v); vl > 0 && strchr(" \t,", v[vl - 1]); vl--)
-			;
-		if (vl == 0)
+		nxff--;
+		if ((v = xff_entry(h->value, &vl)), vl == 0)
 			continue;	/* no empty entries */
-		if (o > start) {
-			memcpy(tx->scratch + o, ", ", 2);
-			o += 2;
-		}
-		memcpy(tx->scratch + o, v, vl);
-		o += vl;
+		if (hdr_reserve(tx, vl + 2 + pl + 1) == -1)
+			return -1;
+		if (!first)
+			hdr_put(tx, ", ", 2);
+		hdr_put(tx, v, vl);
+		first = 0;
 	}
-	if (*peer != '\0') {
-		if (o > start) {
-			memcpy(tx->scratch + o, ", ", 2);
-			o += 2;
-		}
-		memcpy(tx->scratch + o, peer, strlen(peer));
-		o += strlen(peer);
+	if (pl > 0) {
+		if (!first)
+			hdr_put(tx, ", ", 2);
+		hdr_put(tx, peer, pl);
+		first = 0;
 	}
-	if (o == start)
+	if (first) {			/* nothing to say */
+		tx->hlen = start;
+		tx->nhnodes--;
 		return 0;
-	tx->scratch[o] = '\0';
-	if ((l = curl_slist_append(tx->hdrs, tx->scratch)) == NULL)
-		return -1;
-	tx->hdrs = l;
+	}
+	hdr_put(tx, "", 1);
 	return 0;
 }
 
 /*
  * The client's headers, less hop-by-hop ones, plus X-Forwarded-For and
- * X-Request-Id; and blanks for the headers curl would add on its own.
+ * X-Request-Id; and blanks for the headers curl would add on its own
+ * (Accept always; Content-Type and Expect only to a request with a body,
+ * with_body).  Nothing else: every entry costs libcurl a comparison each
+ * time it looks for a header of its own.
  */
 static int
-build_request_headers(struct proxy_tx *tx, const char *request_id)
+build_request_headers(struct proxy_tx *tx, const char *request_id,
+    int with_body)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(tx->req);
-	const char *conn = evhttp_find_header(in, "Connection");
-	const char *peer = "";
+	const char *conn = NULL, *peer = "";
 	struct evkeyval *h;
-	int have_accept = 0, have_ctype = 0;
+	int have_accept = 0, have_ctype = 0, nxff = 0;
 	ev_uint16_t port;
 
+	tx->hlen = 0;
+	tx->nhnodes = 0;
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next)
+		if (conn == NULL && strcasecmp(h->key, "Connection") == 0)
+			conn = h->value;
 	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
 		size_t nl = strlen(h->key);
 
 		if (header_hop_by_hop(h->key, nl) ||
-		    strcasecmp(h->key, "Content-Length") == 0 ||
-		    strcasecmp(h->key, "Expect") == 0 ||
+		    NAME_IS(h->key, nl, "Content-Length") ||
+		    NAME_IS(h->key, nl, "Expect") ||
 		    header_in_connection(conn, h->key, nl))
 			continue;
-		if (strcasecmp(h->key, "X-Forwarded-For") == 0)
+		if (NAME_IS(h->key, nl, "X-Forwarded-For")) {
+			nxff++;
 			continue;	/* see add_forwarded_for() */
-		if (strcasecmp(h->key, "Accept") == 0)
+		}
+		if (NAME_IS(h->key, nl, "Accept"))
 			have_accept = 1;
-		else if (strcasecmp(h->key, "Content-Type") == 0)
+		else if (NAME_IS(h->key, nl, "Content-Type"))
 			have_ctype = 1;
-		if (add_header(tx, h->key, h->value) == -1)
+		if (add_header(tx, h->key, nl, h->value, strlen(h->value)) ==
+		    -1)
 			return -1;
 	}
 	if (tx->evcon != NULL) {
@@ -239,18 +365,15 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 		if (addr != NULL)
 			peer = addr;
 	}
-	if (add_forwarded_for(tx, in, peer) == -1)
+	if (add_forwarded_for(tx, in, peer, nxff) == -1)
 		return -1;
-	if (request_id != NULL &&
-	    add_header(tx, "X-Request-Id", request_id) == -1)
+	if (request_id != NULL && add_header(tx, "X-Request-Id", 12,
+	    request_id, strlen(request_id)) == -1)
 		return -1;
-	/* "Name:" with nothing after it stops curl adding its own. */
-	if ((!have_accept &&
-	    (tx->hdrs = curl_slist_append(tx->hdrs, "Accept:")) == NULL) ||
-	    (!have_ctype &&
-	    (tx->hdrs = curl_slist_append(tx->hdrs, "Content-Type:")) ==
-	    NULL) ||
-	    (tx->hdrs = curl_slist_append(tx->hdrs, "Expect:")) == NULL)
+	if ((!have_accept && add_line(tx, "Accept:", 7) == -1) ||
+	    (with_body && !have_ctype &&
+	    add_line(tx, "Content-Type:", 13) == -1) ||
+	    (with_body && add_line(tx, "Expect:", 7) == -1))
 		return -1;
 	return 0;
 }
@@ -258,40 +381,244 @@ build_request_headers(struct proxy_tx *tx, const char *request_id)
 /* --- the reply ------------------------------------------------------- */
 
 /*
+ * The replica's header lines are kept in tx->rhead as they come, each as
+ * "\r\nName: value", and handed to evhttp when the block ends
+ * (start_reply).  evhttp writes a response head with one printf per
+ * header and looks some of them up by name, case-insensitively, several
+ * times; of the output headers it only ever looks up Date,
+ * Content-Length, Transfer-Encoding, Content-Type and Connection.  So it
+ * is given Content-Length as a header of its own, and everything else as
+ * one header whose value is the rest of the head, already formatted:
+ * keyed "Date" when the replica sent one, so that evhttp adds none.
+ * Connection and Transfer-Encoding are hop-by-hop and never kept, and
+ * Content-Type is looked up only for a default type, which ringlb does not
+ * set.  A line with a CR or NUL byte in it is dropped (evhttp refused such
+ * values).
+ */
+static int
+rhead_add(struct proxy_tx *tx, const char *name, size_t nl, const char *v,
+    size_t vl)
+{
+	size_t n = 2 + nl + 2 + vl, cap;
+	char *p;
+
+	if (tx->rlen + n > tx->rcap) {
+		for (cap = tx->rcap ? tx->rcap : 512; cap < tx->rlen + n;
+		    cap *= 2)
+			;
+		if ((p = realloc(tx->rhead, cap)) == NULL)
+			return -1;
+		tx->rhead = p;
+		tx->rcap = cap;
+	}
+	p = tx->rhead + tx->rlen;
+	memcpy(p, "\r\n", 2);
+	memcpy(p + 2, name, nl);
+	memcpy(p + 2 + nl, ": ", 2);
+	memcpy(p + 4 + nl, v, vl);
+	tx->rlen += n;
+	return 0;
+}
+
+/* One kept line of tx->rhead: [start, end) with its CRLF, the name. */
+struct rline {
+	size_t		 start, end;
+	const char	*name;
+	size_t		 nl;
+	const char	*value;
+	size_t		 vl;
+};
+
+/* The line at *off (advanced past it); 0, or -1 at the end. */
+static int
+rhead_next(const struct proxy_tx *tx, size_t *off, struct rline *l)
+{
+	const char *p, *e;
+
+	if (*off >= tx->rlen)
+		return -1;
+	l->start = *off;
+	p = tx->rhead + *off + 2;
+	e = memchr(p, '\r', tx->rhead + tx->rlen - p);
+	l->end = e ? (size_t)(e - tx->rhead) : tx->rlen;
+	l->name = p;
+	l->nl = (size_t)((const char *)memchr(p, ':',
+	    (size_t)(tx->rhead + l->end - p)) - p);
+	l->value = p + l->nl + 2;
+	l->vl = (size_t)(tx->rhead + l->end - l->value);
+	*off = l->end;
+	return 0;
+}
+
+/* Remove the lines for which drop() says so, in place. */
+static void
+rhead_filter(struct proxy_tx *tx, int (*drop)(const struct rline *,
+    const char *), const char *arg)
+{
+	struct rline l;
+	size_t off = 0, o = 0;
+
+	while (rhead_next(tx, &off, &l) == 0) {
+		if (drop(&l, arg))
+			continue;
+		memmove(tx->rhead + o, tx->rhead + l.start, l.end - l.start);
+		o += l.end - l.start;
+	}
+	tx->rlen = o;
+}
+
+static int
+is_connection(const struct rline *l, const char *conn)
+{
+	return NAME_IS(l->name, l->nl, "Connection") ||
+	    header_in_connection(conn, l->name, l->nl);
+}
+
+static int
+is_content_length(const struct rline *l, const char *arg)
+{
+	(void)arg;
+	return NAME_IS(l->name, l->nl, "Content-Length");
+}
+
+/*
  * Drop the replica's Connection headers and the fields they name: those
  * are hop-by-hop too (RFC 9110 7.6.1), like the fixed ones header_cb
- * drops.  header_cb keeps the Connection headers in out until here, as a
- * field may come before the Connection header naming it.
+ * drops.  header_cb keeps the Connection headers until here, as a field
+ * may come before the Connection header naming it.
  */
 static void
-drop_connection_named(struct evkeyvalq *out)
+drop_connection_named(struct proxy_tx *tx)
 {
-	struct evkeyval *h, *c;
-	char name[256];
+	struct rline l;
+	size_t off = 0, n = 1;
+	char *conn, *p;
 
-	for (;;) {
-		name[0] = '\0';
-		for (h = out->tqh_first; h != NULL && name[0] == '\0';
-		    h = h->next.tqe_next) {
-			if (strcasecmp(h->key, "Connection") == 0 ||
-			    strlen(h->key) >= sizeof(name))
-				continue;
-			for (c = out->tqh_first; c != NULL; c = c->next.tqe_next)
-				if (strcasecmp(c->key, "Connection") == 0 &&
-				    header_in_connection(c->value, h->key,
-				    strlen(h->key))) {
-					snprintf(name, sizeof(name), "%s",
-					    h->key);
-					break;
-				}
+	while (rhead_next(tx, &off, &l) == 0)
+		if (NAME_IS(l.name, l.nl, "Connection"))
+			n += l.vl + 1;
+	if ((p = conn = malloc(n)) == NULL)
+		return;
+	for (off = 0; rhead_next(tx, &off, &l) == 0; )
+		if (NAME_IS(l.name, l.nl, "Connection")) {
+			memcpy(p, l.value, l.vl);
+			p += l.vl;
+			*p++ = ',';
 		}
-		if (name[0] == '\0')
-			break;
-		while (evhttp_remove_header(out, name) == 0)
-			;
+	*p = '\0';
+	rhead_filter(tx, is_connection, conn);
+	free(conn);
+}
+
+/* Append the evkeyval key: value to out as it is, unchecked. */
+static void
+add_formatted(struct evkeyvalq *out, const char *key, char *value)
+{
+	struct evkeyval *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->key = strdup(key)) == NULL) {
+		free(h);
+		free(value);
+		return;
 	}
-	while (evhttp_remove_header(out, "Connection") == 0)
-		;
+	h->value = value;
+	h->next.tqe_next = NULL;
+	h->next.tqe_prev = out->tqh_last;
+	*out->tqh_last = h;
+	out->tqh_last = &h->next.tqe_next;
+}
+
+static char *
+put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/*
+ * The usual answer (a status with a body, a Content-Length, a reason
+ * phrase; not to a HEAD) needs nothing of evhttp's head writing: ringlb
+ * writes the head itself, with what evhttp would add (Date to an HTTP/1.1
+ * client when the replica sent none; Connection as the client asked),
+ * and hands it to evhttp as the first piece of the reply, with the body's
+ * first bytes: when they come (write_cb), when the transfer ends, or at
+ * the latest once libcurl is done with the event that brought the head
+ * (proxy_push_heads), so a head is never held back while a body is slow.
+ * evhttp then frames nothing (no chunking with a Content-Length) and ends
+ * the request as after evhttp_send_reply_start.
+ * 0, or -1 when the answer is not the usual one (start_reply() does it).
+ */
+static int
+fast_head(struct proxy_tx *tx)
+{
+	struct evhttp_request *req = tx->req;
+	struct replica *rep = tx->targets[tx->attempt];
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyval *h;
+	struct rline l;
+	const char *conn = NULL;
+	char date[64], *p;
+	size_t off = 0, n;
+	int have_clen = 0, have_date = 0, code = tx->status;
+
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ||
+	    code < 200 || code > 999 || code == 204 || code == 304 ||
+	    tx->saw_te || tx->saw_conn || tx->reason[0] == '\0' ||
+	    req->major != 1 || (req->minor != 0 && req->minor != 1) ||
+	    req->chunked)	/* a chunked request body: evhttp's flag */
+		return -1;
+	while (rhead_next(tx, &off, &l) == 0) {
+		if (NAME_IS(l.name, l.nl, "Content-Length"))
+			have_clen = 1;
+		else if (NAME_IS(l.name, l.nl, "Date"))
+			have_date = 1;
+	}
+	if (!have_clen)
+		return -1;
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next)
+		if (strcasecmp(h->key, "Connection") == 0) {
+			conn = h->value;
+			break;
+		}
+
+	/* "HTTP/1.x NNN reason", the lines, what evhttp would add */
+	if (scratch_reserve(tx, 13 + sizeof(tx->reason) + tx->rlen + 2 +
+	    sizeof("\r\nDate: ") + sizeof(date) +
+	    sizeof("\r\nConnection: keep-alive") + sizeof("\r\nX-Served-By: ") +
+	    strlen(rep->name) + 4) == -1)
+		return -1;
+	p = tx->scratch;
+	memcpy(p, "HTTP/1.x NNN ", 13);
+	p[7] = req->minor == 1 ? '1' : '0';
+	p[9] = '0' + code / 100;
+	p[10] = '0' + code / 10 % 10;
+	p[11] = '0' + code % 10;
+	p += 13;
+	p = put(p, tx->reason, strlen(tx->reason));
+	for (off = 0; rhead_next(tx, &off, &l) == 0; )
+		if (!NAME_IS(l.name, l.nl, "X-Served-By"))
+			p = put(p, tx->rhead + l.start, l.end - l.start);
+	if (!have_date && req->minor == 1 &&
+	    (n = (size_t)evutil_date_rfc1123(date, sizeof(date), NULL)) > 0 &&
+	    n < sizeof(date)) {
+		p = put(p, "\r\nDate: ", 8);
+		p = put(p, date, n);
+	}
+	if (conn != NULL && strcasecmp(conn, "close") == 0)
+		p = put(p, "\r\nConnection: close", 19);
+	else if (req->minor == 0 && conn != NULL &&
+	    strncasecmp(conn, "keep-alive", 10) == 0)
+		p = put(p, "\r\nConnection: keep-alive", 24);
+	p = put(p, "\r\nX-Served-By: ", 15);
+	p = put(p, rep->name, strlen(rep->name));
+	p = put(p, "\r\n\r\n", 4);
+	/* goes with the body's first bytes: write_cb, or tx_push() */
+	evbuffer_add(tx->chunk, tx->scratch, (size_t)(p - tx->scratch));
+	tx->head_ready = 1;
+	tx->head_next = tx->px->heads;
+	tx->px->heads = tx;
+	return 0;
 }
 
 static void
@@ -299,14 +626,62 @@ start_reply(struct proxy_tx *tx)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(tx->req);
 	struct replica *rep = tx->targets[tx->attempt];
+	struct rline l, date = { 0 }, clen = { 0 };
+	size_t off = 0, nn = strlen(rep->name), n, o;
+	char *v;
 
+	if (fast_head(tx) == 0) {
+		tx->started = 1;
+		return;
+	}
 	if (tx->saw_conn)
-		drop_connection_named(out);
+		drop_connection_named(tx);
 	/* curl has undone the chunking; libevent re-chunks if needed */
 	if (tx->saw_te)
-		evhttp_remove_header(out, "Content-Length");
-	evhttp_remove_header(out, "X-Served-By");
-	evhttp_add_header(out, "X-Served-By", rep->name);
+		rhead_filter(tx, is_content_length, NULL);
+	while (rhead_next(tx, &off, &l) == 0) {
+		if (date.name == NULL && NAME_IS(l.name, l.nl, "Date"))
+			date = l;
+		else if (clen.name == NULL &&
+		    NAME_IS(l.name, l.nl, "Content-Length"))
+			clen = l;
+	}
+	if (clen.name != NULL && scratch_reserve(tx, clen.vl + 1) == 0) {
+		memcpy(tx->scratch, clen.value, clen.vl);
+		tx->scratch[clen.vl] = '\0';
+		evhttp_add_header(out, "Content-Length", tx->scratch);
+	}
+
+	/* the value: Date's, or X-Served-By's; then the other lines */
+	n = tx->rlen + nn + sizeof("\r\nX-Served-By: ");
+	if ((v = malloc(n)) != NULL) {
+		if (date.name != NULL) {
+			memcpy(v, date.value, date.vl);
+			o = date.vl;
+		} else {
+			memcpy(v, rep->name, nn);
+			o = nn;
+		}
+		for (off = 0; rhead_next(tx, &off, &l) == 0; ) {
+			if (l.start == date.start && date.name != NULL)
+				continue;
+			if (l.start == clen.start && clen.name != NULL)
+				continue;
+			/* not passed on: ours replaces it */
+			if (NAME_IS(l.name, l.nl, "X-Served-By"))
+				continue;
+			memcpy(v + o, tx->rhead + l.start, l.end - l.start);
+			o += l.end - l.start;
+		}
+		if (date.name != NULL) {
+			memcpy(v + o, "\r\nX-Served-By: ", 15);
+			memcpy(v + o + 15, rep->name, nn);
+			o += 15 + nn;
+		}
+		v[o] = '\0';
+		add_formatted(out, date.name != NULL ? "Date" : "X-Served-By",
+		    v);
+	}
 	evhttp_send_reply_start(tx->req, tx->status,
 	    tx->reason[0] ? tx->reason : NULL);
 	tx->started = 1;
@@ -318,7 +693,6 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 	struct proxy_tx *tx = arg;
 	size_t len = size * nitems, nl, vl;
 	const char *colon, *v;
-	char name[256];
 
 	if (tx->started)
 		return len;			/* trailers: not passed on */
@@ -336,14 +710,13 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 			start_reply(tx);
 		return size * nitems;
 	}
-	if (len > 5 && strncmp(data, "HTTP/", 5) == 0) {
+	if (len > 5 && memcmp(data, "HTTP/", 5) == 0) {
 		const char *sp = memchr(data, ' ', len);
 		int code = 0;
 		size_t k;
 
 		/* A new status line: drop what an interim 1xx block left. */
-		evhttp_clear_headers(evhttp_request_get_output_headers(
-		    tx->req));
+		tx->rlen = 0;
 		tx->saw_te = tx->saw_conn = 0;
 		tx->reason[0] = '\0';
 		for (k = sp ? (size_t)(sp - data) + 1 : len;
@@ -352,8 +725,10 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 		tx->status = code;
 		if (k < len && data[k] == ' ') {
 			k++;
-			snprintf(tx->reason, sizeof(tx->reason), "%.*s",
-			    (int)(len - k), data + k);
+			if ((vl = len - k) >= sizeof(tx->reason))
+				vl = sizeof(tx->reason) - 1;
+			memcpy(tx->reason, data + k, vl);
+			tx->reason[vl] = '\0';
 		}
 		return size * nitems;
 	}
@@ -362,32 +737,63 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 	if ((colon = memchr(data, ':', len)) == NULL)
 		return size * nitems;
 	nl = (size_t)(colon - data);
-	if (nl == 0 || nl >= sizeof(name))
+	if (nl == 0 || nl >= 256 || memchr(data, '\r', len) != NULL ||
+	    memchr(data, '\0', len) != NULL)
 		return size * nitems;
 	if (header_hop_by_hop(data, nl)) {
-		if (nl == 17 && strncasecmp(data, "Transfer-Encoding", nl) == 0)
+		if (NAME_IS(data, nl, "Transfer-Encoding"))
 			tx->saw_te = 1;
 		/* kept until the block ends: see drop_connection_named() */
-		if (nl == 10 && strncasecmp(data, "Connection", nl) == 0)
+		if (NAME_IS(data, nl, "Connection"))
 			tx->saw_conn = 1;
 		else
 			return size * nitems;
 	}
-	memcpy(name, data, nl);
-	name[nl] = '\0';
 	v = colon + 1;
 	vl = len - nl - 1;
 	while (vl > 0 && (*v == ' ' || *v == '\t')) {
 		v++;
 		vl--;
 	}
-	if (scratch_reserve(tx, vl + 1) == -1)
+	if (rhead_add(tx, data, nl, v, vl) == -1)
 		return 0;
-	memcpy(tx->scratch, v, vl);
-	tx->scratch[vl] = '\0';
-	evhttp_add_header(evhttp_request_get_output_headers(tx->req), name,
-	    tx->scratch);
 	return size * nitems;
+}
+
+/* Take tx off px->heads. */
+static void
+tx_unhead(struct proxy_tx *tx)
+{
+	struct proxy_tx **pp;
+
+	tx->head_ready = 0;
+	for (pp = &tx->px->heads; *pp != NULL; pp = &(*pp)->head_next)
+		if (*pp == tx) {
+			*pp = tx->head_next;
+			break;
+		}
+	tx->head_next = NULL;
+}
+
+/* Hand what tx->chunk holds (a head, body bytes) to evhttp. */
+static void
+tx_push(struct proxy_tx *tx)
+{
+	if (tx->head_ready)
+		tx_unhead(tx);
+	if (evbuffer_get_length(tx->chunk) > 0)
+		evhttp_send_reply_chunk_with_cb(tx->req, tx->chunk,
+		    client_drained, tx);
+}
+
+/* libcurl is done with an event: heads still waiting for a body go. */
+static void
+proxy_push_heads(void *arg)
+{
+	struct proxy *px = arg;
+
+	while (px->heads != NULL)
+		tx_push(px->heads);
 }
 
 /* The client's output buffer drained: let the replica's bytes flow. */
@@ -421,8 +827,7 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		return CURL_WRITEFUNC_PAUSE;
 	}
 	evbuffer_add(tx->chunk, data, len);
-	evhttp_send_reply_chunk_with_cb(tx->req, tx->chunk, client_drained,
-	    tx);
+	tx_push(tx);
 	return len;
 }
 
@@ -520,6 +925,7 @@ tx_get(struct proxy *px)
 			free(tx);
 			return NULL;
 		}
+		curlev_prepare(px->cv, tx->easy);
 		curl_easy_setopt(tx->easy, CURLOPT_PRIVATE, tx);
 		curl_easy_setopt(tx->easy, CURLOPT_WRITEFUNCTION, write_cb);
 		curl_easy_setopt(tx->easy, CURLOPT_WRITEDATA, tx);
@@ -528,13 +934,14 @@ tx_get(struct proxy *px)
 		curl_easy_setopt(tx->easy, CURLOPT_ERRORBUFFER, tx->errbuf);
 		curl_easy_setopt(tx->easy, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(tx->easy, CURLOPT_TCP_NODELAY, 1L);
-		curl_easy_setopt(tx->easy, CURLOPT_PATH_AS_IS, 1L);
 		curl_easy_setopt(tx->easy, CURLOPT_HTTP_VERSION,
 		    CURL_HTTP_VERSION_1_1);
 		curl_easy_setopt(tx->easy, CURLOPT_PROTOCOLS_STR, "http");
 		/* replicas are reached directly: no proxy, and so no look at
-		 * the *_proxy environment variables on every request */
+		 * the *_proxy and no_proxy environment variables (getenv,
+		 * twice each) on every request */
 		curl_easy_setopt(tx->easy, CURLOPT_PROXY, "");
+		curl_easy_setopt(tx->easy, CURLOPT_NOPROXY, "*");
 		curl_easy_setopt(tx->easy, CURLOPT_CONNECTTIMEOUT_MS,
 		    px->cfg->connect_timeout_ms);
 		curl_easy_setopt(tx->easy, CURLOPT_TIMEOUT_MS,
@@ -556,6 +963,9 @@ tx_destroy(struct proxy_tx *tx)
 	evbuffer_free(tx->chunk);
 	event_free(tx->hangup);
 	free(tx->scratch);
+	free(tx->hbuf);
+	free(tx->hnodes);
+	free(tx->rhead);
 	free(tx);
 }
 
@@ -573,11 +983,14 @@ tx_release(struct proxy_tx *tx)
 		tx->next->prev = tx->prev;
 	px->nactive--;
 
-	event_del(tx->hangup);
+	if (tx->watching) {
+		event_del(tx->hangup);
+		tx->watching = 0;
+	}
+	if (tx->head_ready)
+		tx_unhead(tx);
 	while (tx->ntargets > 0)
 		tx->targets[--tx->ntargets]->refs--;
-	curl_slist_free_all(tx->hdrs);
-	tx->hdrs = NULL;
 	evbuffer_drain(tx->chunk, evbuffer_get_length(tx->chunk));
 	tx->req = NULL;
 	tx->evcon = NULL;
@@ -593,24 +1006,38 @@ tx_release(struct proxy_tx *tx)
 	px->nfree++;
 }
 
-/* Point the easy handle at targets[attempt] and hand it to the multi. */
+/*
+ * Point the easy handle at targets[attempt] and hand it to the multi.
+ * The replica's URL comes parsed (rep->url), and the client's request
+ * target goes as it came (CURLOPT_REQUEST_TARGET), less a fragment, as a
+ * URL would have sent it: libcurl parses no URL per request.
+ */
 static int
 tx_launch(struct proxy_tx *tx)
 {
 	struct replica *rep = tx->targets[tx->attempt];
 	const char *uri = evhttp_request_get_uri(tx->req);
-	size_t ul = strlen(uri);
+	const char *hash = strchr(uri, '#');
 
-	if (scratch_reserve(tx, rep->base_url_len + ul + 1) == -1)
+	if (rep->url == NULL)
 		return -1;
-	memcpy(tx->scratch, rep->base_url, rep->base_url_len);
-	memcpy(tx->scratch + rep->base_url_len, uri, ul + 1);
-	/* curl copies the URL */
-	curl_easy_setopt(tx->easy, CURLOPT_URL, tx->scratch);
+	if (hash != NULL) {
+		size_t ul = (size_t)(hash - uri);
+
+		if (scratch_reserve(tx, ul + 1) == -1)
+			return -1;
+		memcpy(tx->scratch, uri, ul);
+		tx->scratch[ul] = '\0';
+		uri = tx->scratch;
+	}
+	/* curl copies the target */
+	curl_easy_setopt(tx->easy, CURLOPT_CURLU, rep->url);
+	curl_easy_setopt(tx->easy, CURLOPT_REQUEST_TARGET, uri);
 	tx->errbuf[0] = '\0';
 	tx->abort_why[0] = '\0';
 	tx->status = 0;
 	tx->head_bytes = 0;
+	tx->rlen = 0;
 	rep->inflight++;
 	if (curlev_add(tx->px->cv, tx->easy) == -1) {
 		rep->inflight--;
@@ -627,6 +1054,7 @@ tx_setup(struct proxy_tx *tx, const char *request_id)
 	size_t blen = evbuffer_get_length(body);
 	const char *method = NULL;
 	CURL *e = tx->easy;
+	int posting = 0;
 
 	switch (cmd) {
 	case EVHTTP_REQ_GET:     method = "GET"; break;
@@ -649,6 +1077,7 @@ tx_setup(struct proxy_tx *tx, const char *request_id)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	else if (blen > 0 || cmd == EVHTTP_REQ_POST ||
 	    cmd == EVHTTP_REQ_PUT || cmd == EVHTTP_REQ_PATCH) {
+		posting = 1;
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)blen);
 		/* the request, and so its body, outlives the transfer */
@@ -659,9 +1088,9 @@ tx_setup(struct proxy_tx *tx, const char *request_id)
 	} else if (cmd != EVHTTP_REQ_GET)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 
-	if (build_request_headers(tx, request_id) == -1)
+	if (build_request_headers(tx, request_id, posting) == -1)
 		return -1;
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, tx->hdrs);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr_finish(tx));
 	return 0;
 }
 
@@ -685,12 +1114,40 @@ tx_watch_hangup(evutil_socket_t fd, short what, void *arg)
 /*
  * Most requests are answered in a few milliseconds, and watching a socket
  * costs two epoll_ctl(2) calls: the watch starts only once a request has
- * been open for HANGUP_WATCH_MS (a timer costs no system call).
+ * been open for HANGUP_WATCH_MS.  Nor does each request arm a timer of
+ * its own: one timer, running while requests are open, looks every
+ * HANGUP_SWEEP_MS for those that have been open that long.
  */
+static void
+proxy_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *px = arg;
+	struct timeval tv = { 0, HANGUP_SWEEP_MS * 1000 };
+	uint64_t due = now_ns() - (uint64_t)HANGUP_WATCH_MS * 1000000;
+	struct proxy_tx *tx;
+
+	(void)fd;
+	(void)what;
+	for (tx = px->active; tx != NULL; tx = tx->next)
+		if (!tx->watching && tx->start_ns <= due) {
+			tx->watching = 1;
+			tx_watch_hangup(-1, 0, tx);
+		}
+	px->sweeping = px->active != NULL;
+	if (px->sweeping)
+		evtimer_add(px->sweep, &tv);
+}
+
 static void
 tx_arm_hangup(struct proxy_tx *tx)
 {
-	tx_watch_later(tx, HANGUP_WATCH_MS);
+	struct proxy *px = tx->px;
+	struct timeval tv = { 0, HANGUP_SWEEP_MS * 1000 };
+
+	if (!px->sweeping) {
+		px->sweeping = 1;
+		evtimer_add(px->sweep, &tv);
+	}
 }
 
 void
@@ -837,6 +1294,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		rep->requests++;
 		if (!tx->started)
 			start_reply(tx);
+		tx_push(tx);
 		tx_observe(tx, tx->status);
 		evhttp_connection_set_closecb(tx->evcon, NULL, NULL);
 		evhttp_send_reply_end(tx->req);
@@ -874,6 +1332,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		    evhttp_connection_get_bufferevent(tx->evcon);
 
 		log_debug("cutting off a client mid-answer: %s", tx->why);
+		tx_push(tx);
 		tx_observe(tx, tx->status);
 		/* what the replica did send still goes out, as far as the
 		 * socket takes it at once, before the connection closes */
@@ -918,11 +1377,18 @@ proxy_new(struct event_base *base, const struct config *cfg,
 	px->metrics = metrics;
 	px->early_close = (event_base_get_features(base) &
 	    EV_FEATURE_EARLY_CLOSE) != 0;
+	if ((px->sweep = evtimer_new(base, proxy_sweep, px)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(px);
+		return NULL;
+	}
 	if ((px->cv = curlev_new(base, tx_done, px)) == NULL) {
 		snprintf(err, errlen, "cannot set up libcurl");
 		proxy_free(px);
 		return NULL;
 	}
+	curlev_set_after(px->cv, proxy_push_heads, px);
+	curlev_own_closes(px->cv);
 	curl_multi_setopt(curlev_multi(px->cv), CURLMOPT_MAXCONNECTS,
 	    cfg->upstream_maxconns);
 	return px;
@@ -947,6 +1413,8 @@ proxy_free(struct proxy *px)
 		tx_destroy(tx);
 	}
 	curlev_free(px->cv);
+	if (px->sweep != NULL)
+		event_free(px->sweep);
 	free(px);
 }
 

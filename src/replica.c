@@ -2,7 +2,10 @@
  * replica.c - helpers on struct replica.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <curl/curl.h>
 
 #include "replica.h"
 
@@ -37,10 +40,29 @@ replica_set_address(struct replica *rep, const char *host, uint16_t port)
 	    (unsigned)port);
 	if (n < 0 || (size_t)n >= sizeof(rep->base_url))
 		return -1;
+	/*
+	 * Parsed here, once, rather than by libcurl for every request: the
+	 * proxy hands it to each transfer (CURLOPT_CURLU), with the request
+	 * target beside it.
+	 */
+	if (rep->url == NULL && (rep->url = curl_url()) == NULL)
+		return -1;
+	if (curl_url_set(rep->url, CURLUPART_URL, rep->base_url, 0) !=
+	    CURLUE_OK)
+		return -1;
 	memcpy(rep->host, host, strlen(host) + 1);
 	rep->port = port;
 	rep->base_url_len = (size_t)n;
 	return 0;
+}
+
+void
+replica_free(struct replica *rep)
+{
+	if (rep == NULL)
+		return;
+	curl_url_cleanup(rep->url);
+	free(rep);
 }
 
 void

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # ringlb against nginx and HAProxy, each balancing by consistent hashing of
-# request_id over the same 3 ringlb-replica backends on loopback, each with
-# one worker process or thread.  Rounds are interleaved (ringlb, nginx,
-# HAProxy, repeated) and the medians printed.  Everything started here is
-# stopped here, by pid; no system service is used.
+# request_id over the same 3 backends on loopback, each with one worker
+# process or thread.  Two scenarios, one after the other:
+#
+#   replica   the backends are ringlb-replica processes (what ringlb runs)
+#   fast      the backends are one nginx answering the replicas' JSON on
+#             three ports: faster than ringlb-replica, so that the
+#             balancer's own cost is what the numbers show
+#
+# Rounds are interleaved (ringlb, nginx, HAProxy, repeated) and the medians
+# printed.  Everything started here is stopped here, by pid; no system
+# service is used.
 #
 #   usage: tests/bench/bench.sh BUILD_DIR
-#   environment: ROUNDS (3), DURATION seconds per run (10), CONNS (64)
+#   environment: ROUNDS (3), DURATION seconds per run (10), CONNS (64),
+#                SCENARIOS ("replica fast")
 set -euo pipefail
 
 build=$(cd "${1:-build}" && pwd)
@@ -14,14 +22,28 @@ here=$(cd "$(dirname "$0")" && pwd)
 rounds=${ROUNDS:-3}
 duration=${DURATION:-10}
 conns=${CONNS:-64}
+scenarios=${SCENARIOS:-replica fast}
 work=$(mktemp -d /tmp/ringlb-bench.XXXXXX)
 pids=()
+stage=()	# the pids of the scenario being run
 
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 }
 trap cleanup EXIT
+
+start() {	# start COMMAND...: in the background, remembered
+	"$@" &
+	pids+=($!)
+	stage+=($!)
+}
+
+stop_stage() {
+	for p in "${stage[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${stage[@]}"; do wait "$p" 2>/dev/null || true; done
+	stage=()
+}
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -38,41 +60,86 @@ wait_port() {
 	exit 1
 }
 
+nginx_temp_paths() {	# the paths nginx would otherwise want under /var
+	cat <<NGX
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+NGX
+}
+
 # --- backends --------------------------------------------------------------
 backend_ports=()
-for i in 1 2 3; do
-	p=$(free_port)
-	"$build/ringlb-replica" --id "server-$i" --listen "127.0.0.1:$p" 2>"$work/replica-$i.log" &
-	pids+=($!)
-	backend_ports+=("$p")
-done
-for p in "${backend_ports[@]}"; do wait_port "$p"; done
 
-# --- ringlb -----------------------------------------------------------------
-ringlb_port=$(free_port)
-"$build/ringlb" --listen "127.0.0.1:$ringlb_port" --log-level warn \
-	--replica "server-1=127.0.0.1:${backend_ports[0]}" \
-	--replica "server-2=127.0.0.1:${backend_ports[1]}" \
-	--replica "server-3=127.0.0.1:${backend_ports[2]}" 2>"$work/ringlb.log" &
-ringlb_pid=$!
-pids+=("$ringlb_pid")
+replica_backends() {
+	local i p
+	backend_ports=()
+	for i in 1 2 3; do
+		p=$(free_port)
+		start "$build/ringlb-replica" --id "server-$i" \
+			--listen "127.0.0.1:$p" 2>"$dir/replica-$i.log"
+		backend_ports+=("$p")
+	done
+}
 
-# --- nginx ------------------------------------------------------------------
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<NGX
+# One nginx worker answering what ringlb-replica answers, on three ports.
+fast_backends() {
+	local i p servers=""
+	backend_ports=()
+	mkdir -p "$dir/backends"
+	for i in 1 2 3; do
+		p=$(free_port)
+		backend_ports+=("$p")
+		servers="$servers
+    server {
+        listen 127.0.0.1:$p;
+        default_type application/json;
+        location = /heartbeat { return 200; }
+        location / {
+            return 200 '{\"message\":\"Hello from Server: server-$i\",\"status\":\"successful\"}\n';
+        }
+    }"
+	done
+	cat >"$dir/backends/nginx.conf" <<NGX
 worker_processes 1;
 daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
+pid $dir/backends/nginx.pid;
+error_log $dir/backends/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
+    keepalive_requests 1000000;
+$(nginx_temp_paths "$dir/backends")
+$servers
+}
+NGX
+	start /usr/sbin/nginx -p "$dir/backends" -c "$dir/backends/nginx.conf"
+}
+
+# --- balancers ---------------------------------------------------------------
+start_ringlb() {
+	ringlb_port=$(free_port)
+	start "$build/ringlb" --listen "127.0.0.1:$ringlb_port" --log-level warn \
+		--replica "server-1=127.0.0.1:${backend_ports[0]}" \
+		--replica "server-2=127.0.0.1:${backend_ports[1]}" \
+		--replica "server-3=127.0.0.1:${backend_ports[2]}" 2>"$dir/ringlb.log"
+	ringlb_pid=$!
+}
+
+start_nginx() {
+	nginx_port=$(free_port)
+	mkdir -p "$dir/nginx"
+	cat >"$dir/nginx/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+$(nginx_temp_paths "$dir/nginx")
     keepalive_requests 1000000;
     upstream replicas {
         hash \$arg_request_id consistent;
@@ -92,12 +159,12 @@ http {
     }
 }
 NGX
-/usr/sbin/nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-pids+=($!)
+	start /usr/sbin/nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf"
+}
 
-# --- HAProxy ----------------------------------------------------------------
-haproxy_port=$(free_port)
-cat >"$work/haproxy.cfg" <<HAP
+start_haproxy() {
+	haproxy_port=$(free_port)
+	cat >"$dir/haproxy.cfg" <<HAP
 global
     nbthread 1
     maxconn 4000
@@ -117,32 +184,59 @@ backend replicas
     server s2 127.0.0.1:${backend_ports[1]}
     server s3 127.0.0.1:${backend_ports[2]}
 HAP
-/usr/sbin/haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.log" &
-pids+=($!)
-
-for p in "$ringlb_port" "$nginx_port" "$haproxy_port"; do wait_port "$p"; done
-sleep 1	# ringlb's first heartbeats admit the replicas
+	start /usr/sbin/haproxy -f "$dir/haproxy.cfg" -db 2>"$dir/haproxy.log"
+}
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-idle_rss=$(rss_kb "$ringlb_pid")
 
-# --- rounds -----------------------------------------------------------------
-echo "bench: $rounds rounds of wrk -t1 -c$conns -d${duration}s, logs in $work" >&2
-for r in $(seq 1 "$rounds"); do
-	for lb in ringlb nginx haproxy; do
-		port_var="${lb}_port"
-		wrk -t1 -c"$conns" -d"${duration}s" --latency -s "$here/random-id.lua" \
-			"http://127.0.0.1:${!port_var}/" >"$work/$lb-$r.txt"
-		echo "bench: round $r $lb: $(grep Requests/sec "$work/$lb-$r.txt")" >&2
+# --- scenarios ---------------------------------------------------------------
+for scenario in $scenarios; do
+	dir="$work/$scenario"
+	mkdir -p "$dir"
+	case $scenario in
+	replica)	replica_backends
+			label="3 ringlb-replica backends" ;;
+	fast)		fast_backends
+			label="fast backends: one nginx worker answering the replicas' JSON on 3 ports" ;;
+	*)		echo "bench: no scenario '$scenario' (replica, fast)" >&2
+			exit 2 ;;
+	esac
+	for p in "${backend_ports[@]}"; do wait_port "$p"; done
+	start_ringlb
+	start_nginx
+	start_haproxy
+	for p in "$ringlb_port" "$nginx_port" "$haproxy_port"; do
+		wait_port "$p"
 	done
+	sleep 1	# ringlb's first heartbeats admit the replicas
+	idle_rss=$(rss_kb "$ringlb_pid")
+
+	echo "bench: $scenario: $rounds rounds of wrk -t1 -c$conns -d${duration}s, logs in $dir" >&2
+	for r in $(seq 1 "$rounds"); do
+		for lb in ringlb nginx haproxy; do
+			port_var="${lb}_port"
+			wrk -t1 -c"$conns" -d"${duration}s" --latency \
+				-s "$here/random-id.lua" \
+				"http://127.0.0.1:${!port_var}/" >"$dir/$lb-$r.txt"
+			echo "bench: $scenario round $r $lb: $(grep Requests/sec "$dir/$lb-$r.txt")" >&2
+		done
+	done
+
+	busy_rss=""
+	if [ "$scenario" = replica ]; then
+		# ringlb under 1,000 concurrent client connections
+		wrk -t1 -c1000 -d5s -s "$here/random-id.lua" \
+			"http://127.0.0.1:$ringlb_port/" >"$dir/ringlb-c1000.txt" &
+		wrk_pid=$!
+		sleep 4
+		busy_rss=$(rss_kb "$ringlb_pid")
+		wait "$wrk_pid"
+	fi
+	stop_stage
+
+	echo
+	echo "### $label"
+	echo
+	python3 "$here/summarize.py" "$dir" "$rounds" "$idle_rss" "$busy_rss" \
+		"$conns" "$duration"
 done
-
-# ringlb under 1,000 concurrent client connections
-wrk -t1 -c1000 -d5s -s "$here/random-id.lua" "http://127.0.0.1:$ringlb_port/" \
-	>"$work/ringlb-c1000.txt" &
-wrk_pid=$!
-sleep 4
-busy_rss=$(rss_kb "$ringlb_pid")
-wait "$wrk_pid"
-
-python3 "$here/summarize.py" "$work" "$rounds" "$idle_rss" "$busy_rss" "$conns" "$duration"

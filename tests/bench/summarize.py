@@ -16,8 +16,9 @@ def ms(text):
 def parse(path):
     t = open(path).read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-    p50 = ms(re.search(r"50%\s+(\S+)", t).group(1))
-    p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+    # the percentile lines, not a "75.99%" in the thread stats above them
+    p50 = ms(re.search(r"^\s*50%\s+(\S+)", t, re.M).group(1))
+    p99 = ms(re.search(r"^\s*99%\s+(\S+)", t, re.M).group(1))
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
     bad = int(m.group(1)) if m else 0
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
@@ -43,5 +44,8 @@ for lb, name in (("ringlb", "ringlb"), ("nginx", "nginx 1.22 (1 worker)"),
     print("| %s | %.0f | %.2f | %.2f | %d | %d | %.2f | %.2f |"
           % (name, rps, p50, p99, bad, errs, rps / ng[0], p99 / ng[2]))
 print()
-print("ringlb RSS: %s KiB idle (3 replicas), %s KiB under 1,000 client connections"
-      % (idle_rss, busy_rss))
+if busy_rss:
+    print("ringlb RSS: %s KiB idle (3 replicas), %s KiB under 1,000 client "
+          "connections" % (idle_rss, busy_rss))
+else:
+    print("ringlb RSS: %s KiB idle (3 replicas)" % idle_rss)
