@@ -45,20 +45,8 @@ stop_stage() {
 	stage=()
 }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-	for _ in $(seq 1 200); do
-		if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "bench: nothing listens on port $1; logs in $work" >&2
-	exit 1
-}
+me=bench
+. "$here/ports.sh"
 
 nginx_temp_paths() {	# the paths nginx would otherwise want under /var
 	cat <<NGX
