@@ -294,7 +294,8 @@ add_forwarded_for(struct proxy_tx *tx, struct evkeyvalq *in,
 		nxff--;
 		if ((v = xff_entry(h->value, &vl)), vl == 0)
 			continue;	/* no empty entries */
-		if (hdr_reserve(tx, vl + 2 + pl + 1) == -1)
+		/* room for ", " v, and still for ", " peer and the NUL */
+		if (hdr_reserve(tx, 2 + vl + 2 + pl + 1) == -1)
 			return -1;
 		if (!first)
 			hdr_put(tx, ", ", 2);
