@@ -36,8 +36,9 @@ void		 curlev_set_after(struct curlev *cv, void (*after)(void *),
 		    void *arg);
 
 /*
- * Have easy close its sockets through cv (CURLOPT_CLOSESOCKETFUNCTION),
- * so that cv knows when they go.  After curlev_own_closes(cv), every easy
+ * Have easy open and close its sockets through cv (CURLOPT_OPENSOCKET-
+ * and CLOSESOCKETFUNCTION), so that cv knows which are its and when they
+ * go.  After curlev_own_closes(cv), every easy
  * handle added to cv must have been prepared so: cv then keeps a pooled
  * connection's socket registered between transfers.
  */

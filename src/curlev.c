@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -16,19 +17,24 @@
  * watching one (a pooled connection between two transfers), so that the
  * next transfer on it costs an event_assign, not an allocation.
  *
- * With curlev_own_closes(), an owner whose easy handles close their
- * sockets through curlev_closesocket() lets a socket that curl stops
- * watching stay registered with epoll: the next transfer on that pooled
- * connection, which watches it the same way, then costs no epoll_ctl(2)
- * at all, where it cost two (a delete and an add).  Such a socket is
- * deleted from epoll when it closes, or when something (the replica
- * closing an idle connection) arrives on it while curl is not watching.
+ * With curlev_own_closes(), an owner whose easy handles open and close
+ * their sockets through curlev (curlev_prepare) lets such a socket that
+ * curl stops watching stay registered with epoll: the next transfer on
+ * that pooled connection, which watches it the same way, then costs no
+ * epoll_ctl(2) at all, where it cost two (a delete and an add).  Such a
+ * socket is deleted from epoll when it closes, or when something (the
+ * replica closing an idle connection) arrives on it while curl is not
+ * watching.  Descriptors curl makes and closes by itself (the threaded
+ * resolver's socketpair) are never left registered: closed behind
+ * libevent's back, their number could come back as a socket libevent
+ * wrongly took for registered already.
  */
 struct sock_slot {
 	struct event	*ev;
 	short		 kind;		/* as registered */
 	unsigned	 watched:1;	/* curl asked for it */
 	unsigned	 added:1;	/* registered */
+	unsigned	 ours:1;	/* opened by opensocket_cb */
 };
 
 struct curlev {
@@ -152,7 +158,7 @@ sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 		if (s >= 0 && (size_t)s < cv->nsocks) {
 			sl = &cv->socks[s];
 			sl->watched = 0;
-			if (sl->added && !cv->lazy) {
+			if (sl->added && !(cv->lazy && sl->ours)) {
 				event_del(sl->ev);
 				sl->added = 0;
 			}
@@ -181,6 +187,26 @@ sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 	return 0;
 }
 
+/* CURLOPT_OPENSOCKETFUNCTION: a socket this curlev will see closed. */
+static curl_socket_t
+opensocket_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct curlev *cv = arg;
+	struct sock_slot *sl;
+	curl_socket_t s;
+
+	(void)purpose;
+	s = socket(addr->family, addr->socktype, addr->protocol);
+	if (s == CURL_SOCKET_BAD)
+		return s;
+	if ((sl = sock_slot(cv, s)) == NULL) {
+		close(s);
+		return CURL_SOCKET_BAD;
+	}
+	sl->ours = 1;
+	return s;
+}
+
 /* CURLOPT_CLOSESOCKETFUNCTION: out of epoll first, then closed. */
 static int
 closesocket_cb(void *arg, curl_socket_t s)
@@ -192,6 +218,7 @@ closesocket_cb(void *arg, curl_socket_t s)
 			event_del(cv->socks[s].ev);
 		cv->socks[s].added = 0;
 		cv->socks[s].watched = 0;
+		cv->socks[s].ours = 0;
 	}
 	return close(s);
 }
@@ -205,6 +232,8 @@ curlev_own_closes(struct curlev *cv)
 void
 curlev_prepare(struct curlev *cv, CURL *easy)
 {
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, cv);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, cv);
 }
