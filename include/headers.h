@@ -6,6 +6,12 @@
 #define RINGLB_HEADERS_H
 
 #include <stddef.h>
+#include <strings.h>
+
+/* Is the field name[0..len) the one named lit (a string literal)?  The
+ * length first, so most names are told apart without a comparison. */
+#define HEADER_IS(name, len, lit) \
+	((len) == sizeof(lit) - 1 && strncasecmp(name, lit, len) == 0)
 
 /*
  * Is the field name[0..len) hop-by-hop (RFC 9110 7.6.1: it describes one

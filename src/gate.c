@@ -56,6 +56,7 @@
 
 #include "config.h"
 #include "gate.h"
+#include "headers.h"
 #include "log.h"
 #include "respond.h"
 #include "util.h"
@@ -491,10 +492,6 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 	return 0;
 }
 
-/* Is the field name[0..len) the one named lit?  Length first. */
-#define NAME_IS(name, len, lit) \
-	((len) == sizeof(lit) - 1 && strncasecmp(name, lit, len) == 0)
-
 static int
 gate_digits(const char *s, uint64_t *out)
 {
@@ -557,18 +554,18 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 
 	/* evhttp trims spaces around a value but not always tabs: where the
 	 * value frames the body, a tab could make the two disagree */
-	if (tab && (NAME_IS(line, nl, "Content-Length") ||
-	    NAME_IS(line, nl, "Transfer-Encoding") ||
-	    NAME_IS(line, nl, "Expect"))) {
+	if (tab && (HEADER_IS(line, nl, "Content-Length") ||
+	    HEADER_IS(line, nl, "Transfer-Encoding") ||
+	    HEADER_IS(line, nl, "Expect"))) {
 		gate_refuse(c, 400, "a tab in the %s header; use spaces", line);
 		return -1;
 	}
-	if (NAME_IS(line, nl, "Host")) {
+	if (HEADER_IS(line, nl, "Host")) {
 		if (c->has_host++) {
 			gate_refuse(c, 400, "more than one Host header");
 			return -1;
 		}
-	} else if (NAME_IS(line, nl, "Content-Length")) {
+	} else if (HEADER_IS(line, nl, "Content-Length")) {
 		uint64_t n;
 
 		if (gate_digits(v, &n) == -1) {
@@ -582,14 +579,14 @@ gate_header_line(struct gate_conn *c, char *line, size_t len, int trailer)
 			return -1;
 		}
 		c->clen = n;
-	} else if (NAME_IS(line, nl, "Transfer-Encoding")) {
+	} else if (HEADER_IS(line, nl, "Transfer-Encoding")) {
 		if (c->has_te++ || strcasecmp(v, "chunked") != 0) {
 			gate_refuse(c, 400, "Transfer-Encoding '%.40s' is not "
 			    "supported; send the body chunked or with a "
 			    "Content-Length", v);
 			return -1;
 		}
-	} else if (NAME_IS(line, nl, "Expect") &&
+	} else if (HEADER_IS(line, nl, "Expect") &&
 	    strcasecmp(v, "100-continue") != 0) {
 		gate_refuse(c, 417, "Expect: '%.40s' cannot be met; only "
 		    "100-continue is understood", v);

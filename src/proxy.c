@@ -246,15 +246,6 @@ hdr_finish(struct proxy_tx *tx)
 	return tx->hnodes;
 }
 
-/* Is the field name[0..len) the one named lit (of litlen bytes)? */
-static int
-name_is(const char *name, size_t len, const char *lit, size_t litlen)
-{
-	return len == litlen && strncasecmp(name, lit, len) == 0;
-}
-
-#define NAME_IS(name, len, lit)	name_is(name, len, lit, sizeof(lit) - 1)
-
 /* The value of an X-Forwarded-For header, without blanks and commas
  * around it; its length into *len. */
 static const char *
@@ -289,7 +280,7 @@ add_forwarded_for(struct proxy_tx *tx, struct evkeyvalq *in,
 	start = tx->hlen;
 	hdr_put(tx, name, sizeof(name) - 1);
 	for (h = in->tqh_first; nxff > 0 && h != NULL; h = h->next.tqe_next) {
-		if (!NAME_IS(h->key, strlen(h->key), "X-Forwarded-For"))
+		if (!HEADER_IS(h->key, strlen(h->key), "X-Forwarded-For"))
 			continue;
 		nxff--;
 		if ((v = xff_entry(h->value, &vl)), vl == 0)
@@ -343,17 +334,17 @@ build_request_headers(struct proxy_tx *tx, const char *request_id,
 		size_t nl = strlen(h->key);
 
 		if (header_hop_by_hop(h->key, nl) ||
-		    NAME_IS(h->key, nl, "Content-Length") ||
-		    NAME_IS(h->key, nl, "Expect") ||
+		    HEADER_IS(h->key, nl, "Content-Length") ||
+		    HEADER_IS(h->key, nl, "Expect") ||
 		    header_in_connection(conn, h->key, nl))
 			continue;
-		if (NAME_IS(h->key, nl, "X-Forwarded-For")) {
+		if (HEADER_IS(h->key, nl, "X-Forwarded-For")) {
 			nxff++;
 			continue;	/* see add_forwarded_for() */
 		}
-		if (NAME_IS(h->key, nl, "Accept"))
+		if (HEADER_IS(h->key, nl, "Accept"))
 			have_accept = 1;
-		else if (NAME_IS(h->key, nl, "Content-Type"))
+		else if (HEADER_IS(h->key, nl, "Content-Type"))
 			have_ctype = 1;
 		if (add_header(tx, h->key, nl, h->value, strlen(h->value)) ==
 		    -1)
@@ -471,7 +462,7 @@ rhead_filter(struct proxy_tx *tx, int (*drop)(const struct rline *,
 static int
 is_connection(const struct rline *l, const char *conn)
 {
-	return NAME_IS(l->name, l->nl, "Connection") ||
+	return HEADER_IS(l->name, l->nl, "Connection") ||
 	    header_in_connection(conn, l->name, l->nl);
 }
 
@@ -479,7 +470,7 @@ static int
 is_content_length(const struct rline *l, const char *arg)
 {
 	(void)arg;
-	return NAME_IS(l->name, l->nl, "Content-Length");
+	return HEADER_IS(l->name, l->nl, "Content-Length");
 }
 
 /*
@@ -496,12 +487,12 @@ drop_connection_named(struct proxy_tx *tx)
 	char *conn, *p;
 
 	while (rhead_next(tx, &off, &l) == 0)
-		if (NAME_IS(l.name, l.nl, "Connection"))
+		if (HEADER_IS(l.name, l.nl, "Connection"))
 			n += l.vl + 1;
 	if ((p = conn = malloc(n)) == NULL)
 		return;
 	for (off = 0; rhead_next(tx, &off, &l) == 0; )
-		if (NAME_IS(l.name, l.nl, "Connection")) {
+		if (HEADER_IS(l.name, l.nl, "Connection")) {
 			memcpy(p, l.value, l.vl);
 			p += l.vl;
 			*p++ = ',';
@@ -570,9 +561,9 @@ fast_head(struct proxy_tx *tx)
 	    req->chunked)	/* a chunked request body: evhttp's flag */
 		return -1;
 	while (rhead_next(tx, &off, &l) == 0) {
-		if (NAME_IS(l.name, l.nl, "Content-Length"))
+		if (HEADER_IS(l.name, l.nl, "Content-Length"))
 			have_clen = 1;
-		else if (NAME_IS(l.name, l.nl, "Date"))
+		else if (HEADER_IS(l.name, l.nl, "Date"))
 			have_date = 1;
 	}
 	if (!have_clen)
@@ -598,7 +589,7 @@ fast_head(struct proxy_tx *tx)
 	p += 13;
 	p = put(p, tx->reason, strlen(tx->reason));
 	for (off = 0; rhead_next(tx, &off, &l) == 0; )
-		if (!NAME_IS(l.name, l.nl, "X-Served-By"))
+		if (!HEADER_IS(l.name, l.nl, "X-Served-By"))
 			p = put(p, tx->rhead + l.start, l.end - l.start);
 	if (!have_date && req->minor == 1 &&
 	    (n = (size_t)evutil_date_rfc1123(date, sizeof(date), NULL)) > 0 &&
@@ -641,10 +632,10 @@ start_reply(struct proxy_tx *tx)
 	if (tx->saw_te)
 		rhead_filter(tx, is_content_length, NULL);
 	while (rhead_next(tx, &off, &l) == 0) {
-		if (date.name == NULL && NAME_IS(l.name, l.nl, "Date"))
+		if (date.name == NULL && HEADER_IS(l.name, l.nl, "Date"))
 			date = l;
 		else if (clen.name == NULL &&
-		    NAME_IS(l.name, l.nl, "Content-Length"))
+		    HEADER_IS(l.name, l.nl, "Content-Length"))
 			clen = l;
 	}
 	if (clen.name != NULL && scratch_reserve(tx, clen.vl + 1) == 0) {
@@ -669,7 +660,7 @@ start_reply(struct proxy_tx *tx)
 			if (l.start == clen.start && clen.name != NULL)
 				continue;
 			/* not passed on: ours replaces it */
-			if (NAME_IS(l.name, l.nl, "X-Served-By"))
+			if (HEADER_IS(l.name, l.nl, "X-Served-By"))
 				continue;
 			memcpy(v + o, tx->rhead + l.start, l.end - l.start);
 			o += l.end - l.start;
@@ -742,10 +733,10 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 	    memchr(data, '\0', len) != NULL)
 		return size * nitems;
 	if (header_hop_by_hop(data, nl)) {
-		if (NAME_IS(data, nl, "Transfer-Encoding"))
+		if (HEADER_IS(data, nl, "Transfer-Encoding"))
 			tx->saw_te = 1;
 		/* kept until the block ends: see drop_connection_named() */
-		if (NAME_IS(data, nl, "Connection"))
+		if (HEADER_IS(data, nl, "Connection"))
 			tx->saw_conn = 1;
 		else
 			return size * nitems;
