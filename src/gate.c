@@ -926,17 +926,15 @@ gate_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 /* --- output ----------------------------------------------------------- */
 
 /*
- * Writing evhttp's output: when evhttp adds to the filter's output, the
- * write is scheduled for the end of this turn of the loop (event_active:
- * no epoll_ctl, no timer), when evhttp is done adding; most answers then
- * go out in one write.  Only what the socket does not take at once makes
- * the event wait for the socket to be writable, with --client-timeout:
- * a client that takes nothing of an answer for that long is cut off.
- */
-/*
- * Write what evhttp has queued.  The bytes stay in the filter's output
- * until the kernel has them, so that evhttp, which looks at that buffer
- * to tell whether an answer is out, sees the truth.
+ * Write what evhttp has queued.  When evhttp adds to the filter's output,
+ * the write is scheduled for the end of this turn of the loop
+ * (event_active: no epoll_ctl, no timer), when evhttp is done adding; most
+ * answers then go out in one write.  Only what the socket does not take
+ * at once makes the event wait for the socket to be writable, with
+ * --client-timeout: a client that takes nothing of an answer for that
+ * long is cut off.  The bytes stay in the filter's output until the
+ * kernel has them, so that evhttp, which looks at that buffer to tell
+ * whether an answer is out, sees the truth.
  */
 static void
 gate_write_cb(evutil_socket_t fd, short what, void *arg)
