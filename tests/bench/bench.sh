@@ -48,6 +48,18 @@ stop_stage() {
 me=bench
 . "$here/ports.sh"
 
+# The top of an nginx.conf whose files live in $1: one worker, in the
+# foreground, no system paths.
+nginx_preamble() {
+	cat <<NGX
+worker_processes 1;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+NGX
+}
+
 nginx_temp_paths() {	# the paths nginx would otherwise want under /var
 	cat <<NGX
     client_body_temp_path $1/body;
@@ -91,11 +103,7 @@ fast_backends() {
     }"
 	done
 	cat >"$dir/backends/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $dir/backends/nginx.pid;
-error_log $dir/backends/error.log warn;
-events { worker_connections 4096; }
+$(nginx_preamble "$dir/backends")
 http {
     access_log off;
     keepalive_requests 1000000;
@@ -120,11 +128,7 @@ start_nginx() {
 	nginx_port=$(free_port)
 	mkdir -p "$dir/nginx"
 	cat >"$dir/nginx/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $dir/nginx/nginx.pid;
-error_log $dir/nginx/error.log warn;
-events { worker_connections 4096; }
+$(nginx_preamble "$dir/nginx")
 http {
     access_log off;
 $(nginx_temp_paths "$dir/nginx")

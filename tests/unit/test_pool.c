@@ -42,13 +42,21 @@ static struct {
 	int		 capacity;
 } fake;
 
+/* A call to answer later: counted and kept in list. */
+static void
+record(int *count, struct pending *list, int *n, struct replica *rep,
+    backend_done_cb done, void *arg)
+{
+	(*count)++;
+	list[(*n)++] = (struct pending){ rep, done, arg };
+}
+
 static void
 fake_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
     void *arg)
 {
 	(void)be;
-	fake.spawns++;
-	fake.spawn[fake.nspawn++] = (struct pending){ rep, done, arg };
+	record(&fake.spawns, fake.spawn, &fake.nspawn, rep, done, arg);
 }
 
 static void
@@ -56,8 +64,7 @@ fake_stop(struct backend *be, struct replica *rep, backend_done_cb done,
     void *arg)
 {
 	(void)be;
-	fake.stops++;
-	fake.stop[fake.nstop++] = (struct pending){ rep, done, arg };
+	record(&fake.stops, fake.stop, &fake.nstop, rep, done, arg);
 }
 
 static int
