@@ -65,6 +65,13 @@ struct backend_ops {
 	/* Bring rep (its name set) up and fill in its address. */
 	void		 (*spawn)(struct backend *be, struct replica *rep,
 			    backend_done_cb done, void *arg);
+	/*
+	 * May replicas named a and b (two different names) not run side
+	 * by side?  1 with the reason, naming a, in why; else 0.  NULL:
+	 * any two names may.
+	 */
+	int		 (*name_clash)(struct backend *be, const char *a,
+			    const char *b, char *why, size_t whylen);
 	/* Take rep down for good and release what the backend holds. */
 	void		 (*stop)(struct backend *be, struct replica *rep,
 			    backend_done_cb done, void *arg);
@@ -94,7 +101,8 @@ struct backend	*backend_new(struct event_base *base, const struct config *cfg,
 		    size_t errlen);
 void		 backend_free(struct backend *be);
 
-/* The configured count of generated names, server-1, server-2, ... */
+/* The names --replicas gave, or its count of generated names
+ * (Server 1, Server 2, ... or server-1, server-2, ... by --name-style). */
 int		 backend_initial_names(struct backend *be,
 		    char (*names)[RING_NAME_LEN], int max);
 

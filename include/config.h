@@ -55,7 +55,11 @@ struct config {
 
 	struct static_replica	static_replicas[CONFIG_STATIC_MAX];
 	int			nstatic;
-	int			replicas;	/* process: starting count */
+	int			replicas;	/* process, docker: starting count */
+	/* --replicas NAME,NAME,...: the starting replicas' names */
+	char			replica_names[CONFIG_REPLICAS_MAX][RING_NAME_LEN];
+	int			nreplica_names;
+	enum replica_name_style	name_style;	/* of generated names */
 	char			replica_bin[4096];	/* process backend */
 	struct docker_config	docker;
 	long			start_timeout_ms;

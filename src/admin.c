@@ -222,7 +222,7 @@ admin_add(struct admin *a, struct evhttp_request *req)
 	struct admin_change ch = { 0, names, 0 };
 	struct pending_add *pa;
 	char err[512];
-	int code;
+	int code, i;
 
 	if (admin_authorize(a, req, "/add") == -1 ||
 	    parse_change(a, req, 1, &ch) == -1)
@@ -232,6 +232,12 @@ admin_add(struct admin *a, struct evhttp_request *req)
 		    "there are %d", CONFIG_REPLICAS_MAX, pool_size(a->pool));
 		return;
 	}
+	for (i = 0; i < ch.ngiven; i++)
+		if (pool_name_clash(a->pool, names[i], names, i, err,
+		    sizeof(err))) {
+			respond_error(req, 400, "%s", err);
+			return;
+		}
 	pool_generate_names(a->pool, names, ch.ngiven, names + ch.ngiven,
 	    (int)ch.n - ch.ngiven);
 	if ((pa = calloc(1, sizeof(*pa))) == NULL) {

@@ -756,6 +756,24 @@ pool_start(struct pool *p, char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
+		char why[256];
+
+		if (pool_name_clash(p, names[i], names, i, why,
+		    sizeof(why))) {
+			if (!restored) {
+				snprintf(err, errlen, "%s", why);
+				free(names);
+				return -1;
+			}
+			/* a state file of an older ringlb, with other rules */
+			log_warnx("not restoring replica %s: %s", names[i],
+			    why);
+			memmove(names[i], names[i + 1],
+			    (size_t)(n - i - 1) * RING_NAME_LEN);
+			n--;
+			i--;
+			continue;
+		}
 		if ((rep = pool_new_replica(p, names[i])) == NULL) {
 			snprintf(err, errlen, "out of memory");
 			free(names);
@@ -912,11 +930,43 @@ name_in(char (*list)[RING_NAME_LEN], int n, const char *name)
 	return 0;
 }
 
+/*
+ * Two different names the backend cannot run side by side (the docker
+ * backend: the same container name or network alias); 1 with why.
+ */
+static int
+names_clash(const struct pool *p, const char *a, const char *b, char *why,
+    size_t whylen)
+{
+	if (p->be->ops->name_clash == NULL || strcmp(a, b) == 0)
+		return 0;
+	return p->be->ops->name_clash(p->be, a, b, why, whylen);
+}
+
+int
+pool_name_clash(const struct pool *p, const char *name,
+    char (*also)[RING_NAME_LEN], int nalso, char *why, size_t whylen)
+{
+	int i;
+
+	/* a replica being stopped still holds its container */
+	for (i = 0; i < p->nreps; i++)
+		if (names_clash(p, name, p->reps[i]->name, why, whylen))
+			return 1;
+	for (i = 0; i < nalso; i++)
+		if (names_clash(p, name, also[i], why, whylen))
+			return 1;
+	return 0;
+}
+
 static int
 name_taken(const struct pool *p, char (*taken)[RING_NAME_LEN], int ntaken,
     const char *name)
 {
-	return pool_has(p, name) || name_in(taken, ntaken, name);
+	char why[256];
+
+	return pool_has(p, name) || name_in(taken, ntaken, name) ||
+	    pool_name_clash(p, name, taken, ntaken, why, sizeof(why));
 }
 
 void
@@ -927,7 +977,7 @@ pool_generate_names(const struct pool *p, char (*taken)[RING_NAME_LEN],
 	int k = 1, made = 0;
 
 	while (made < count) {
-		replica_generated_name(k++, name);
+		replica_generated_name(p->cfg->name_style, k++, name);
 		if (name_taken(p, taken, ntaken, name))
 			continue;
 		/* out may follow taken: keep it from reusing its own names */

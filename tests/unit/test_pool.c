@@ -107,7 +107,7 @@ int
 backend_initial_names(struct backend *be, char (*names)[RING_NAME_LEN],
     int max)
 {
-	return replica_generated_names(be->cfg->replicas, names, max);
+	return replica_generated_names(be->cfg->name_style, be->cfg->replicas, names, max);
 }
 
 /* Answer the spawn of name (or, with NULL, every one): 0 or -1. */
