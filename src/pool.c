@@ -755,25 +755,25 @@ pool_start(struct pool *p, char *err, size_t errlen)
 		free(names);
 		return -1;
 	}
+	/* every name checked before anything is started */
 	for (i = 0; i < n; i++) {
 		char why[256];
 
-		if (pool_name_clash(p, names[i], names, i, why,
-		    sizeof(why))) {
-			if (!restored) {
-				snprintf(err, errlen, "%s", why);
-				free(names);
-				return -1;
-			}
-			/* a state file of an older ringlb, with other rules */
-			log_warnx("not restoring replica %s: %s", names[i],
-			    why);
-			memmove(names[i], names[i + 1],
-			    (size_t)(n - i - 1) * RING_NAME_LEN);
-			n--;
-			i--;
+		if (!pool_name_clash(p, names[i], names, i, why, sizeof(why)))
 			continue;
+		if (!restored) {
+			snprintf(err, errlen, "%s", why);
+			free(names);
+			return -1;
 		}
+		/* a state file of an older ringlb, with other rules */
+		log_warnx("not restoring replica %s: %s", names[i], why);
+		memmove(names[i], names[i + 1],
+		    (size_t)(n - i - 1) * RING_NAME_LEN);
+		n--;
+		i--;
+	}
+	for (i = 0; i < n; i++) {
 		if ((rep = pool_new_replica(p, names[i])) == NULL) {
 			snprintf(err, errlen, "out of memory");
 			free(names);

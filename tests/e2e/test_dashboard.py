@@ -132,18 +132,18 @@ def test_dashboard_in_a_browser(procs, browser):
 
     # kill one: ringlb replaces it at once (too fast to catch between two
     # polls), and the page lists both events
-    os.kill(children(lb.pid)["server-2"], signal.SIGKILL)
+    os.kill(children(lb.pid)["Server 2"], signal.SIGKILL)
     wait_for(lambda: "evicted" in texts(browser, "#events")[0], 10,
              "the eviction among the events")
     wait_for(lambda: "respawned" in texts(browser, "#events")[0], 10,
              "the replacement among the events")
-    wait_for(lambda: rows(browser).get("server-2") == "up", 10,
+    wait_for(lambda: rows(browser).get("Server 2") == "up", 10,
              "the replacement up")
 
     # remove one through the page
-    click(browser, '#replicas tr[data-name="server-4"] button.rm')
-    wait_for(lambda: "server-4" not in rep_names(lb.port), 10, "/rm from the page")
-    wait_for(lambda: "server-4" not in rows(browser), 10, "the row gone")
+    click(browser, '#replicas tr[data-name="Server 4"] button.rm')
+    wait_for(lambda: "Server 4" not in rep_names(lb.port), 10, "/rm from the page")
+    wait_for(lambda: "Server 4" not in rows(browser), 10, "the row gone")
     assert "removed" in texts(browser, "#events")[0]
 
 
