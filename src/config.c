@@ -762,16 +762,16 @@ config_check(struct config *cfg, char *err, size_t errlen)
 {
 	if (cfg->backend[0] == '\0')
 		strcpy(cfg->backend, cfg->nstatic > 0 ? "static" : "process");
-	if (strcmp(cfg->backend, "static") == 0 && cfg->nstatic == 0) {
-		snprintf(err, errlen, "the static backend needs replicas: give "
-		    "--replica NAME=HOST:PORT (repeatable) or RINGLB_REPLICAS="
-		    "a=HOST:PORT,b=HOST:PORT");
-		return -1;
-	}
 	if (strcmp(cfg->backend, "static") == 0 && cfg->nreplica_names > 0) {
 		snprintf(err, errlen, "the static backend takes replicas as "
 		    "NAME=HOST:PORT, not names alone ('%s'): give --replica "
 		    "NAME=HOST:PORT for each", cfg->replica_names[0]);
+		return -1;
+	}
+	if (strcmp(cfg->backend, "static") == 0 && cfg->nstatic == 0) {
+		snprintf(err, errlen, "the static backend needs replicas: give "
+		    "--replica NAME=HOST:PORT (repeatable) or RINGLB_REPLICAS="
+		    "a=HOST:PORT,b=HOST:PORT");
 		return -1;
 	}
 	if (strcmp(cfg->backend, "process") == 0 && cfg->nstatic > 0) {
