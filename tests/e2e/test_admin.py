@@ -196,9 +196,9 @@ def test_metrics(procs):
             continue
         name, value = line.rsplit(" ", 1)
         values[name] = float(value)
-    per = [values['ringlb_replica_requests_total{replica="server-%d"}' % i] for i in (1, 2, 3)]
+    per = [values['ringlb_replica_requests_total{replica="Server %d"}' % i] for i in (1, 2, 3)]
     assert sum(per) == 30
-    assert all(values['ringlb_replica_up{replica="server-%d"}' % i] == 1 for i in (1, 2, 3))
+    assert all(values['ringlb_replica_up{replica="Server %d"}' % i] == 1 for i in (1, 2, 3))
     assert values["ringlb_request_duration_seconds_count"] == 30
     assert values['ringlb_request_duration_seconds_bucket{le="+Inf"}'] == 30
     buckets = [v for k, v in values.items() if k.startswith("ringlb_request_duration_seconds_bucket")]
@@ -207,7 +207,7 @@ def test_metrics(procs):
     assert values["ringlb_replicas"] == 3 and values["ringlb_replicas_healthy"] == 3
     assert values["ringlb_ring_points"] == 1 << 21     # the table ring's arcs
     assert 'ringlb_respawns_total{replica="Server 1"}' in values
-    shares = [values['ringlb_replica_keyspace_share{replica="server-%d"}' % i]
+    shares = [values['ringlb_replica_keyspace_share{replica="Server %d"}' % i]
               for i in (1, 2, 3)]
     assert abs(sum(shares) - 1) < 1e-5 and min(shares) > 0.32
     assert 0 < values["ringlb_ring_last_change_moved_ratio"] <= 1

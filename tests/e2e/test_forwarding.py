@@ -8,7 +8,7 @@ from conftest import get, request
 
 
 def three(procs):
-    reps = [procs.replica("server-%d" % i) for i in (1, 2, 3)]
+    reps = [procs.replica("Server %d" % i) for i in (1, 2, 3)]
     return reps, procs.ringlb(reps)
 
 
@@ -45,7 +45,7 @@ def test_key_from_header_and_random_fallback(procs):
 
 
 def test_client_ip_fallback(procs):
-    reps = [procs.replica("server-%d" % i) for i in (1, 2, 3)]
+    reps = [procs.replica("Server %d" % i) for i in (1, 2, 3)]
     lb = procs.ringlb(reps, "--key-fallback", "client-ip")
     owners = {get(lb.port, "/home").header("X-Served-By") for _ in range(20)}
     assert owners == {get(lb.port, "/map_request?id=127.0.0.1").json()["mapped_server"]}
