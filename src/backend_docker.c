@@ -159,6 +159,8 @@ docker_name_clash(struct backend *be, const char *a, const char *b,
 	char aa[ALIAS_MAX + 1], ab[ALIAS_MAX + 1];
 	char ca[CNAME_MAX + 1], cb[CNAME_MAX + 1];
 
+	if (strcmp(a, b) == 0)
+		return 0;	/* the same replica, started again */
 	derive_alias(a, aa);
 	derive_alias(b, ab);
 	if (strcmp(aa, ab) != 0)
