@@ -225,6 +225,9 @@ def test_adopts_running_containers_named_in_the_state_file(procs, fake_engine,
     lb2 = docker_lb(procs, fake_engine, "--state-file", str(state))
     assert {n: c["id"] for n, c in ours(fake_engine).items()} == before
     assert "adopting its running container" in log_text(lb2)
+    assert ("docker: found 4 containers labelled ringlb.owner=%s, left by "
+            "an earlier ringlb: 3 adopted, 0 replaced, 1 removed" % OWNER) \
+        in log_text(lb2), log_text(lb2)
     fake_engine.control.wait_state(
         lambda s: "stray" not in ours(fake_engine, running=False),
         what="the stray container removed")
@@ -238,8 +241,16 @@ def test_without_state_file_leftovers_are_replaced(procs, fake_engine):
     before = {n: c["id"] for n, c in ours(fake_engine).items()}
     lb.send_signal(signal.SIGKILL)
     lb.wait()
-    docker_lb(procs, fake_engine)
+    lb2 = docker_lb(procs, fake_engine)
     after = {n: c["id"] for n, c in ours(fake_engine).items()}
+    # said, not done silently
+    log = log_text(lb2)
+    assert ("docker: found 3 containers labelled ringlb.owner=%s, left by "
+            "an earlier ringlb: 0 adopted, 3 replaced, 0 removed" % OWNER) \
+        in log, log
+    for name in before:
+        assert "replica %s: replacing its container " % name in log, log
+    assert "left by an earlier ringlb (no state file named it)" in log
     assert sorted(after) == sorted(before)
     assert not set(after.values()) & set(before.values())
     assert all(c["labels"].get("ringlb.owner") == OWNER and c["running"]
