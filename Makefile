@@ -9,7 +9,7 @@
 #
 #   make build      the Docker image ringlb:latest (docker/Dockerfile)
 #   make up         ringlb and 3 replica containers (docker-compose.yml);
-#                   also up-detached, stop, logs, rm, down, rebuild
+#                   also up-detached, stop, start, logs, rm, down, rebuild
 #
 # Missing Debian packages are installed with apt-get when run as root;
 # otherwise the exact command to run is printed.
@@ -126,7 +126,7 @@ $(BUILD)/config.mk: $(BUILD)/.deps-build
 
 # (Not for `clean`, nor for the Docker targets alone: they need neither
 # the libraries nor a compiler on this machine.)
-DOCKER_GOALS := build up up-detached down stop rm logs rebuild
+DOCKER_GOALS := build up up-detached down stop start rm logs rebuild
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 ifneq ($(MAKECMDGOALS),$(filter $(DOCKER_GOALS),$(MAKECMDGOALS)))
 include $(BUILD)/config.mk
@@ -288,6 +288,10 @@ RINGLB_PORT         ?= 5000
 RINGLB_NETWORK      ?= net1
 RINGLB_DOCKER_OWNER ?= ringlb
 COMPOSE_PROJECT_NAME ?=
+# The project docker-compose uses: the one given, else .env's (ringlb,
+# whatever the checkout's folder is called).
+PROJECT = $(or $(COMPOSE_PROJECT_NAME),$(shell sed -n \
+	's/^COMPOSE_PROJECT_NAME=//p' .env 2>/dev/null),ringlb)
 # The base image: Debian's own, found or pulled; where no registry is
 # reachable, one made here by docker/mkbase.sh (RINGLB_BASE_IMAGE chooses).
 DEBIAN_IMAGE := debian:bookworm-slim
@@ -301,7 +305,7 @@ COMPOSE = RINGLB_IMAGE='$(RINGLB_IMAGE)' RINGLB_PORT='$(RINGLB_PORT)' \
 	RINGLB_NETWORK='$(RINGLB_NETWORK)' RINGLB_DOCKER_OWNER='$(RINGLB_DOCKER_OWNER)' \
 	$(COMPOSE_CMD) $(if $(COMPOSE_PROJECT_NAME),-p '$(COMPOSE_PROJECT_NAME)')
 
-.PHONY: build up up-detached down stop rm logs rebuild docker-check docker-image
+.PHONY: build up up-detached down stop start rm logs rebuild docker-check docker-image
 
 docker-check:
 	@command -v docker >/dev/null 2>&1 || { \
@@ -360,35 +364,58 @@ up: docker-image
 up-detached: docker-image
 	$(COMPOSE) up -d
 
+# ringlb, on SIGTERM, stops and removes its replica containers; its own
+# container stays, with its state file, so that `make start` (or
+# docker-compose start, or make up-detached) brings the same replica set
+# back, in new containers.
 stop: docker-check
 	$(COMPOSE) stop
 
-logs: docker-check
-	$(COMPOSE) logs -f
+start: docker-check
+	$(COMPOSE) start
 
-# After compose, whatever a ringlb that could not clean up left behind:
-# containers with its owner label, and its network.
-define docker_leftovers
-	@ids=$$(docker ps -aq --filter 'label=ringlb.owner=$(RINGLB_DOCKER_OWNER)'); \
+# ringlb's log and its replicas', each line labelled, until Ctrl-C.
+logs: docker-check
+	@sh docker/logs.sh '$(RINGLB_DOCKER_OWNER)' env $(COMPOSE) logs -f
+
+# Containers labelled with the owner that a ringlb could not remove
+# (killed, or stopped past its grace): removed by label.
+define docker_leftover_containers
+	ids=$$(docker ps -aq --filter 'label=ringlb.owner=$(RINGLB_DOCKER_OWNER)'); \
 	if [ -n "$$ids" ]; then \
-		echo "removing the containers left with label ringlb.owner=$(RINGLB_DOCKER_OWNER)"; \
+		echo "removing $$(echo $$ids | wc -w) replica container(s) labelled ringlb.owner=$(RINGLB_DOCKER_OWNER) that ringlb did not remove itself"; \
 		docker rm -f $$ids >/dev/null || exit 1; \
-	fi; \
+	fi
+endef
+
+# The network, if compose left it (it was not compose's to remove).
+define docker_leftover_network
 	owner=$$(docker network inspect -f '{{index .Labels "ringlb.owner"}}' \
 		'$(RINGLB_NETWORK)' 2>/dev/null); \
 	if [ "$$owner" = '$(RINGLB_DOCKER_OWNER)' ]; then \
 		echo "removing the network $(RINGLB_NETWORK)"; \
 		docker network rm '$(RINGLB_NETWORK)' >/dev/null || exit 1; \
-	fi; exit 0
+	fi
 endef
 
+# ringlb first (it removes its replicas on SIGTERM), then what it left
+# (if it was killed), so that the network has no endpoint left when
+# compose removes it; with nothing there, nothing is done.
 down: docker-check
-	-$(COMPOSE) down --remove-orphans
-	$(docker_leftovers)
+	@if [ -z "$$(docker ps -aq --filter 'label=com.docker.compose.project=$(PROJECT)')" ] && \
+		[ -z "$$(docker ps -aq --filter 'label=ringlb.owner=$(RINGLB_DOCKER_OWNER)')" ] && \
+		! docker network inspect '$(RINGLB_NETWORK)' >/dev/null 2>&1; then \
+		echo "nothing to take down: no container of project $(PROJECT) or labelled ringlb.owner=$(RINGLB_DOCKER_OWNER), no network $(RINGLB_NETWORK)"; \
+		exit 0; \
+	fi; \
+	$(COMPOSE) stop || exit 1; \
+	$(docker_leftover_containers); \
+	$(COMPOSE) down --remove-orphans || exit 1; \
+	$(docker_leftover_network)
 
 rm: docker-check
-	-$(COMPOSE) rm -f -s
-	$(docker_leftovers)
+	@$(COMPOSE) rm -f -s || exit 1; \
+	$(docker_leftover_containers)
 
 rebuild: docker-check
 	@$(MAKE) --no-print-directory down
