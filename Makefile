@@ -376,7 +376,8 @@ start: docker-check
 
 # ringlb's log and its replicas', each line labelled, until Ctrl-C.
 logs: docker-check
-	@sh docker/logs.sh '$(RINGLB_DOCKER_OWNER)' env $(COMPOSE) logs -f
+	@sh docker/logs.sh '$(RINGLB_DOCKER_OWNER)' env $(COMPOSE) logs -f \
+		$$([ -t 1 ] || echo --no-color)
 
 # Containers labelled with the owner that a ringlb could not remove
 # (killed, or stopped past its grace): removed by label.

@@ -16,7 +16,7 @@ if [ "$1" = --replicas ]; then
 		docker logs -f "$1" 2>&1 |
 			sed -u "s/^/$(printf '%-12s' "$2" | sed 's/[\/&]/\\&/g')| /" &
 	}
-	docker ps -q --filter "label=ringlb.owner=$owner" \
+	docker ps --filter "label=ringlb.owner=$owner" \
 		--format '{{.ID}} {{.Label "ringlb.replica"}}' |
 		while read -r id name; do follow "$id" "$name"; done
 	docker events --filter "label=ringlb.owner=$owner" --filter event=start \
@@ -29,7 +29,8 @@ owner=$1
 shift
 setsid sh "$0" --replicas "$owner" &
 followers=$!
-trap 'kill -TERM -- -$followers 2>/dev/null; exit 130' INT TERM
+# Ctrl-C is how make logs ends: not an error of its own
+trap 'kill -TERM -$followers 2>/dev/null; exit 0' INT TERM
 "$@"
-kill -TERM -- -$followers 2>/dev/null
+kill -TERM -$followers 2>/dev/null
 exit 0
