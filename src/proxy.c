@@ -9,6 +9,11 @@
  * later requests (free list), so the per-request cost is setting a few
  * options, not building a handle.
  *
+ * Nothing of a replica's answer goes out before its status line and
+ * headers have been checked (header_cb): one that is not well-formed
+ * HTTP/1.x, or whose framing the client could read otherwise than libcurl
+ * does, is a 502.
+ *
  * The reply streams: response headers go to the client when the replica's
  * header block ends (with the body's first bytes when they came with it),
  * body bytes as curl hands them over.  What libcurl would build or parse
@@ -444,8 +449,8 @@ build_request_headers(struct proxy_tx *tx, const char *request_id,
  * keyed "Date" when the replica sent one, so that evhttp adds none.
  * Connection and Transfer-Encoding are hop-by-hop and never kept, and
  * Content-Type is looked up only for a default type, which ringlb does not
- * set.  A line with a CR or NUL byte in it is dropped (evhttp refused such
- * values).
+ * set.  Every line has passed header_line()'s checks: a token for a
+ * name, no control character in the value.
  */
 static int
 rhead_add(struct proxy_tx *tx, const char *name, size_t nl, const char *v,
