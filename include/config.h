@@ -56,6 +56,7 @@ struct config {
 	struct static_replica	static_replicas[CONFIG_STATIC_MAX];
 	int			nstatic;
 	int			replicas;	/* process: starting count */
+	int			max_replicas;	/* process: at most */
 	char			replica_bin[4096];	/* process backend */
 	struct docker_config	docker;
 	long			start_timeout_ms;

@@ -220,6 +220,7 @@ admin_add(struct admin *a, struct evhttp_request *req)
 {
 	char names[CONFIG_REPLICAS_MAX][RING_NAME_LEN];
 	struct admin_change ch = { 0, names, 0 };
+	struct backend *be;
 	struct pending_add *pa;
 	char err[512];
 	int code;
@@ -230,6 +231,12 @@ admin_add(struct admin *a, struct evhttp_request *req)
 	if (pool_size(a->pool) + ch.n > CONFIG_REPLICAS_MAX) {
 		respond_error(req, 400, "ringlb manages at most %d replicas; "
 		    "there are %d", CONFIG_REPLICAS_MAX, pool_size(a->pool));
+		return;
+	}
+	be = pool_backend(a->pool);
+	if (be->ops->check_add != NULL && be->ops->check_add(be, names,
+	    ch.ngiven, (int)ch.n, err, sizeof(err)) == -1) {
+		respond_error(req, 400, "%s", err);
 		return;
 	}
 	pool_generate_names(a->pool, names, ch.ngiven, names + ch.ngiven,

@@ -1233,6 +1233,7 @@ const struct backend_ops backend_docker_ops = {
 	.init = docker_init,
 	.initial = backend_initial_names,
 	.capacity = docker_capacity,
+	.capacity_option = "--docker-max",
 	.spawn = docker_spawn,
 	.stop = docker_stop,
 	.free = docker_free_backend,

@@ -669,6 +669,40 @@ check_state_dir(const struct config *cfg, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * The replicas to start with must fit the backend's limit and the ring:
+ * the classic ring places at most 56 (512 slots, 9 virtual servers each),
+ * and one it cannot place would be listed as up but never be given a key.
+ */
+static int
+config_check_count(const struct config *cfg, char *err, size_t errlen)
+{
+	int n, cap = ring_capacity(&cfg->ring);
+	int is_static = strcmp(cfg->backend, "static") == 0;
+
+	n = is_static ? cfg->nstatic : cfg->replicas;
+	if (n > cap) {
+		snprintf(err, errlen, "%d replicas, but the classic ring places "
+		    "at most %d: its %d slots take %d virtual servers per "
+		    "replica; use --ring table or --ring hash, or start at most "
+		    "%d", n, cap, RING_CLASSIC_SLOTS, RING_CLASSIC_VNODES, cap);
+		return -1;
+	}
+	if (strcmp(cfg->backend, "process") == 0 && n > cfg->max_replicas) {
+		snprintf(err, errlen, "--replicas %d is more than --max-replicas "
+		    "%d (RINGLB_MAX_REPLICAS): raise --max-replicas, at most %d",
+		    n, cfg->max_replicas, CONFIG_REPLICAS_MAX);
+		return -1;
+	}
+	if (strcmp(cfg->backend, "docker") == 0 && n > cfg->docker.max) {
+		snprintf(err, errlen, "--replicas %d is more than --docker-max "
+		    "%d (RINGLB_DOCKER_MAX): raise --docker-max, at most %d",
+		    n, cfg->docker.max, CONFIG_REPLICAS_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 /* Settings that only make sense together. */
 static int
 config_check(struct config *cfg, char *err, size_t errlen)
@@ -687,6 +721,8 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		    "replicas (--replicas N)");
 		return -1;
 	}
+	if (config_check_count(cfg, err, errlen) == -1)
+		return -1;
 	if (cfg->state_file[0] != '\0' && !cfg->check &&
 	    check_state_dir(cfg, err, errlen) == -1)
 		return -1;

@@ -295,20 +295,31 @@ op_check_done(struct pool *p)
 }
 
 /*
- * The most replicas there may be: ringlb's limit, or the backend's when
- * lower; *why says which, for an error message.
+ * The most replicas there may be: ringlb's limit, the backend's, or the
+ * ring's (the classic ring places at most 56), whichever is lowest; why
+ * says which, and what to change, for an error message.
  */
 static int
-pool_capacity(const struct pool *p, const char **why)
+pool_capacity(const struct pool *p, char *why, size_t whylen)
 {
-	int cap = p->be->ops->capacity ? p->be->ops->capacity(p->be) : 0;
+	int cap = CONFIG_REPLICAS_MAX, be_cap, ring_cap;
 
-	if (cap > 0 && cap < CONFIG_REPLICAS_MAX) {
-		*why = "the backend's limit (--docker-max)";
-		return cap;
+	snprintf(why, whylen, "ringlb's limit");
+	be_cap = p->be->ops->capacity ? p->be->ops->capacity(p->be) : 0;
+	if (be_cap > 0 && be_cap < cap) {
+		cap = be_cap;
+		snprintf(why, whylen, "the %s backend's limit; raise it with "
+		    "%s", p->be->ops->name, p->be->ops->capacity_option ?
+		    p->be->ops->capacity_option : "its settings");
 	}
-	*why = "ringlb's limit";
-	return CONFIG_REPLICAS_MAX;
+	ring_cap = ring_capacity(&p->cfg->ring);
+	if (ring_cap < cap) {
+		cap = ring_cap;
+		snprintf(why, whylen, "the classic ring's %d slots take %d "
+		    "virtual servers per replica; use --ring table or --ring "
+		    "hash for more", RING_CLASSIC_SLOTS, RING_CLASSIC_VNODES);
+	}
+	return cap;
 }
 
 int
@@ -316,7 +327,7 @@ pool_add(struct pool *p, char (*names)[RING_NAME_LEN], int n,
     pool_add_cb done, void *arg, int *http_code, char *err, size_t errlen)
 {
 	struct pool_op *op;
-	const char *capwhy;
+	char capwhy[256];
 	int i, cap;
 
 	if (p->op != NULL || p->shutting_down) {
@@ -326,7 +337,8 @@ pool_add(struct pool *p, char (*names)[RING_NAME_LEN], int n,
 		    "try again when it has answered");
 		return -1;
 	}
-	if (pool_size(p) + n > (cap = pool_capacity(p, &capwhy))) {
+	if (pool_size(p) + n > (cap = pool_capacity(p, capwhy,
+	    sizeof(capwhy)))) {
 		*http_code = 400;
 		snprintf(err, errlen, "at most %d replicas (%s); %d more would "
 		    "make %d", cap, capwhy, n, pool_size(p) + n);
@@ -727,7 +739,7 @@ pool_start(struct pool *p, char *err, size_t errlen)
 {
 	char (*names)[RING_NAME_LEN];
 	struct replica *rep;
-	const char *capwhy;
+	char capwhy[256];
 	int i, n, cap, restored = 0;
 
 	if ((names = calloc(CONFIG_REPLICAS_MAX, sizeof(*names))) == NULL) {
@@ -749,7 +761,7 @@ pool_start(struct pool *p, char *err, size_t errlen)
 	}
 	if (n == 0)
 		n = p->be->ops->initial(p->be, names, CONFIG_REPLICAS_MAX);
-	if (n > (cap = pool_capacity(p, &capwhy))) {
+	if (n > (cap = pool_capacity(p, capwhy, sizeof(capwhy)))) {
 		snprintf(err, errlen, "%d replicas to start, but at most %d "
 		    "(%s)", n, cap, capwhy);
 		free(names);
@@ -857,6 +869,14 @@ pool_has(const struct pool *p, const char *name)
 		    strcmp(p->reps[i]->name, name) == 0)
 			return 1;
 	return 0;
+}
+
+int
+pool_on_ring(const struct pool *p, const struct replica *rep)
+{
+	int idx = ring_find(p->ring, rep->name);
+
+	return idx != -1 && ring_member_data(p->ring, idx) == rep;
 }
 
 int

@@ -118,6 +118,13 @@ ring_algo_name(enum ring_algo algo)
 	return "?";
 }
 
+int
+ring_capacity(const struct ring_config *cfg)
+{
+	return cfg->algo == RING_ALGO_CLASSIC ?
+	    RING_CLASSIC_SLOTS / RING_CLASSIC_VNODES : RING_MEMBERS_MAX;
+}
+
 struct ring *
 ring_new(const struct ring_config *cfg)
 {
@@ -702,11 +709,10 @@ ring_add(struct ring *r, const char *name, void *data, char *err,
 		    RING_MEMBERS_MAX);
 		return -1;
 	}
-	if (r->cfg.algo == RING_ALGO_CLASSIC &&
-	    r->nmembers >= RING_CLASSIC_SLOTS / RING_CLASSIC_VNODES) {
+	if (r->nmembers >= ring_capacity(&r->cfg)) {
 		snprintf(err, errlen, "the classic ring holds at most %d "
 		    "replicas; use the hash ring for more",
-		    RING_CLASSIC_SLOTS / RING_CLASSIC_VNODES);
+		    ring_capacity(&r->cfg));
 		return -1;
 	}
 	if (r->nmembers == r->cap) {
