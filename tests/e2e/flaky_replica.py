@@ -6,6 +6,7 @@ cue, for back-off tests.  Takes ringlb-replica's --id, --listen, --parent.
     FLAKY_DIE_AFTER_MS=N   exit N ms after answering the first /heartbeat
     FLAKY_DIE_TIMES=K      ... only in the first K starts (counted in
                            FLAKY_LOG); later starts stay up
+    FLAKY_HEARTBEAT_MS=N   answer /heartbeat after N ms
 """
 import argparse
 import ctypes
@@ -37,6 +38,7 @@ def main():
     die_ms = int(os.environ.get("FLAKY_DIE_AFTER_MS", "0"))
     die_times = int(os.environ.get("FLAKY_DIE_TIMES", "1000000"))
     dying = die_ms > 0 and starts <= die_times
+    hb_delay = int(os.environ.get("FLAKY_HEARTBEAT_MS", "0")) / 1000.0
     host, port = a.listen.rsplit(":", 1)
 
     class H(BaseHTTPRequestHandler):
@@ -46,6 +48,8 @@ def main():
             pass
 
         def do_GET(self):
+            if hb_delay and self.path.startswith("/heartbeat"):
+                time.sleep(hb_delay)
             body = b'{"message": "Hello from %s", "status": "successful"}' % \
                 a.id.encode()
             self.send_response(200)

@@ -1,5 +1,7 @@
 """What each ring can hold, and what one membership change may cost."""
+import os
 import re
+import signal
 import subprocess
 import time
 
@@ -7,6 +9,8 @@ import pytest
 
 from conftest import (RINGLB, children, free_port, get, post_json, rep_names,
                       wait_healthy)
+
+FLAKY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flaky_replica.py")
 
 
 def error(r):
@@ -68,3 +72,66 @@ def test_classic_ring_env_start_past_56_exits_2():
                             "RINGLB_MAX_REPLICAS": "100"},
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 2 and "at most 56" in p.stderr, p.stderr
+
+
+def heartbeat_failures(port):
+    """{replica: heartbeat failures so far} from /metrics."""
+    out = {}
+    for line in get(port, "/metrics").body.decode().splitlines():
+        m = re.match(r'ringlb_heartbeat_failures_total\{replica="(.*)"\} (\d+)', line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def test_big_hash_ring_changes_do_not_stall_heartbeats(procs):
+    """200 replicas of 4096 points each (819,200 points): a change used to
+    sort them all, blocking the loop for 0.2-0.6 s, long enough for
+    heartbeats already answered to be judged timed out."""
+    lb = procs.ringlb((), "--ring", "hash", "--vnodes", "4096",
+                      "--replicas", "200", "--max-replicas", "256", healthy=0)
+    wait_healthy(lb.port, 200, timeout=90)
+    before = heartbeat_failures(lb.port)
+    for k in range(3):
+        r = post_json(lb.port, "/add", {"n": 2})
+        assert r.status == 200, r.body
+        r = post_json(lb.port, "/rm", {"n": 2}, method="DELETE")
+        assert r.status == 200, r.body
+    time.sleep(1.5)
+    after = heartbeat_failures(lb.port)
+    grew = {n: after[n] - before[n] for n in before
+            if n in after and after[n] != before[n]}
+    assert grew == {}, grew
+    assert get(lb.port, "/heartbeat").json()["healthy"] == 200
+    with open(lb.log_path) as f:
+        text = f.read()
+    assert "evicted" not in text, [l for l in text.splitlines() if "evicted" in l][:5]
+
+
+def test_heartbeat_answered_while_the_loop_was_stopped_is_not_a_timeout(procs):
+    """ringlb stopped (SIGSTOP) while heartbeats are out: their answers wait
+    in the sockets; when it runs again they are past their deadline, which
+    libcurl checks first.  They are asked again, not counted as failures."""
+    reps = []
+    for i in range(4):
+        port = free_port()
+        p = procs.start([FLAKY, "--id", "slow-%d" % i, "--listen",
+                         "127.0.0.1:%d" % port],
+                        port, env={"FLAKY_HEARTBEAT_MS": "150"}, name="slow")
+        p.name, p.port = "slow-%d" % i, port
+        reps.append(p)
+    lb = procs.ringlb(reps, "--health-interval", "100", "--health-timeout", "400",
+                      "--log-level", "debug")
+    before = heartbeat_failures(lb.port)
+    for _ in range(4):
+        lb.send_signal(signal.SIGSTOP)
+        time.sleep(0.8)
+        lb.send_signal(signal.SIGCONT)
+        time.sleep(0.4)
+    time.sleep(0.5)
+    assert heartbeat_failures(lb.port) == before
+    assert get(lb.port, "/heartbeat").json()["healthy"] == 4
+    with open(lb.log_path) as f:
+        text = f.read()
+    assert "evicted" not in text
+    assert "(the loop was busy); asking again" in text
