@@ -318,6 +318,54 @@ set_admin_allow(struct config *cfg, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * --admin-host / RINGLB_ADMIN_HOSTS: names (or addresses) clients use to
+ * reach ringlb, which /add and /rm then accept in Host; comma- or
+ * space-separated, the flag repeatable.
+ */
+static int
+set_admin_hosts(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	const char *p = v;
+	char *dst;
+	size_t n, i;
+
+	while (*p != '\0') {
+		n = strcspn(p, ", ");
+		if (n > 0) {
+			const char *h = p;
+			size_t hl = n;
+
+			if (cfg->nadmin_hosts == CONFIG_ADMIN_HOSTS_MAX) {
+				snprintf(err, errlen, "at most %d admin host "
+				    "names", CONFIG_ADMIN_HOSTS_MAX);
+				return -1;
+			}
+			if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') {
+				h++;
+				hl -= 2;
+			}
+			if (hl > CONFIG_HOST_NAME_MAX ||
+			    !host_name_is_valid(h, hl)) {
+				snprintf(err, errlen, "'%.*s' is not a host name "
+				    "or address such as ringlb.example or "
+				    "192.168.1.10 (no port)", (int)(n > 80 ? 80 :
+				    n), p);
+				return -1;
+			}
+			dst = cfg->admin_hosts[cfg->nadmin_hosts++];
+			for (i = 0; i < hl; i++)
+				dst[i] = (char)(h[i] >= 'A' && h[i] <= 'Z' ?
+				    h[i] - 'A' + 'a' : h[i]);
+			dst[hl] = '\0';
+		}
+		p += n;
+		if (*p != '\0')
+			p++;
+	}
+	return 0;
+}
+
 static int
 set_connect_timeout(struct config *cfg, const char *v, char *err,
     size_t errlen)
@@ -495,6 +543,11 @@ static const struct option_def options[] = {
 	{ "admin-allow", "RINGLB_ADMIN_ALLOW", "NETS",
 	  "without a token, networks besides loopback that may use /add and "
 	  "/rm, e.g. 172.17.0.0/16", set_admin_allow },
+	{ "admin-host", "RINGLB_ADMIN_HOSTS", "NAME",
+	  "a name (or address) clients reach ringlb by, besides localhost, "
+	  "127.0.0.1, [::1] and the address connected to; /add and /rm "
+	  "refuse any other Host without a token; repeatable, the variable "
+	  "a comma-separated list", set_admin_hosts },
 	{ NULL, "RINGLB_ADMIN_TOKEN", "TOKEN",
 	  "require 'Authorization: Bearer TOKEN' on /add and /rm (from any "
 	  "address)", set_admin_token },
