@@ -105,6 +105,12 @@ admin_log_access(const struct admin *a)
 	else
 		log_info("admin API: /add and /rm accepted from loopback only "
 		    "(set RINGLB_ADMIN_TOKEN or RINGLB_ADMIN_ALLOW to open it)");
+	log_info("admin API: /add and /rm refuse web pages of other origins "
+	    "(Origin, Sec-Fetch-Site)%s", a->cfg->admin_token[0] != '\0' ? "" :
+	    a->cfg->nadmin_hosts > 0 ? " and a Host other than localhost, "
+	    "loopback, the listen address and --admin-host names" : " and a "
+	    "Host other than localhost, loopback and the listen address (add "
+	    "names with --admin-host)");
 }
 
 /* --- access ----------------------------------------------------------- */

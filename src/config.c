@@ -743,14 +743,16 @@ config_check_count(const struct config *cfg, char *err, size_t errlen)
 	}
 	if (strcmp(cfg->backend, "process") == 0 && n > cfg->max_replicas) {
 		snprintf(err, errlen, "--replicas %d is more than --max-replicas "
-		    "%d (RINGLB_MAX_REPLICAS): raise --max-replicas, at most %d",
-		    n, cfg->max_replicas, CONFIG_REPLICAS_MAX);
+		    "%d: the process backend runs at most %d replicas; raise "
+		    "--max-replicas (RINGLB_MAX_REPLICAS), up to %d", n,
+		    cfg->max_replicas, cfg->max_replicas, CONFIG_REPLICAS_MAX);
 		return -1;
 	}
 	if (strcmp(cfg->backend, "docker") == 0 && n > cfg->docker.max) {
 		snprintf(err, errlen, "--replicas %d is more than --docker-max "
-		    "%d (RINGLB_DOCKER_MAX): raise --docker-max, at most %d",
-		    n, cfg->docker.max, CONFIG_REPLICAS_MAX);
+		    "%d: the docker backend runs at most %d replicas; raise "
+		    "--docker-max (RINGLB_DOCKER_MAX), up to %d", n,
+		    cfg->docker.max, cfg->docker.max, CONFIG_REPLICAS_MAX);
 		return -1;
 	}
 	return 0;
