@@ -598,13 +598,13 @@ hash_add_member(struct ring *r)
 	uint32_t m = (uint32_t)r->nmembers - 1, j, v = r->cfg.vnodes;
 	size_t n = r->npoints + v, i, k;
 
+	/* exact growth: the merge below is linear anyway, and a large
+	 * realloc moves pages rather than bytes */
 	if (n > r->points_cap) {
-		size_t ncap = r->points_cap * 2 > n ? r->points_cap * 2 : n;
-
-		if ((pts = realloc(r->points, ncap * sizeof(*pts))) == NULL)
+		if ((pts = realloc(r->points, n * sizeof(*pts))) == NULL)
 			return -1;
 		r->points = pts;
-		r->points_cap = ncap;
+		r->points_cap = n;
 	}
 	if ((mine = malloc(v * sizeof(*mine))) == NULL)
 		return -1;
