@@ -60,8 +60,18 @@ struct backend_ops {
 	 */
 	int		 (*initial)(struct backend *be, char (*names)[RING_NAME_LEN],
 			    int max);
-	/* Most replicas it will run (0: no limit of its own). */
+	/* Most replicas it will run (0: no limit of its own), and the
+	 * option that sets it, for messages */
 	int		 (*capacity)(struct backend *be);
+	const char	*capacity_option;
+	/*
+	 * May /add start these replicas?  names[0..ngiven) were named by
+	 * the client, the rest of the n are to be generated.  0, or -1 with
+	 * the reason (the client's mistake: a 400) in err.  NULL: any.
+	 */
+	int		 (*check_add)(struct backend *be,
+			    char (*names)[RING_NAME_LEN], int ngiven, int n,
+			    char *err, size_t errlen);
 	/* Bring rep (its name set) up and fill in its address. */
 	void		 (*spawn)(struct backend *be, struct replica *rep,
 			    backend_done_cb done, void *arg);

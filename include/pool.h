@@ -107,6 +107,8 @@ struct replica	*pool_replica(const struct pool *p, int i);
 /* Is name one of them, or being added? */
 int		 pool_has(const struct pool *p, const char *name);
 int		 pool_healthy(const struct pool *p);	/* those on the ring */
+/* Is rep a member of the ring now (its key-space share may be 0)? */
+int		 pool_on_ring(const struct pool *p, const struct replica *rep);
 /* The backend that starts and stops the replicas. */
 struct backend	*pool_backend(const struct pool *p);
 /* How long stopping every replica may take before ringlb gives up. */

@@ -66,6 +66,8 @@ struct replica {
 	uint64_t		 stopping_since;
 	uint64_t		 respawn_at;	/* 0: none scheduled */
 	unsigned		 respawn_delay_ms;
+	uint64_t		 up_since;	/* joined the ring, now_ms() */
+	unsigned		 early_deaths;	/* in a row, see pool.c */
 
 	/* health checks (health.c) */
 	unsigned		 hc_fails;	/* failures in a row */

@@ -1282,6 +1282,7 @@ const struct backend_ops backend_docker_ops = {
 	.initial = backend_initial_names,
 	.name_clash = docker_name_clash,
 	.capacity = docker_capacity,
+	.capacity_option = "--docker-max",
 	.spawn = docker_spawn,
 	.stop = docker_stop,
 	.free = docker_free_backend,

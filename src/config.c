@@ -397,6 +397,54 @@ set_admin_allow(struct config *cfg, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * --admin-host / RINGLB_ADMIN_HOSTS: names (or addresses) clients use to
+ * reach ringlb, which /add and /rm then accept in Host; comma- or
+ * space-separated, the flag repeatable.
+ */
+static int
+set_admin_hosts(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	const char *p = v;
+	char *dst;
+	size_t n, i;
+
+	while (*p != '\0') {
+		n = strcspn(p, ", ");
+		if (n > 0) {
+			const char *h = p;
+			size_t hl = n;
+
+			if (cfg->nadmin_hosts == CONFIG_ADMIN_HOSTS_MAX) {
+				snprintf(err, errlen, "at most %d admin host "
+				    "names", CONFIG_ADMIN_HOSTS_MAX);
+				return -1;
+			}
+			if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') {
+				h++;
+				hl -= 2;
+			}
+			if (hl > CONFIG_HOST_NAME_MAX ||
+			    !host_name_is_valid(h, hl)) {
+				snprintf(err, errlen, "'%.*s' is not a host name "
+				    "or address such as ringlb.example or "
+				    "192.168.1.10 (no port)", (int)(n > 80 ? 80 :
+				    n), p);
+				return -1;
+			}
+			dst = cfg->admin_hosts[cfg->nadmin_hosts++];
+			for (i = 0; i < hl; i++)
+				dst[i] = (char)(h[i] >= 'A' && h[i] <= 'Z' ?
+				    h[i] - 'A' + 'a' : h[i]);
+			dst[hl] = '\0';
+		}
+		p += n;
+		if (*p != '\0')
+			p++;
+	}
+	return 0;
+}
+
 static int
 set_connect_timeout(struct config *cfg, const char *v, char *err,
     size_t errlen)
@@ -581,6 +629,11 @@ static const struct option_def options[] = {
 	{ "admin-allow", "RINGLB_ADMIN_ALLOW", "NETS",
 	  "without a token, networks besides loopback that may use /add and "
 	  "/rm, e.g. 172.17.0.0/16", set_admin_allow },
+	{ "admin-host", "RINGLB_ADMIN_HOSTS", "NAME",
+	  "a name (or address) clients reach ringlb by, besides localhost, "
+	  "127.0.0.1, [::1] and the address connected to; /add and /rm "
+	  "refuse any other Host without a token; repeatable, the variable "
+	  "a comma-separated list", set_admin_hosts },
 	{ NULL, "RINGLB_ADMIN_TOKEN", "TOKEN",
 	  "require 'Authorization: Bearer TOKEN' on /add and /rm (from any "
 	  "address)", set_admin_token },
@@ -756,6 +809,42 @@ check_state_dir(const struct config *cfg, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * The replicas to start with must fit the backend's limit and the ring:
+ * the classic ring places at most 56 (512 slots, 9 virtual servers each),
+ * and one it cannot place would be listed as up but never be given a key.
+ */
+static int
+config_check_count(const struct config *cfg, char *err, size_t errlen)
+{
+	int n, cap = ring_capacity(&cfg->ring);
+	int is_static = strcmp(cfg->backend, "static") == 0;
+
+	n = is_static ? cfg->nstatic : cfg->replicas;
+	if (n > cap) {
+		snprintf(err, errlen, "%d replicas, but the classic ring places "
+		    "at most %d: its %d slots take %d virtual servers per "
+		    "replica; use --ring table or --ring hash, or start at most "
+		    "%d", n, cap, RING_CLASSIC_SLOTS, RING_CLASSIC_VNODES, cap);
+		return -1;
+	}
+	if (strcmp(cfg->backend, "process") == 0 && n > cfg->max_replicas) {
+		snprintf(err, errlen, "--replicas %d is more than --max-replicas "
+		    "%d: the process backend runs at most %d replicas; raise "
+		    "--max-replicas (RINGLB_MAX_REPLICAS), up to %d", n,
+		    cfg->max_replicas, cfg->max_replicas, CONFIG_REPLICAS_MAX);
+		return -1;
+	}
+	if (strcmp(cfg->backend, "docker") == 0 && n > cfg->docker.max) {
+		snprintf(err, errlen, "--replicas %d is more than --docker-max "
+		    "%d: the docker backend runs at most %d replicas; raise "
+		    "--docker-max (RINGLB_DOCKER_MAX), up to %d", n,
+		    cfg->docker.max, cfg->docker.max, CONFIG_REPLICAS_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 /* Settings that only make sense together. */
 static int
 config_check(struct config *cfg, char *err, size_t errlen)
@@ -780,6 +869,8 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		    "replicas (--replicas N, or --replicas NAME,NAME,...)");
 		return -1;
 	}
+	if (config_check_count(cfg, err, errlen) == -1)
+		return -1;
 	if (cfg->state_file[0] != '\0' && !cfg->check &&
 	    check_state_dir(cfg, err, errlen) == -1)
 		return -1;

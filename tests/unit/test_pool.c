@@ -396,6 +396,61 @@ test_lost_replica_is_replaced_at_once(void)
 	teardown();
 }
 
+/* Bring the replica being started back up: its spawn and heartbeat. */
+static void
+answer_start(struct replica *r)
+{
+	CHECK_EQ_INT(answer_spawn(r->name, 0), 1);
+	loop_for(60);
+	CHECK_EQ_INT(heartbeat(r->name, 1), 1);
+	CHECK(r->state == REPLICA_UP);
+}
+
+/*
+ * An instance dying soon after joining counts as a failed start: the
+ * first is replaced at once, the next ones wait, doubling from 1 s; one
+ * that stayed up clears the count.
+ */
+static void
+test_early_deaths_back_off(void)
+{
+	struct replica *r;
+
+	setup(1);
+	r = pool_replica(pool, 0);
+	fake.be.lost(r, "exited", fake.be.lost_arg);
+	CHECK_EQ_INT(fake.spawns, 2);		/* the first: at once */
+	answer_start(r);
+	fake.be.lost(r, "exited", fake.be.lost_arg);
+	CHECK_EQ_INT(fake.spawns, 2);		/* the second waits 1 s */
+	CHECK(r->state == REPLICA_DOWN);
+	CHECK_EQ_INT((int)r->respawn_delay_ms, 1000);
+	CHECK_EQ_INT(pool_healthy(pool), 0);
+	loop_for(500);
+	CHECK_EQ_INT(fake.spawns, 2);
+	CHECK_EQ_INT(hc.nasked, 0);		/* no heartbeat to the dead */
+	loop_for(600);
+	CHECK_EQ_INT(fake.spawns, 3);
+	answer_start(r);
+	fake.be.lost(r, "exited", fake.be.lost_arg);
+	CHECK_EQ_INT((int)r->respawn_delay_ms, 2000);	/* doubled */
+	CHECK_EQ_INT(fake.spawns, 3);
+	r->respawn_at = now_ms();		/* skip the wait */
+	loop_for(60);
+	CHECK_EQ_INT(fake.spawns, 4);
+	answer_start(r);
+	/* this one stays up: its death is replaced at once, the count is
+	 * cleared, and the next early death is again replaced at once */
+	r->up_since -= 10000;
+	fake.be.lost(r, "exited", fake.be.lost_arg);
+	CHECK_EQ_INT(fake.spawns, 5);
+	CHECK_EQ_INT((int)r->respawn_delay_ms, 0);
+	answer_start(r);
+	fake.be.lost(r, "exited", fake.be.lost_arg);
+	CHECK_EQ_INT(fake.spawns, 6);
+	teardown();
+}
+
 static void
 test_suspect_is_checked_now_and_evicted_on_failure(void)
 {
@@ -631,6 +686,8 @@ main(void)
 	static const struct test_case tests[] = {
 		{ "start joins on the first heartbeat",
 		    test_start_joins_on_first_heartbeat },
+		{ "early deaths back off, a stable run clears it",
+		    test_early_deaths_back_off },
 		{ "failed heartbeats evict and respawn",
 		    test_failed_heartbeats_evict_and_respawn },
 		{ "a lost replica is replaced at once",

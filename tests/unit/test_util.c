@@ -194,8 +194,27 @@ test_answer_checks(void)
 	    -1);
 }
 
+static void
+test_host_names(void)
+{
+	CHECK(host_name_is_valid("localhost", 9));
+	CHECK(host_name_is_valid("lb.example", 10));
+	CHECK(host_name_is_valid("127.0.0.1", 9));
+	CHECK(host_name_is_valid("::1", 3));
+	CHECK(host_name_is_valid("fd00::5", 7));
+	CHECK(host_name_is_valid("localhost:5000", 9));	/* the host part */
+	CHECK(!host_name_is_valid("localhost:5000", 14));
+	CHECK(!host_name_is_valid("", 0));
+	CHECK(!host_name_is_valid("a/b", 3));
+	CHECK(!host_name_is_valid("a b", 3));
+	CHECK(!host_name_is_valid("[::1]", 5));
+	CHECK(!host_name_is_valid(":::", 3));
+	CHECK(!host_name_is_valid("evil\x00.example", 13));
+}
+
 static const struct test_case tests[] = {
 	{ "a replica's status line and header fields", test_answer_checks },
+	{ "Host names and addresses", test_host_names },
 	{ "admin access: loopback and listed networks", test_admin_peers },
 	{ "query values are percent-decoded", test_query_decode },
 	{ "query parameters are found by exact name", test_query_find },
