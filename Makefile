@@ -49,7 +49,7 @@ ANA_SRCS  := src/analyze/main.c src/analyze/ring_report.c src/analyze/load.c \
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 LB_OBJS   := $(LB_SRCS:%.c=$(OBJ)/%.o) $(OBJ)/gen/dashboard.o
-REP_OBJS  := $(REP_SRCS:%.c=$(OBJ)/%.o)
+REP_OBJS  := $(REP_SRCS:%.c=$(OBJ)/%.o) $(OBJ)/src/gate.o
 ANA_OBJS  := $(ANA_SRCS:%.c=$(OBJ)/%.o)
 TEST_BINS := $(BUILD)/test_ring $(BUILD)/test_util $(BUILD)/test_pool
 
