@@ -64,7 +64,7 @@ else
 Q := @
 endif
 
-.PHONY: all run test unit e2e clean deps test-deps newman-deps experiments bench cost asan fuzz soak
+.PHONY: all run test unit e2e clean deps test-deps newman-deps dashboard-png experiments bench cost asan fuzz soak
 .SECONDARY:
 all: $(BUILD)/ringlb $(BUILD)/ringlb-replica $(BUILD)/ringlb-analyze
 
@@ -231,6 +231,11 @@ unit: $(TEST_BINS)
 
 e2e: all $(BUILD)/.deps-test newman-deps
 	$(PYTHON) -m pytest -q tests/e2e
+
+# docs/dashboard.png, the README's picture: ringlb with 3 replicas and some
+# traffic, in headless Chromium (tests/e2e/dashboard_png.py).
+dashboard-png: all
+	$(PYTHON) tests/e2e/dashboard_png.py --build $(BUILD) --out docs/dashboard.png
 
 # The whole suite on a build with AddressSanitizer and UndefinedBehavior-
 # Sanitizer (in build/asan); any report fails it.
