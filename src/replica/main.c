@@ -251,7 +251,7 @@ set_limit(struct config *cfg, const char *flag, const char *v)
 	}
 	if (strcmp(flag, "max-body") == 0 ||
 	    strcmp(flag, "max-body-memory") == 0) {
-		uint64_t *p = flag[8] == '\0' ? &cfg->max_body :
+		uint64_t *p = strcmp(flag, "max-body") == 0 ? &cfg->max_body :
 		    &cfg->max_body_memory;
 
 		if (parse_size(v, p) == 0 && *p > 0 && *p <= (1ULL << 40))
