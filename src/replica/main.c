@@ -15,8 +15,9 @@
  * times the head (--header-timeout), the body (--client-timeout) and an
  * idle keep-alive connection (--keepalive-timeout); what it refuses gets
  * a JSON error and Connection: close.  When accept() fails (out of
- * descriptors) accepting pauses, 100 ms at first and doubling to 1 s,
- * with one log line per episode, rather than retrying at once forever.
+ * descriptors) accepting pauses, 100 ms at first and doubling to 1 s
+ * while nothing can be accepted, with one log line per episode, rather
+ * than retrying at once forever.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -63,6 +64,7 @@ struct replica_server {
 	struct event		*resume;	/* accepting again */
 	long			 pause_ms;	/* the accept pause now */
 	uint64_t		 accept_error_at;	/* the last pause's end */
+	uint64_t		 accepted;	/* connections, at its start */
 };
 
 /* The listener's error callback is given evhttp's argument, not ours. */
@@ -151,8 +153,10 @@ on_request(struct evhttp_request *req, void *arg)
 /*
  * accept() failed for a reason other than a client gone: out of
  * descriptors (EMFILE, ENFILE) or of memory.  The listening socket stays
- * readable, and retrying at once would spin: pause accepting, longer each
- * time, and say so once per episode.
+ * readable, and retrying at once would spin: pause accepting, and say so
+ * once per episode.  The pause doubles while nothing could be accepted
+ * between two failures; when connections were (descriptors come and go),
+ * it stays short, so that a backlog drains soon after they free up.
  */
 static void
 on_accept_error(struct evconnlistener *lev, void *arg)
@@ -181,8 +185,11 @@ on_accept_error(struct evconnlistener *lev, void *arg)
 			    "accepts, %d ms to %d ms at a time",
 			    strerror(err), ACCEPT_PAUSE_MIN_MS,
 			    ACCEPT_PAUSE_MAX_MS);
-	} else if ((rs->pause_ms *= 2) > ACCEPT_PAUSE_MAX_MS)
+	} else if (gate_stats(rs->gate)->accepted > rs->accepted)
+		rs->pause_ms = ACCEPT_PAUSE_MIN_MS;
+	else if ((rs->pause_ms *= 2) > ACCEPT_PAUSE_MAX_MS)
 		rs->pause_ms = ACCEPT_PAUSE_MAX_MS;
+	rs->accepted = gate_stats(rs->gate)->accepted;
 	evconnlistener_disable(lev);
 	tv.tv_sec = rs->pause_ms / 1000;
 	tv.tv_usec = rs->pause_ms % 1000 * 1000;
