@@ -30,7 +30,10 @@ def test_replica_dying_after_its_first_heartbeat_backs_off(procs, tmp_path):
     assert gaps[-1] >= 2.5, gaps
     assert all(b >= a - 0.5 for a, b in zip(gaps[1:], gaps[2:])), gaps
     st = get(lb.port, "/status").json()
-    assert st["replicas"][0]["respawns"] == len(t) - 1
+    # a respawn is counted when it is started; its start line is written
+    # once the replica's interpreter is up, which may be a moment later
+    assert len(t) - 1 <= st["replicas"][0]["respawns"] <= len(t), \
+        (st["replicas"][0]["respawns"], t)
     kinds = [e["kind"] for e in st["events"]]
     assert "backing off" in kinds, kinds
     with open(lb.log_path) as f:
