@@ -6,8 +6,9 @@
  * take to arrive.  So each connection it accepts gets, through
  * evhttp_set_bevcb, a filtering bufferevent over the socket.  Its input
  * side reads each request head line by line, checks it, and passes it on
- * only when it is whole and good; bodies then pass as they come, framed by
- * Content-Length or chunked encoding exactly as evhttp frames them.  What
+ * only when it is whole and good; bodies then pass as they come, a
+ * Content-Length body as it is, a chunked one framed anew (its data in
+ * large chunks, see gate_chunks_pass; its trailer as it came).  What
  * evhttp would refuse is refused here first, with the spec's JSON error and
  * Connection: close, after the answers to earlier pipelined requests.
  *
@@ -35,8 +36,9 @@
  * Content-Length), and a body that would cross the bound mid-way is cut
  * off with one.  Bytes go on to evhttp in BODY_UNIT pieces, not as read:
  * evhttp keeps the buffers it is given, and a socket read's buffer is
- * twice the bytes it holds.  After large bodies are freed the allocator is
- * asked to give the memory back.
+ * twice the bytes it holds; a chunked body's data is copied into full
+ * buffers first, so that 1-byte chunks cost what they hold.  After large
+ * bodies are freed the allocator is asked to give the memory back.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -148,6 +150,7 @@ struct gate_conn {
 	size_t			 trailer_len;	/* trailer bytes so far */
 	uint64_t		 staged;	/* body bytes read, not passed */
 	uint64_t		 held;		/* body bytes counted, all requests */
+	struct evbuffer		*chunks;	/* chunk data, not yet passed */
 
 	/* a refusal, waiting for earlier answers to go out */
 	int			 err_code;
@@ -322,6 +325,8 @@ gate_refuse(struct gate_conn *c, int code, const char *fmt, ...)
 		    "refused\",\"status\":\"failure\"}");
 	gate_release(c, c->staged);	/* dropped from here on */
 	c->staged = 0;
+	if (c->chunks != NULL)
+		evbuffer_drain(c->chunks, evbuffer_get_length(c->chunks));
 	c->state = GATE_REFUSED;
 	c->err_code = code;
 	gate_count_refusal(c->g, code);
@@ -764,20 +769,80 @@ gate_head(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 	return 1;
 }
 
+/*
+ * A chunked body is framed anew for evhttp: the client's chunk-size lines
+ * and the CRLFs after data are checked and dropped, the data is copied
+ * into c->chunks, and evhttp is given it in chunks of BODY_UNIT (and what
+ * is left at the last chunk).  The data of small chunks would otherwise
+ * cost far more than its size: evhttp moves a buffer's chains as they
+ * are, and a chain holding a 1-byte chunk is a few hundred bytes.
+ */
+static void
+gate_chunks_pass(struct gate_conn *c, struct evbuffer *dst)
+{
+	size_t n;
+
+	if (c->chunks == NULL || (n = evbuffer_get_length(c->chunks)) == 0)
+		return;
+	evbuffer_add_printf(dst, "%zx\r\n", n);
+	evbuffer_add_buffer(dst, c->chunks);
+	evbuffer_add(dst, "\r\n", 2);
+	c->staged -= n < c->staged ? n : c->staged;
+}
+
+/*
+ * Chunk data: counted when read, and copied (not moved: a socket read's
+ * chain may hold a few bytes of it) into c->chunks, whose chains fill.
+ * 1 when bytes were taken, -1 when refused.
+ */
+static int
+gate_chunk_data(struct gate_conn *c, struct evbuffer *src,
+    struct evbuffer *dst)
+{
+	size_t have = evbuffer_get_length(src), n, k;
+	struct evbuffer_iovec v;
+
+	n = have < c->left ? have : (size_t)c->left;
+	if (gate_budget(c, n) == -1)
+		return -1;
+	if (c->chunks == NULL && (c->chunks = evbuffer_new()) == NULL) {
+		gate_refuse(c, 503, "ringlb is out of memory");
+		return -1;
+	}
+	c->g->stats.body_bytes += n;
+	c->held += n;
+	c->staged += n;
+	c->left -= n;
+	while (n > 0 && evbuffer_peek(src, -1, NULL, &v, 1) == 1) {
+		k = v.iov_len < n ? v.iov_len : n;
+		evbuffer_add(c->chunks, v.iov_base, k);
+		evbuffer_drain(src, k);
+		n -= k;
+	}
+	if (c->left == 0)
+		c->state = GATE_CHUNK_SIZE;
+	if (evbuffer_get_length(c->chunks) >= BODY_UNIT)
+		gate_chunks_pass(c, dst);
+	return 1;
+}
+
 /* A chunk-size line, as evhttp reads it: hex digits, then the end or a
- * space.  Empty lines (the CRLF after a chunk's data) pass. */
+ * space.  Empty lines (the CRLF after a chunk's data) are dropped. */
 static int
 gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
     struct evbuffer *dst)
 {
 	const struct config *cfg = c->g->cfg;
 	char *line = c->g->line, *end;
+	struct evbuffer_iovec first;
 	size_t next;
 	long len;
 	uint64_t n = 0;
 
 	c->scanned = 0;
-	if ((len = gate_next_line(c, src, NULL, &next)) == -1) {
+	if (evbuffer_peek(src, -1, NULL, &first, 1) < 1)
+		first.iov_len = 0;
+	if ((len = gate_next_line(c, src, &first, &next)) == -1) {
 		if (evbuffer_get_length(src) > CHUNK_LINE_MAX) {
 			gate_refuse(c, 400, "a chunk-size line is over %d "
 			    "bytes", CHUNK_LINE_MAX);
@@ -813,7 +878,11 @@ gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
 		c->state = n == 0 ? GATE_TRAILER : GATE_CHUNK_DATA;
 		c->left = n;
 	}
-	evbuffer_remove_buffer(src, dst, next);
+	evbuffer_drain(src, next);
+	if (len > 0 && n == 0) {
+		gate_chunks_pass(c, dst);
+		evbuffer_add(dst, "0\r\n", 3);
+	}
 	return 1;
 }
 
@@ -848,9 +917,9 @@ gate_trailer(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 }
 
 /*
- * Body bytes (of a Content-Length body, or a chunk's data): counted when
- * read, and passed on where a whole number of BODY_UNITs of the body or
- * chunk is left, so how the reads fell changes nothing.  1 when something
+ * Content-Length body bytes: counted when read, and passed on where a
+ * whole number of BODY_UNITs of the body is left, so how the reads fell
+ * changes nothing.  1 when something
  * was passed on, 0 when more is needed, -1 when refused.
  */
 static int
@@ -873,12 +942,8 @@ gate_body(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 	evbuffer_remove_buffer(src, dst, (size_t)n);
 	c->left = rest;
 	c->staged -= n;
-	if (c->left == 0) {
-		if (c->state == GATE_BODY)
-			gate_request_read(c);
-		else
-			c->state = GATE_CHUNK_SIZE;
-	}
+	if (c->left == 0)
+		gate_request_read(c);
 	return 1;
 }
 
@@ -904,8 +969,11 @@ gate_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 			passed |= r == 1;
 			break;
 		case GATE_BODY:
-		case GATE_CHUNK_DATA:
 			r = gate_body(c, src, dst);
+			passed |= r == 1;
+			break;
+		case GATE_CHUNK_DATA:
+			r = gate_chunk_data(c, src, dst);
 			passed |= r == 1;
 			break;
 		case GATE_CHUNK_SIZE:
@@ -1117,6 +1185,8 @@ gate_conn_free(void *arg)
 	event_free(c->timer);
 	if (c->wev != NULL)
 		event_free(c->wev);
+	if (c->chunks != NULL)
+		evbuffer_free(c->chunks);
 	free(c->err_text);
 	free(c);
 	/* libevent frees connections from the loop, maybe after gate_free */
