@@ -29,6 +29,7 @@ struct gate_stats {
 	uint64_t	refused[GATE_CODES];	/* by gate_codes[] below */
 	uint64_t	idle_closed;	/* keep-alive connections timed out */
 	uint64_t	body_bytes;	/* request bodies held now */
+	uint64_t	answer_bytes;	/* answers written, not yet sent */
 };
 
 extern const int gate_codes[GATE_CODES];

@@ -133,6 +133,7 @@ struct gate_conn {
 	enum gate_state		 state;
 	unsigned		 pending;	/* requests with evhttp now */
 	unsigned		 served;	/* requests answered */
+	size_t			 queued;	/* in bev's output, counted */
 	int			 over;		/* past --max-connections */
 	int			 eof;		/* the client sends no more */
 
@@ -276,20 +277,27 @@ gate_trim_cb(evutil_socket_t fd, short what, void *arg)
 	malloc_trim(0);		/* glibc keeps freed heap pages otherwise */
 }
 
+/* n bytes of bodies or answers are freed, or about to be: once there is
+ * enough of it, have the allocator give memory back. */
+static void
+gate_freed(struct gate *g, uint64_t n)
+{
+	struct timeval tv = { 0, TRIM_DELAY_MS * 1000 };
+
+	if ((g->untrimmed += n) >= TRIM_BYTES && g->trim != NULL &&
+	    !event_pending(g->trim, EV_TIMEOUT, NULL))
+		event_add(g->trim, &tv);
+}
+
 /* c no longer holds n bytes of bodies: they are freed, or about to be. */
 static void
 gate_release(struct gate_conn *c, uint64_t n)
 {
-	struct gate *g = c->g;
-	struct timeval tv = { 0, TRIM_DELAY_MS * 1000 };
-
 	if (n > c->held)
 		n = c->held;
 	c->held -= n;
-	g->stats.body_bytes -= n;
-	if ((g->untrimmed += n) >= TRIM_BYTES && g->trim != NULL &&
-	    !event_pending(g->trim, EV_TIMEOUT, NULL))
-		event_add(g->trim, &tv);
+	c->g->stats.body_bytes -= n;
+	gate_freed(c->g, n);
 }
 
 /* --- refusals --------------------------------------------------------- */
@@ -1039,7 +1047,8 @@ gate_write_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* evhttp wrote to the filter: have the socket written. */
+/* evhttp wrote to the filter: have the socket written.  Counts what the
+ * filter's output holds, in and out. */
 static void
 gate_out_added(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
@@ -1047,6 +1056,11 @@ gate_out_added(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	struct gate_conn *c = arg;
 
 	(void)buf;
+	/* answers held, all connections: the proxy pauses past a bound */
+	c->g->stats.answer_bytes += info->n_added;
+	c->g->stats.answer_bytes -= info->n_deleted;
+	c->queued += info->n_added;
+	c->queued -= info->n_deleted;
 	if (info->n_added == 0 || c->wstate != GATE_W_IDLE)
 		return;
 	if (c->wev == NULL) {
@@ -1180,6 +1194,10 @@ gate_conn_free(void *arg)
 	else
 		g->stats.open--;
 	gate_release(c, c->held);
+	/* an answer left unsent, freed with the connection: a slow reader
+	 * gone, whose memory is worth handing back */
+	g->stats.answer_bytes -= c->queued;
+	gate_freed(g, c->queued);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->sock), c->sent_cb);
 	event_free(c->timer);
