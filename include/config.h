@@ -87,6 +87,7 @@ struct config {
 	long			max_connections;	/* client connections */
 	int			max_connections_given;	/* not the default */
 	long			upstream_maxconns;
+	int			upstream_maxconns_given;
 	int			log_level;
 	int			check;		/* --check: probe and exit */
 };

@@ -452,6 +452,7 @@ set_maxconns(struct config *cfg, const char *v, char *err, size_t errlen)
 		    "number from 1 to 100000", v);
 		return -1;
 	}
+	cfg->upstream_maxconns_given = 1;
 	return 0;
 }
 

@@ -187,43 +187,84 @@ base_new(void)
 }
 
 /*
- * Each client connection takes a descriptor, and so may each request in
- * flight to a replica: raise the soft limit to the hard one, and lower
- * --max-connections if even that cannot hold them, so that accept() never
- * fails for want of descriptors.
+ * Descriptors: each client connection takes one, and so may its request
+ * in flight to a replica; idle keep-alive connections to replicas
+ * (--upstream-connections) take one each, as do connections past
+ * --max-connections while they are refused (a quarter as many again, see
+ * gate.c), and ringlb itself (the listener, heartbeats, replicas' pipes,
+ * logs) some more.  Raise the soft limit to the hard one if that is what
+ * it takes; if even that cannot hold them, share out the limit: an eighth
+ * to a quarter for ringlb's own, a quarter of the rest at most for idle
+ * replica connections, and the others for clients, so that accept() and
+ * connect() never fail for want of descriptors and a small limit still
+ * serves.  What the limit allows is logged: a warning when it cuts an
+ * option the user gave.
  */
+#define FD_OWN_MIN	24
+#define FD_OWN_MAX	256
+
 static void
 fd_limit(struct config *cfg)
 {
 	struct rlimit rl;
-	rlim_t reserve = (rlim_t)cfg->upstream_maxconns + 256, need;
+	rlim_t own, rest, pool, fit, need;
+	long conns = cfg->max_connections, idle = cfg->upstream_maxconns;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
-	need = (rlim_t)cfg->max_connections * 2 + reserve;
+	need = FD_OWN_MAX + (rlim_t)conns * 9 / 4 + 1 + (rlim_t)idle;
 	if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (rl.rlim_cur < need) {
-		long fit = rl.rlim_cur > reserve + 2 ?
-		    (long)((rl.rlim_cur - reserve) / 2) : 1;
-
-		/* the default is only a ceiling: say so only when the
-		 * user's own choice is cut */
-		if (cfg->max_connections_given)
-			log_warnx("the descriptor limit (%llu) holds %ld client "
-			    "connections, not %ld: --max-connections is %ld "
-			    "(raise ulimit -n for more)",
-			    (unsigned long long)rl.rlim_cur, fit,
-			    cfg->max_connections, fit);
-		else
-			log_debug("the descriptor limit (%llu) holds %ld client "
-			    "connections: --max-connections is %ld",
-			    (unsigned long long)rl.rlim_cur, fit, fit);
-		cfg->max_connections = fit;
+	if (rl.rlim_cur >= need)
+		return;
+	own = rl.rlim_cur / 4;
+	own = own < FD_OWN_MIN ? FD_OWN_MIN : own > FD_OWN_MAX ? FD_OWN_MAX :
+	    own;
+	if (own > rl.rlim_cur)
+		own = rl.rlim_cur;
+	rest = rl.rlim_cur - own;
+	pool = rest / 4 < (rlim_t)idle ? rest / 4 : (rlim_t)idle;
+	fit = (rest - pool) * 4 / 9;
+	if (fit >= (rlim_t)conns) {
+		/* the clients fit: the idle connections take what is left */
+		fit = (rlim_t)conns;
+		pool = rest > fit * 9 / 4 + 1 ? rest - (fit * 9 / 4 + 1) : 0;
+		if (pool > (rlim_t)idle)
+			pool = (rlim_t)idle;
 	}
+	if (fit < 1)
+		fit = 1;
+	if (pool < 1)
+		pool = 1;
+	if ((fit < (rlim_t)conns && cfg->max_connections_given) ||
+	    (pool < (rlim_t)idle && cfg->upstream_maxconns_given)) {
+		char cut[256] = "";
+
+		if (fit < (rlim_t)conns)
+			snprintf(cut, sizeof(cut), "%llu client connection%s, "
+			    "not %ld (--max-connections)",
+			    (unsigned long long)fit, fit == 1 ? "" : "s", conns);
+		if (pool < (rlim_t)idle)
+			snprintf(cut + strlen(cut), sizeof(cut) - strlen(cut),
+			    "%s%llu idle connection%s to replicas, not %ld "
+			    "(--upstream-connections)", cut[0] ? " and " : "",
+			    (unsigned long long)pool, pool == 1 ? "" : "s",
+			    idle);
+		log_warnx("the descriptor limit (%llu) holds %s; raise ulimit "
+		    "-n for more", (unsigned long long)rl.rlim_cur, cut);
+	} else
+		log_info("the descriptor limit (%llu) allows %llu client "
+		    "connection%s (--max-connections) and %llu idle "
+		    "connection%s to replicas (--upstream-connections), "
+		    "keeping %llu for ringlb itself; raise ulimit -n for more",
+		    (unsigned long long)rl.rlim_cur, (unsigned long long)fit,
+		    fit == 1 ? "" : "s", (unsigned long long)pool,
+		    pool == 1 ? "" : "s", (unsigned long long)own);
+	cfg->max_connections = (long)fit;
+	cfg->upstream_maxconns = (long)pool;
 }
 
 int
