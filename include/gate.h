@@ -62,6 +62,17 @@ void		 gate_flush_now(struct bufferevent *bev);
 
 const struct gate_stats *gate_stats(const struct gate *g);
 
+/*
+ * Shutting down (the listener is closed already): close idle connections
+ * now, close each other one after its answer, and answer requests still
+ * arriving after --stop-grace with a 503.
+ */
+void		 gate_stop(struct gate *g);
+int		 gate_stopping(const struct gate *g);
+
+/* Connections with a request arriving, or being answered. */
+unsigned	 gate_busy(const struct gate *g);
+
 void		 gate_free(struct gate *g);
 
 #endif /* RINGLB_GATE_H */

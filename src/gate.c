@@ -106,11 +106,15 @@ struct gate {
 	char			*line;		/* one head line, NUL-ended */
 	struct event		*trim;		/* malloc_trim, deferred */
 	uint64_t		 untrimmed;	/* body bytes freed since */
+	struct gate_conn	*conns;		/* every connection */
+	int			 stopping;	/* gate_stop called */
+	struct event		*grace;		/* its --stop-grace */
 	struct gate_stats	 stats;
 };
 
 struct gate_conn {
 	struct gate		*g;
+	struct gate_conn	*prev, *next;	/* g->conns */
 	struct bufferevent	*bev;		/* the filter evhttp uses */
 	struct bufferevent	*sock;		/* the socket under it */
 	struct evbuffer_cb_entry *out_cb;	/* on bev's output */
@@ -177,6 +181,7 @@ static void	gate_timer_cb(evutil_socket_t, short, void *);
 static void	gate_send_refusal(struct gate_conn *);
 static void	gate_register(struct gate_conn *);
 static void	gate_destroy(struct gate *);
+static int	gate_idle(const struct gate_conn *);
 
 static const char *
 gate_reason(int code)
@@ -1189,6 +1194,12 @@ gate_conn_free(void *arg)
 
 	if (c->fd >= 0 && (size_t)c->fd < g->nbyfd && g->byfd[c->fd] == c)
 		g->byfd[c->fd] = NULL;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		g->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	if (c->over)
 		g->nover--;
 	else
@@ -1308,6 +1319,10 @@ gate_connection(struct gate *g)
 	bufferevent_set_timeouts(c->sock, NULL, &wtv);
 	g->stats.accepted++;
 	g->live++;
+	c->next = g->conns;
+	if (g->conns != NULL)
+		g->conns->prev = c;
+	g->conns = c;
 	if (g->stats.open >= (uint64_t)g->cfg->max_connections) {
 		struct timeval now = { 0, 0 };
 
@@ -1331,6 +1346,99 @@ gate_connection(struct gate *g)
 		gate_arm(c, GATE_T_HEAD, g->cfg->header_timeout_s);
 	}
 	return c->bev;
+}
+
+/*
+ * Between requests: none held by evhttp, and no byte of the next one
+ * arrived (nor a refusal under way).
+ */
+static int
+gate_idle(const struct gate_conn *c)
+{
+	return c->pending == 0 && c->state == GATE_HEAD && c->lines == 0 &&
+	    evbuffer_get_length(bufferevent_get_input(c->sock)) == 0;
+}
+
+/*
+ * Shutting down: is c still busy with a request (arriving, with evhttp,
+ * or its refusal being written)?
+ */
+static int
+gate_conn_busy(const struct gate_conn *c)
+{
+	if (c->pending > 0)
+		return 1;
+	if (c->state == GATE_REFUSED)
+		return !c->err_sent || evbuffer_get_length(
+		    bufferevent_get_output(c->sock)) > 0;
+	return !gate_idle(c) && !c->eof;
+}
+
+unsigned
+gate_busy(const struct gate *g)
+{
+	const struct gate_conn *c;
+	unsigned n = 0;
+
+	for (c = g->conns; c != NULL; c = c->next)
+		n += gate_conn_busy(c);
+	return n;
+}
+
+/* The grace is over: requests still arriving are answered 503. */
+static void
+gate_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gate *g = arg;
+	struct gate_conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	for (c = g->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->over || c->state == GATE_REFUSED)
+			continue;
+		if (gate_idle(c))
+			gate_close(c);
+		else if (!c->eof && (c->state != GATE_HEAD || c->lines > 0 ||
+		    evbuffer_get_length(bufferevent_get_input(c->sock)) > 0)) {
+			gate_register(c);
+			gate_refuse(c, 503, "ringlb is shutting down, and this "
+			    "request did not arrive in full within %ld ms of "
+			    "its stop (--stop-grace); send it again",
+			    g->cfg->stop_grace_ms);
+		}
+	}
+}
+
+void
+gate_stop(struct gate *g)
+{
+	struct gate_conn *c, *next;
+	struct timeval tv;
+	unsigned closed = 0;
+
+	if (g->stopping)
+		return;
+	g->stopping = 1;
+	for (c = g->conns; c != NULL; c = next) {
+		next = c->next;
+		if (!c->over && c->state != GATE_REFUSED && gate_idle(c)) {
+			gate_close(c);
+			closed++;
+		}
+	}
+	log_debug("closed %u idle client connections", closed);
+	tv.tv_sec = g->cfg->stop_grace_ms / 1000;
+	tv.tv_usec = g->cfg->stop_grace_ms % 1000 * 1000;
+	if (g->grace != NULL)
+		event_add(g->grace, &tv);
+}
+
+int
+gate_stopping(const struct gate *g)
+{
+	return g->stopping;
 }
 
 /* evhttp_set_bevcb: a new connection, its socket not yet set. */
@@ -1366,6 +1474,15 @@ gate_answered(struct evhttp_request *req, void *arg)
 		gate_send_refusal(c);
 	else if (c->pending == 0 && c->eof && c->state != GATE_REFUSED)
 		gate_close(c);		/* half-closed, and all answered */
+	else if (g->stopping && gate_idle(c)) {
+		/* shutting down, and nothing more arriving: evhttp closes
+		 * the connection once this call returns */
+		evhttp_remove_header(evhttp_request_get_output_headers(req),
+		    "Connection");
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		return;
+	}
 	gate_retime(c);
 }
 
@@ -1409,7 +1526,10 @@ gate_new(struct event_base *base, const struct config *cfg)
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
 	if ((g->line = malloc(cfg->max_header + 1)) == NULL ||
-	    (g->trim = evtimer_new(base, gate_trim_cb, g)) == NULL) {
+	    (g->trim = evtimer_new(base, gate_trim_cb, g)) == NULL ||
+	    (g->grace = evtimer_new(base, gate_grace_cb, g)) == NULL) {
+		if (g->trim != NULL)
+			event_free(g->trim);
 		free(g->line);
 		free(g);
 		return NULL;
@@ -1448,6 +1568,8 @@ gate_free(struct gate *g)
 	/* freed now, while the loop is alive: connections may outlive it */
 	event_free(g->trim);
 	g->trim = NULL;
+	event_free(g->grace);
+	g->grace = NULL;
 	if (g->live == 0)
 		gate_destroy(g);
 }

@@ -2,9 +2,12 @@
  * main.c - parse options, set up in order, run the loop, tear down in
  * reverse.
  *
- * Shutdown (SIGTERM or SIGINT): stop accepting, let requests in flight
- * finish (at most DRAIN_MAX_MS), stop every replica (SIGTERM, SIGKILL
- * after --stop-grace; containers stopped and removed), exit 0.  A second
+ * Shutdown (SIGTERM or SIGINT): stop accepting (the listener closes),
+ * close idle client connections, let requests in flight finish and those
+ * still arriving arrive within --stop-grace (then a 503; see gate_stop),
+ * each connection closing after its answer (at most DRAIN_MAX_MS, or
+ * --stop-grace and a second), stop every replica (SIGTERM, SIGKILL after
+ * --stop-grace; containers stopped and removed), exit 0.  A second
  * signal exits at once: the process backend still kills and reaps its
  * children; containers the docker backend leaves are removed at its next
  * start (or by make down, by their label).
@@ -65,26 +68,34 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(lb->base, NULL);
 }
 
-/* Once nothing is in flight (or we waited long enough), stop replicas. */
+/*
+ * Once nothing is in flight and no request is arriving or being answered
+ * (or we waited long enough), stop replicas.  Requests still arriving
+ * are answered 503 after --stop-grace (gate.c), so the wait is at least
+ * that long.
+ */
 static void
 drain_tick(evutil_socket_t fd, short what, void *arg)
 {
 	static const struct timeval poll = { 0, DRAIN_POLL_MS * 1000 };
 	struct ringlb *lb = arg;
 	unsigned n = proxy_inflight(lb->proxy);
+	unsigned busy = frontend_busy(lb->frontend);
 	struct timeval tv;
 	long ms = pool_stop_deadline_ms(lb->pool);
+	long max = DRAIN_MAX_MS > lb->cfg.stop_grace_ms + 1000 ? DRAIN_MAX_MS :
+	    lb->cfg.stop_grace_ms + 1000;
 
 	(void)fd;
 	(void)what;
-	if (n > 0 && lb->drain_waited_ms < DRAIN_MAX_MS) {
+	if ((n > 0 || busy > 0) && lb->drain_waited_ms < max) {
 		lb->drain_waited_ms += DRAIN_POLL_MS;
 		evtimer_add(lb->drain, &poll);
 		return;
 	}
-	if (n > 0)
-		log_warnx("%u requests still in flight after %d ms; stopping "
-		    "anyway", n, DRAIN_MAX_MS);
+	if (n > 0 || busy > 0)
+		log_warnx("%u requests still in flight, %u client connections "
+		    "busy after %ld ms; stopping anyway", n, busy, max);
 	log_info("stopping %d replicas", pool_size(lb->pool));
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
@@ -104,9 +115,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	lb->stopping = 1;
-	log_info("%s: no longer accepting; finishing %u requests in flight",
-	    strsignal((int)sig), proxy_inflight(lb->proxy));
 	frontend_stop_accepting(lb->frontend);
+	log_info("%s: no longer accepting; finishing %u requests in flight, "
+	    "and %u client connections busy (arriving requests have %ld ms)",
+	    strsignal((int)sig), proxy_inflight(lb->proxy),
+	    frontend_busy(lb->frontend), lb->cfg.stop_grace_ms);
 	drain_tick(-1, 0, lb);
 }
 

@@ -564,7 +564,10 @@ fast_head(struct proxy_tx *tx)
 	    code < 200 || code > 999 || code == 204 || code == 304 ||
 	    tx->saw_te || tx->saw_conn || tx->reason[0] == '\0' ||
 	    req->major != 1 || (req->minor != 0 && req->minor != 1) ||
-	    req->chunked)	/* a chunked request body: evhttp's flag */
+	    req->chunked ||	/* a chunked request body: evhttp's flag */
+	    /* ringlb closes after it (shutting down): evhttp says so */
+	    evhttp_find_header(evhttp_request_get_output_headers(req),
+	    "Connection") != NULL)
 		return -1;
 	while (rhead_next(tx, &off, &l) == 0) {
 		if (HEADER_IS(l.name, l.nl, "Content-Length"))
