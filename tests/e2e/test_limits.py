@@ -412,7 +412,9 @@ def test_small_descriptor_limit_still_serves(procs, nofile, clients):
     clients and a client at each free slot with a request in flight are
     all served, and only connections past the limit get a 503."""
     up = procs.upstream("echo-1")
-    lb = start_limited(procs, nofile, [up])
+    # the test replica listens with a backlog of 5: a burst of connects
+    # to it may wait for a SYN to be sent again
+    lb = start_limited(procs, nofile, [up], "--connect-timeout", "5000")
     # idle clients: connected, nothing sent yet, or kept alive
     idle = [socket.create_connection(("127.0.0.1", lb.port), timeout=5)
             for _ in range(clients // 2)]
