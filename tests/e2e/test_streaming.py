@@ -181,10 +181,11 @@ def test_a_thousand_slow_readers_stay_bounded(procs):
             s.close()
     wait_for(lambda: metric(lb.port, "ringlb_client_connections") == 1,
              timeout=20, what="the slow readers' connections to close")
+    time.sleep(1.5)                 # idle transfers are freed after 1 s
     after = rss_kb(lb.pid)
     deadline = time.monotonic() + 5
     while after >= idle + 20 * 1024 and time.monotonic() < deadline:
-        time.sleep(0.2)             # idle transfers are freed after 1 s
+        time.sleep(0.2)
         after = rss_kb(lb.pid)
     print("RSS idle %d KB, peak %d KB, after %d KB; held %s bytes" % (
         idle, peak, after, held))
