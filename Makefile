@@ -3,13 +3,15 @@
 #   make            build build/ringlb and build/ringlb-replica
 #   make run        three local replicas behind ringlb on port 5000
 #   make test       unit and end-to-end tests
+#   make test-deps  what the tests need; newman for the Postman run, with
+#                   npm or, offline, NEWMAN_TARBALL=/path/to/newman-6.2.2.tgz
 #   make cost       instructions per proxied request, under callgrind
 #   make bench      ringlb against nginx and HAProxy
 #   make clean
 #
 #   make build      the Docker image ringlb:latest (docker/Dockerfile)
 #   make up         ringlb and 3 replica containers (docker-compose.yml);
-#                   also up-detached, stop, logs, rm, down, rebuild
+#                   also up-detached, stop, start, logs, rm, down, rebuild
 #
 # Missing Debian packages are installed with apt-get when run as root;
 # otherwise the exact command to run is printed.
@@ -34,8 +36,11 @@ TEST_PKGS  := python3 python3-pytest python3-pytest-timeout curl procps
 BROWSER_PKGS := chromium chromium-driver python3-selenium
 NEWMAN     := newman@6.2.2
 # Where no npm registry can be reached: a tarball of newman's node_modules
-# tree (package.json, node_modules/) to unpack into build/newman instead.
+# tree (package.json, node_modules/) to unpack into NEWMAN_DIR instead.
 NEWMAN_TARBALL ?=
+# Where newman goes (tests/e2e/test_postman.py looks in build/newman).
+NEWMAN_DIR ?= build/newman
+NEWMAN_BIN := $(NEWMAN_DIR)/node_modules/.bin/newman
 
 LIB_SRCS  := src/log.c src/util.c src/ring.c src/replica.c src/respond.c \
              src/curlev.c src/admin_body.c src/headers.c
@@ -49,7 +54,7 @@ ANA_SRCS  := src/analyze/main.c src/analyze/ring_report.c src/analyze/load.c \
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 LB_OBJS   := $(LB_SRCS:%.c=$(OBJ)/%.o) $(OBJ)/gen/dashboard.o
-REP_OBJS  := $(REP_SRCS:%.c=$(OBJ)/%.o)
+REP_OBJS  := $(REP_SRCS:%.c=$(OBJ)/%.o) $(OBJ)/src/gate.o
 ANA_OBJS  := $(ANA_SRCS:%.c=$(OBJ)/%.o)
 TEST_BINS := $(BUILD)/test_ring $(BUILD)/test_util $(BUILD)/test_pool
 
@@ -59,7 +64,7 @@ else
 Q := @
 endif
 
-.PHONY: all run test unit e2e clean deps test-deps experiments bench cost asan fuzz soak
+.PHONY: all run test unit e2e clean deps test-deps newman-deps dashboard-png experiments bench cost asan fuzz soak
 .SECONDARY:
 all: $(BUILD)/ringlb $(BUILD)/ringlb-replica $(BUILD)/ringlb-analyze
 
@@ -99,23 +104,48 @@ $(BUILD)/.deps-test: Makefile
 	@command -v npm >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
 		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm \
 			>/dev/null 2>&1 || echo "could not install npm"; }
-	@if [ -n "$(NEWMAN_TARBALL)" ] && [ ! -x build/newman/node_modules/.bin/newman ]; then \
-		echo "unpacking newman from $(NEWMAN_TARBALL)"; \
-		mkdir -p build/newman && tar -xzf "$(NEWMAN_TARBALL)" -C build/newman || \
-		echo "could not unpack $(NEWMAN_TARBALL)"; \
-	fi
-	@if [ -x build/newman/node_modules/.bin/newman ]; then :; \
-	elif command -v npm >/dev/null 2>&1; then \
-		timeout 300 npm install --silent --no-audit --no-fund \
-			--prefix build/newman $(NEWMAN) >/dev/null 2>&1 || \
-		echo "npm could not install $(NEWMAN); the Postman run is skipped"; \
-	else \
-		echo "no npm: the Postman collection's run is skipped"; \
-	fi
 	@touch $@
 
+# newman, for the Postman collection's run.  Not behind the stamp above:
+# looked for on every run, so that a tarball given later, or npm reaching
+# its registry later, still installs it.  Its registry is asked first
+# (10 s at most): offline, npm would spend minutes retrying.
+newman-deps:
+	@if [ -x "$(NEWMAN_BIN)" ]; then :; \
+	elif [ -n "$(NEWMAN_TARBALL)" ]; then \
+		echo "unpacking newman from $(NEWMAN_TARBALL) into $(NEWMAN_DIR)"; \
+		if mkdir -p "$(NEWMAN_DIR)" && \
+		    tar -xzf "$(NEWMAN_TARBALL)" -C "$(NEWMAN_DIR)" && \
+		    [ -x "$(NEWMAN_BIN)" ]; then \
+			echo "newman is $(NEWMAN_BIN)"; \
+		else \
+			echo "could not unpack newman from $(NEWMAN_TARBALL)" \
+			    "(a tarball of its node_modules tree, such as" \
+			    "newman-6.2.2.tgz); the Postman run is skipped"; \
+		fi; \
+	elif command -v npm >/dev/null 2>&1 && \
+	    timeout 10 npm ping >/dev/null 2>&1; then \
+		echo "installing $(NEWMAN) with npm into $(NEWMAN_DIR)"; \
+		if timeout 300 npm install --silent --no-audit --no-fund \
+		    --prefix "$(NEWMAN_DIR)" $(NEWMAN) >/dev/null 2>&1 && \
+		    [ -x "$(NEWMAN_BIN)" ]; then \
+			echo "newman is $(NEWMAN_BIN)"; \
+		else \
+			echo "npm could not install $(NEWMAN); the Postman run" \
+			    "is skipped: give make test-deps" \
+			    "NEWMAN_TARBALL=/path/to/newman-6.2.2.tgz"; \
+		fi; \
+	else \
+		echo "newman is not installed and $$(command -v npm >/dev/null \
+		    2>&1 && echo "npm cannot reach its registry" || \
+		    echo "there is no npm"): the Postman run is skipped;" \
+		    "install it with make test-deps" \
+		    "NEWMAN_TARBALL=/path/to/newman-6.2.2.tgz (a tarball of" \
+		    "its node_modules tree), or with npm reaching its registry"; \
+	fi
+
 deps: $(BUILD)/.deps-build
-test-deps: $(BUILD)/.deps-test
+test-deps: $(BUILD)/.deps-test newman-deps
 
 # Compiler and linker flags of the libraries, found once the packages are.
 $(BUILD)/config.mk: $(BUILD)/.deps-build
@@ -126,7 +156,7 @@ $(BUILD)/config.mk: $(BUILD)/.deps-build
 
 # (Not for `clean`, nor for the Docker targets alone: they need neither
 # the libraries nor a compiler on this machine.)
-DOCKER_GOALS := build up up-detached down stop rm logs rebuild
+DOCKER_GOALS := build up up-detached down stop start rm logs rebuild
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 ifneq ($(MAKECMDGOALS),$(filter $(DOCKER_GOALS),$(MAKECMDGOALS)))
 include $(BUILD)/config.mk
@@ -193,14 +223,19 @@ run: all
 	$(BUILD)/ringlb --listen 0.0.0.0:$(PORT) $(ARGS)
 
 # --- tests ----------------------------------------------------------------
-test: all $(TEST_BINS) $(BUILD)/.deps-test
+test: all $(TEST_BINS) $(BUILD)/.deps-test newman-deps
 	@sh tests/run.sh $(BUILD) $(PYTHON)
 
 unit: $(TEST_BINS)
 	@for t in $(TEST_BINS); do $$t || exit 1; done
 
-e2e: all $(BUILD)/.deps-test
+e2e: all $(BUILD)/.deps-test newman-deps
 	$(PYTHON) -m pytest -q tests/e2e
+
+# docs/dashboard.png, the README's picture: ringlb with 3 replicas and some
+# traffic, in headless Chromium (tests/e2e/dashboard_png.py).
+dashboard-png: all
+	$(PYTHON) tests/e2e/dashboard_png.py --build $(BUILD) --out docs/dashboard.png
 
 # The whole suite on a build with AddressSanitizer and UndefinedBehavior-
 # Sanitizer (in build/asan); any report fails it.
@@ -288,6 +323,10 @@ RINGLB_PORT         ?= 5000
 RINGLB_NETWORK      ?= net1
 RINGLB_DOCKER_OWNER ?= ringlb
 COMPOSE_PROJECT_NAME ?=
+# The project docker-compose uses: the one given, else .env's (ringlb,
+# whatever the checkout's folder is called).
+PROJECT = $(or $(COMPOSE_PROJECT_NAME),$(shell sed -n \
+	's/^COMPOSE_PROJECT_NAME=//p' .env 2>/dev/null),ringlb)
 # The base image: Debian's own, found or pulled; where no registry is
 # reachable, one made here by docker/mkbase.sh (RINGLB_BASE_IMAGE chooses).
 DEBIAN_IMAGE := debian:bookworm-slim
@@ -301,7 +340,7 @@ COMPOSE = RINGLB_IMAGE='$(RINGLB_IMAGE)' RINGLB_PORT='$(RINGLB_PORT)' \
 	RINGLB_NETWORK='$(RINGLB_NETWORK)' RINGLB_DOCKER_OWNER='$(RINGLB_DOCKER_OWNER)' \
 	$(COMPOSE_CMD) $(if $(COMPOSE_PROJECT_NAME),-p '$(COMPOSE_PROJECT_NAME)')
 
-.PHONY: build up up-detached down stop rm logs rebuild docker-check docker-image
+.PHONY: build up up-detached down stop start rm logs rebuild docker-check docker-image
 
 docker-check:
 	@command -v docker >/dev/null 2>&1 || { \
@@ -360,35 +399,59 @@ up: docker-image
 up-detached: docker-image
 	$(COMPOSE) up -d
 
+# ringlb, on SIGTERM, stops and removes its replica containers; its own
+# container stays, with its state file, so that `make start` (or
+# docker-compose start, or make up-detached) brings the same replica set
+# back, in new containers.
 stop: docker-check
 	$(COMPOSE) stop
 
-logs: docker-check
-	$(COMPOSE) logs -f
+start: docker-check
+	$(COMPOSE) start
 
-# After compose, whatever a ringlb that could not clean up left behind:
-# containers with its owner label, and its network.
-define docker_leftovers
-	@ids=$$(docker ps -aq --filter 'label=ringlb.owner=$(RINGLB_DOCKER_OWNER)'); \
+# ringlb's log and its replicas', each line labelled, until Ctrl-C.
+logs: docker-check
+	@sh docker/logs.sh '$(RINGLB_DOCKER_OWNER)' env $(COMPOSE) logs -f \
+		$$([ -t 1 ] || echo --no-color)
+
+# Containers labelled with the owner that a ringlb could not remove
+# (killed, or stopped past its grace): removed by label.
+define docker_leftover_containers
+	ids=$$(docker ps -aq --filter 'label=ringlb.owner=$(RINGLB_DOCKER_OWNER)'); \
 	if [ -n "$$ids" ]; then \
-		echo "removing the containers left with label ringlb.owner=$(RINGLB_DOCKER_OWNER)"; \
+		echo "removing $$(echo $$ids | wc -w) replica container(s) labelled ringlb.owner=$(RINGLB_DOCKER_OWNER) that ringlb did not remove itself"; \
 		docker rm -f $$ids >/dev/null || exit 1; \
-	fi; \
+	fi
+endef
+
+# The network, if compose left it (it was not compose's to remove).
+define docker_leftover_network
 	owner=$$(docker network inspect -f '{{index .Labels "ringlb.owner"}}' \
 		'$(RINGLB_NETWORK)' 2>/dev/null); \
 	if [ "$$owner" = '$(RINGLB_DOCKER_OWNER)' ]; then \
 		echo "removing the network $(RINGLB_NETWORK)"; \
 		docker network rm '$(RINGLB_NETWORK)' >/dev/null || exit 1; \
-	fi; exit 0
+	fi
 endef
 
+# ringlb first (it removes its replicas on SIGTERM), then what it left
+# (if it was killed), so that the network has no endpoint left when
+# compose removes it; with nothing there, nothing is done.
 down: docker-check
-	-$(COMPOSE) down --remove-orphans
-	$(docker_leftovers)
+	@if [ -z "$$(docker ps -aq --filter 'label=com.docker.compose.project=$(PROJECT)')" ] && \
+		[ -z "$$(docker ps -aq --filter 'label=ringlb.owner=$(RINGLB_DOCKER_OWNER)')" ] && \
+		! docker network inspect '$(RINGLB_NETWORK)' >/dev/null 2>&1; then \
+		echo "nothing to take down: no container of project $(PROJECT) or labelled ringlb.owner=$(RINGLB_DOCKER_OWNER), no network $(RINGLB_NETWORK)"; \
+		exit 0; \
+	fi; \
+	$(COMPOSE) stop || exit 1; \
+	$(docker_leftover_containers); \
+	$(COMPOSE) down --remove-orphans || exit 1; \
+	$(docker_leftover_network)
 
 rm: docker-check
-	-$(COMPOSE) rm -f -s
-	$(docker_leftovers)
+	@$(COMPOSE) rm -f -s || exit 1; \
+	$(docker_leftover_containers)
 
 rebuild: docker-check
 	@$(MAKE) --no-print-directory down

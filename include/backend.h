@@ -60,11 +60,28 @@ struct backend_ops {
 	 */
 	int		 (*initial)(struct backend *be, char (*names)[RING_NAME_LEN],
 			    int max);
-	/* Most replicas it will run (0: no limit of its own). */
+	/* Most replicas it will run (0: no limit of its own), and the
+	 * option that sets it, for messages */
 	int		 (*capacity)(struct backend *be);
+	const char	*capacity_option;
+	/*
+	 * May /add start these replicas?  names[0..ngiven) were named by
+	 * the client, the rest of the n are to be generated.  0, or -1 with
+	 * the reason (the client's mistake: a 400) in err.  NULL: any.
+	 */
+	int		 (*check_add)(struct backend *be,
+			    char (*names)[RING_NAME_LEN], int ngiven, int n,
+			    char *err, size_t errlen);
 	/* Bring rep (its name set) up and fill in its address. */
 	void		 (*spawn)(struct backend *be, struct replica *rep,
 			    backend_done_cb done, void *arg);
+	/*
+	 * May replicas named a and b (two different names) not run side
+	 * by side?  1 with the reason, naming a, in why; else 0.  NULL:
+	 * any two names may.
+	 */
+	int		 (*name_clash)(struct backend *be, const char *a,
+			    const char *b, char *why, size_t whylen);
 	/* Take rep down for good and release what the backend holds. */
 	void		 (*stop)(struct backend *be, struct replica *rep,
 			    backend_done_cb done, void *arg);
@@ -94,7 +111,8 @@ struct backend	*backend_new(struct event_base *base, const struct config *cfg,
 		    size_t errlen);
 void		 backend_free(struct backend *be);
 
-/* The configured count of generated names, server-1, server-2, ... */
+/* The names --replicas gave, or its count of generated names
+ * (Server 1, Server 2, ... or server-1, server-2, ... by --name-style). */
 int		 backend_initial_names(struct backend *be,
 		    char (*names)[RING_NAME_LEN], int max);
 

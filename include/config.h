@@ -19,6 +19,8 @@
 #define CONFIG_STATIC_MAX	256
 #define CONFIG_REPLICAS_MAX	256	/* replicas one ringlb manages */
 #define CONFIG_ALLOW_MAX	32	/* RINGLB_ADMIN_ALLOW networks */
+#define CONFIG_ADMIN_HOSTS_MAX	16	/* --admin-host names */
+#define CONFIG_HOST_NAME_MAX	253
 
 enum key_fallback {
 	KEY_FALLBACK_RANDOM = 0,	/* a fresh random key per request */
@@ -55,7 +57,12 @@ struct config {
 
 	struct static_replica	static_replicas[CONFIG_STATIC_MAX];
 	int			nstatic;
-	int			replicas;	/* process: starting count */
+	int			replicas;	/* process, docker: starting count */
+	/* --replicas NAME,NAME,...: the starting replicas' names */
+	char			replica_names[CONFIG_REPLICAS_MAX][RING_NAME_LEN];
+	int			nreplica_names;
+	enum replica_name_style	name_style;	/* of generated names */
+	int			max_replicas;	/* process: at most */
 	char			replica_bin[4096];	/* process backend */
 	struct docker_config	docker;
 	long			start_timeout_ms;
@@ -69,6 +76,11 @@ struct config {
 	char			admin_token[256];
 	struct allow_net	admin_allow[CONFIG_ALLOW_MAX];
 	int			nadmin_allow;
+	/* names /add and /rm accept in Host besides loopback's (lower case,
+	 * IPv6 without brackets) */
+	char			admin_hosts[CONFIG_ADMIN_HOSTS_MAX]
+				    [CONFIG_HOST_NAME_MAX + 1];
+	int			nadmin_hosts;
 
 	struct ring_config	ring;
 	double			balance_factor;	/* 0: off */

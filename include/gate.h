@@ -34,8 +34,15 @@ struct gate_stats {
 
 extern const int gate_codes[GATE_CODES];
 
-/* A gate for one evhttp server; NULL when out of memory. */
+/*
+ * A gate for one evhttp server; NULL when out of memory.  It keeps cfg
+ * (the limits and timeouts) and reads it for as long as it lives.
+ */
 struct gate	*gate_new(struct event_base *base, const struct config *cfg);
+
+/* The server's name in the messages of refusals ("ringlb" unless set);
+ * name is kept, not copied. */
+void		 gate_set_name(struct gate *g, const char *name);
 
 /*
  * A new connection's filtering bufferevent, its socket not yet set (evhttp

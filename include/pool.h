@@ -58,12 +58,24 @@ int		 pool_remove(struct pool *p, char (*names)[RING_NAME_LEN],
 		    int n, int *http_code, char *err, size_t errlen);
 
 /*
- * Names for count more replicas, "server-K" with the smallest unused K,
- * avoiding the names in taken (which are about to be used).
+ * Names for count more replicas in --name-style ("Server K" or
+ * "server-K") with the smallest K whose name is neither a replica's, nor
+ * in taken (names about to be used), nor clashing with one of those (see
+ * pool_name_clash): gaps are filled first.
  */
 void		 pool_generate_names(const struct pool *p,
 		    char (*taken)[RING_NAME_LEN], int ntaken,
 		    char (*out)[RING_NAME_LEN], int count);
+/*
+ * Is name, a replica to be, in the way of a replica of the pool (one
+ * being stopped too) or of also[0..nalso-1], though its name differs?
+ * Only the backend says so (the docker backend: both would take the same
+ * container name or network alias).  1 with the reason for the user in
+ * why, else 0.
+ */
+int		 pool_name_clash(const struct pool *p, const char *name,
+		    char (*also)[RING_NAME_LEN], int nalso, char *why,
+		    size_t whylen);
 /* count replicas to remove besides those in keep_out: newest first. */
 int		 pool_pick_victims(const struct pool *p,
 		    char (*exclude)[RING_NAME_LEN], int nexclude,
@@ -95,6 +107,8 @@ struct replica	*pool_replica(const struct pool *p, int i);
 /* Is name one of them, or being added? */
 int		 pool_has(const struct pool *p, const char *name);
 int		 pool_healthy(const struct pool *p);	/* those on the ring */
+/* Is rep a member of the ring now (its key-space share may be 0)? */
+int		 pool_on_ring(const struct pool *p, const struct replica *rep);
 /* The backend that starts and stops the replicas. */
 struct backend	*pool_backend(const struct pool *p);
 /* How long stopping every replica may take before ringlb gives up. */

@@ -20,6 +20,16 @@ enum replica_state {
 	REPLICA_STOPPING	/* leaving for good */
 };
 
+/*
+ * How generated replica names look: as the classic assignment's seeds
+ * name their servers ("Server 1", the default), or as DNS labels
+ * ("server-1").
+ */
+enum replica_name_style {
+	REPLICA_NAMES_SEED = 0,
+	REPLICA_NAMES_DNS
+};
+
 #define REPLICA_HOST_MAX	255
 #define REPLICA_URL_MAX		(REPLICA_HOST_MAX + 32)
 
@@ -56,6 +66,8 @@ struct replica {
 	uint64_t		 stopping_since;
 	uint64_t		 respawn_at;	/* 0: none scheduled */
 	unsigned		 respawn_delay_ms;
+	uint64_t		 up_since;	/* joined the ring, now_ms() */
+	unsigned		 early_deaths;	/* in a row, see pool.c */
 
 	/* health checks (health.c) */
 	unsigned		 hc_fails;	/* failures in a row */
@@ -67,11 +79,16 @@ struct replica {
 };
 
 const char	*replica_state_name(enum replica_state st);
-/* The k-th generated name, "server-K", into name (RING_NAME_LEN). */
-void		 replica_generated_name(int k, char *name);
+/* The k-th generated name, "Server K" or "server-K" by style, into name
+ * (RING_NAME_LEN bytes). */
+void		 replica_generated_name(enum replica_name_style style, int k,
+		    char *name);
 /* The first count of them (at most max) into names; how many. */
-int		 replica_generated_names(int count,
-		    char (*names)[RING_NAME_LEN], int max);
+int		 replica_generated_names(enum replica_name_style style,
+		    int count, char (*names)[RING_NAME_LEN], int max);
+/* "seed" or "dns" into *style; -1 for anything else. */
+int		 replica_name_style_parse(const char *s,
+		    enum replica_name_style *style);
 /* Set host and port and derive base_url and url; -1 if the host is too
  * long, or out of memory. */
 int		 replica_set_address(struct replica *rep, const char *host,

@@ -44,6 +44,13 @@ struct ring;
 int		 ring_algo_parse(const char *s, enum ring_algo *out);
 const char	*ring_algo_name(enum ring_algo algo);
 
+/*
+ * The most members a ring of this config can place: the classic ring's
+ * 512 slots hold 56 members of 9 virtual servers each; the others hold
+ * RING_MEMBERS_MAX.
+ */
+int		 ring_capacity(const struct ring_config *cfg);
+
 /* A new empty ring; NULL on bad config or no memory. */
 struct ring	*ring_new(const struct ring_config *cfg);
 void		 ring_free(struct ring *r);

@@ -56,6 +56,11 @@ int	parse_cidr(const char *s, int *family, uint8_t addr[16], int *prefix);
  * loopback) or inside one of the n networks?
  */
 int	peer_is_allowed(const char *peer, const struct allow_net *nets, int n);
+/*
+ * Is s[0..len) a host name (letters, digits, '-', '_', dots) or an IPv6
+ * address without its brackets?  For Host headers and --admin-host.
+ */
+int	host_name_is_valid(const char *s, size_t len);
 
 /* A loopback TCP port free right now (the kernel's pick); 0 or -1. */
 int	free_loopback_port(uint16_t *port);

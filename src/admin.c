@@ -7,14 +7,37 @@
  * RINGLB_ADMIN_TOKEN set they need "Authorization: Bearer <token>";
  * without it they are accepted from loopback (and RINGLB_ADMIN_ALLOW)
  * only.  Read-only endpoints are open.
+ *
+ * Web pages.  A page in the user's browser can send a POST to ringlb's
+ * loopback address without asking (a "simple" request: text/plain, no
+ * preflight), and a page whose name it rebinds to 127.0.0.1 (DNS
+ * rebinding) can send anything.  So /add and /rm refuse, whatever the
+ * client's address or token:
+ *  - Sec-Fetch-Site other than same-origin or none (cross-site, same-site:
+ *    another port of localhost is the same site, not the same origin);
+ *  - an Origin that is not this ringlb's own: "null", or one whose
+ *    host:port is not the Host of the request;
+ * and, without a valid token, a Host that is not a name ringlb answers
+ * to: localhost, a loopback address, the listen address, the address the
+ * client connected to, or a name given with --admin-host.  A rebound name
+ * arrives in Host, and a page cannot send the token, so with the token
+ * any Host is accepted (ringlb behind a name of its own).  curl, scripts
+ * and Postman send no Origin nor Sec-Fetch-Site; the dashboard's buttons
+ * send its own origin, and pass.  No content type is required.
  */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
 #include "admin.h"
@@ -82,6 +105,12 @@ admin_log_access(const struct admin *a)
 	else
 		log_info("admin API: /add and /rm accepted from loopback only "
 		    "(set RINGLB_ADMIN_TOKEN or RINGLB_ADMIN_ALLOW to open it)");
+	log_info("admin API: /add and /rm refuse web pages of other origins "
+	    "(Origin, Sec-Fetch-Site)%s", a->cfg->admin_token[0] != '\0' ? "" :
+	    a->cfg->nadmin_hosts > 0 ? " and a Host other than localhost, "
+	    "loopback, the listen address and --admin-host names" : " and a "
+	    "Host other than localhost, loopback and the listen address (add "
+	    "names with --admin-host)");
 }
 
 /* --- access ----------------------------------------------------------- */
@@ -98,6 +127,236 @@ token_equal(const char *a, const char *b)
 	return d == 0;
 }
 
+/* --- web pages --------------------------------------------------------- */
+
+struct authority {
+	char	host[CONFIG_HOST_NAME_MAX + 1];	/* lower case, no brackets */
+	long	port;				/* 0: none given */
+};
+
+/*
+ * Parse "host", "host:port", "[v6]" or "[v6]:port" (a Host header, or an
+ * origin's authority).  0, or -1 if it is not one.
+ */
+static int
+authority_parse(const char *s, size_t len, struct authority *au)
+{
+	const char *h = s, *colon = NULL;
+	size_t hl, i;
+
+	au->port = 0;
+	if (len > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', len);
+
+		if (close == NULL)
+			return -1;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		if ((size_t)(close + 1 - s) < len) {
+			if (close[1] != ':')
+				return -1;
+			colon = close + 1;
+		}
+		if (memchr(h, ':', hl) == NULL)
+			return -1;	/* brackets hold an IPv6 address */
+	} else {
+		colon = memchr(s, ':', len);
+		hl = colon ? (size_t)(colon - s) : len;
+		if (memchr(h, ':', hl) != NULL)
+			return -1;
+	}
+	if (hl > CONFIG_HOST_NAME_MAX || !host_name_is_valid(h, hl))
+		return -1;
+	if (colon != NULL) {
+		const char *p = colon + 1, *end = s + len;
+
+		if (p == end || end - p > 5)
+			return -1;
+		for (; p < end; p++) {
+			if (*p < '0' || *p > '9')
+				return -1;
+			au->port = au->port * 10 + (*p - '0');
+		}
+		if (au->port < 1 || au->port > 65535)
+			return -1;
+	}
+	for (i = 0; i < hl; i++)
+		au->host[i] = (char)(h[i] >= 'A' && h[i] <= 'Z' ?
+		    h[i] - 'A' + 'a' : h[i]);
+	au->host[hl] = '\0';
+	return 0;
+}
+
+/* An address as 16 bytes, IPv4 (and IPv4-mapped IPv6) as ::ffff:a.b.c.d. */
+static int
+addr16(const char *text, unsigned char out[16])
+{
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, text, out + 12) == 1) {
+		out[10] = out[11] = 0xff;
+		return 0;
+	}
+	return inet_pton(AF_INET6, text, out) == 1 ? 0 : -1;
+}
+
+/* The local address of req's connection, as addr16() gives it. */
+static int
+local_addr16(struct evhttp_request *req, unsigned char out[16])
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev, *under;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	evutil_socket_t fd;
+
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
+		return -1;
+	/* the gate's filter sits over the socket */
+	if ((fd = bufferevent_getfd(bev)) < 0 &&
+	    (under = bufferevent_get_underlying(bev)) != NULL)
+		fd = bufferevent_getfd(under);
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
+		return -1;
+	memset(out, 0, 16);
+	if (ss.ss_family == AF_INET) {
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		return 0;
+	}
+	if (ss.ss_family == AF_INET6) {
+		memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		return 0;
+	}
+	return -1;
+}
+
+/* Is host a name ringlb answers to (see the top of this file)? */
+static int
+host_is_ours(struct admin *a, struct evhttp_request *req, const char *host)
+{
+	unsigned char h[16], l[16];
+	int i;
+
+	if (strcmp(host, "localhost") == 0 || peer_is_allowed(host, NULL, 0))
+		return 1;
+	for (i = 0; i < a->cfg->nadmin_hosts; i++)
+		if (strcmp(host, a->cfg->admin_hosts[i]) == 0)
+			return 1;
+	if (strcasecmp(host, a->cfg->listen_host) == 0 &&
+	    strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0)
+		return 1;
+	/* the address the client connected to, written as an address */
+	return addr16(host, h) == 0 && local_addr16(req, l) == 0 &&
+	    memcmp(h, l, 16) == 0;
+}
+
+/* The value of header name, and through *count how many times it came. */
+static const char *
+header_once(struct evhttp_request *req, const char *name, int *count)
+{
+	struct evkeyvalq *hs = evhttp_request_get_input_headers(req);
+	struct evkeyval *kv;
+	const char *v = NULL;
+
+	*count = 0;
+	for (kv = hs->tqh_first; kv != NULL; kv = kv->next.tqe_next)
+		if (strcasecmp(kv->key, name) == 0 && (*count)++ == 0)
+			v = kv->value;
+	return v;
+}
+
+/*
+ * The checks that do not depend on the token: Sec-Fetch-Site and Origin.
+ * 0, or -1 with the 403 sent.  *au is the request's Host (host "" when it
+ * has none: HTTP/1.0).
+ */
+static int
+admin_refuse_pages(struct evhttp_request *req, const char *path,
+    struct authority *au)
+{
+	const char *host, *origin, *site, *sep;
+	struct authority ou;
+	long oport, hport;
+	int nhost, norigin, nsite, https;
+
+	host = header_once(req, "Host", &nhost);
+	origin = header_once(req, "Origin", &norigin);
+	site = header_once(req, "Sec-Fetch-Site", &nsite);
+	if (nhost > 1 || norigin > 1 || nsite > 1) {
+		respond_error(req, 403, "%s refuses a request with more than "
+		    "one %s header", path, nhost > 1 ? "Host" : norigin > 1 ?
+		    "Origin" : "Sec-Fetch-Site");
+		return -1;
+	}
+	au->host[0] = '\0';
+	au->port = 0;
+	if (host != NULL && authority_parse(host, strlen(host), au) == -1) {
+		respond_error(req, 403, "%s refuses Host '%.100s': it is not a "
+		    "host name or address with an optional port, such as "
+		    "localhost:5000", path, host);
+		return -1;
+	}
+	if (site != NULL && strcasecmp(site, "same-origin") != 0 &&
+	    strcasecmp(site, "none") != 0) {
+		respond_error(req, 403, "%s refuses what a web browser sends on "
+		    "behalf of a page of another site or origin (Sec-Fetch-Site: "
+		    "%.40s), so that no web page can change the replicas: use "
+		    "the dashboard (/dashboard) or a client such as curl, which "
+		    "sends no Sec-Fetch-Site", path, site);
+		return -1;
+	}
+	if (origin == NULL)
+		return 0;
+	if (strcmp(origin, "null") == 0) {
+		respond_error(req, 403, "%s refuses what a web browser sends from "
+		    "a page without an origin of its own (Origin: null: a "
+		    "sandboxed frame, a file:// page, a redirect): use the "
+		    "dashboard (/dashboard) or a client such as curl, which "
+		    "sends no Origin", path);
+		return -1;
+	}
+	https = strncasecmp(origin, "https://", 8) == 0;
+	sep = https ? origin + 8 : strncasecmp(origin, "http://", 7) == 0 ?
+	    origin + 7 : NULL;
+	if (sep == NULL || authority_parse(sep, strlen(sep), &ou) == -1) {
+		respond_error(req, 403, "%s refuses Origin '%.100s': it is not "
+		    "an origin such as http://localhost:5000; clients other "
+		    "than web browsers need not send one", path, origin);
+		return -1;
+	}
+	/* a port left out is the scheme's, in Origin and in Host alike */
+	oport = ou.port ? ou.port : https ? 443 : 80;
+	hport = au->port ? au->port : https ? 443 : 80;
+	if (au->host[0] == '\0' || strcmp(ou.host, au->host) != 0 ||
+	    oport != hport) {
+		respond_error(req, 403, "%s refuses requests from web pages of "
+		    "other origins (Origin: %.100s, but this request is for "
+		    "%.100s), so that no web page can change the replicas: use "
+		    "the dashboard at /dashboard of this address, or a client "
+		    "such as curl, which sends no Origin", path, origin,
+		    host ? host : "no Host");
+		return -1;
+	}
+	return 0;
+}
+
+/* Without a token: is the request's Host a name ringlb answers to? */
+static int
+admin_check_host(struct admin *a, struct evhttp_request *req,
+    const char *path, const struct authority *au)
+{
+	if (au->host[0] == '\0' || host_is_ours(a, req, au->host))
+		return 0;
+	respond_error(req, 403, "%s refuses Host '%s': ringlb answers to "
+	    "localhost, 127.0.0.1, [::1], its listen address and the address "
+	    "connected to; if you reach it by this name, start ringlb with "
+	    "--admin-host %s (RINGLB_ADMIN_HOSTS), or set RINGLB_ADMIN_TOKEN "
+	    "and send the token (a web page that points its own name at "
+	    "ringlb's address sends such a Host)", path, au->host, au->host);
+	return -1;
+}
+
 /* 0 if req may change the replica set; else answered with 401/403. */
 static int
 admin_authorize(struct admin *a, struct evhttp_request *req,
@@ -105,9 +364,12 @@ admin_authorize(struct admin *a, struct evhttp_request *req,
 {
 	const char *auth;
 	const struct backend *be;
+	struct authority au;
 	char *peer = NULL;
 	ev_uint16_t port;
 
+	if (admin_refuse_pages(req, path, &au) == -1)
+		return -1;
 	if (a->cfg->admin_token[0] != '\0') {
 		auth = evhttp_find_header(evhttp_request_get_input_headers(req),
 		    "Authorization");
@@ -127,7 +389,7 @@ admin_authorize(struct admin *a, struct evhttp_request *req,
 			    "one ringlb was started with (RINGLB_ADMIN_TOKEN)");
 			return -1;
 		}
-		return 0;
+		return 0;	/* a page cannot send it: any Host will do */
 	}
 	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer,
 	    &port);
@@ -135,7 +397,7 @@ admin_authorize(struct admin *a, struct evhttp_request *req,
 	if (peer != NULL && (peer_is_allowed(peer, a->cfg->admin_allow,
 	    a->cfg->nadmin_allow) || (be->ntrusted > 0 &&
 	    peer_is_allowed(peer, be->trusted, be->ntrusted))))
-		return 0;
+		return admin_check_host(a, req, path, &au);
 	respond_error(req, 403, "%s is accepted from loopback%s only, and your "
 	    "address is %s: start ringlb with RINGLB_ADMIN_TOKEN set and send "
 	    "'Authorization: Bearer <token>', or list your network in "
@@ -220,9 +482,10 @@ admin_add(struct admin *a, struct evhttp_request *req)
 {
 	char names[CONFIG_REPLICAS_MAX][RING_NAME_LEN];
 	struct admin_change ch = { 0, names, 0 };
+	struct backend *be;
 	struct pending_add *pa;
 	char err[512];
-	int code;
+	int code, i;
 
 	if (admin_authorize(a, req, "/add") == -1 ||
 	    parse_change(a, req, 1, &ch) == -1)
@@ -232,6 +495,18 @@ admin_add(struct admin *a, struct evhttp_request *req)
 		    "there are %d", CONFIG_REPLICAS_MAX, pool_size(a->pool));
 		return;
 	}
+	be = pool_backend(a->pool);
+	if (be->ops->check_add != NULL && be->ops->check_add(be, names,
+	    ch.ngiven, (int)ch.n, err, sizeof(err)) == -1) {
+		respond_error(req, 400, "%s", err);
+		return;
+	}
+	for (i = 0; i < ch.ngiven; i++)
+		if (pool_name_clash(a->pool, names[i], names, i, err,
+		    sizeof(err))) {
+			respond_error(req, 400, "%s", err);
+			return;
+		}
 	pool_generate_names(a->pool, names, ch.ngiven, names + ch.ngiven,
 	    (int)ch.n - ch.ngiven);
 	if ((pa = calloc(1, sizeof(*pa))) == NULL) {

@@ -61,7 +61,15 @@ int
 backend_initial_names(struct backend *be, char (*names)[RING_NAME_LEN],
     int max)
 {
-	return replica_generated_names(be->cfg->replicas, names, max);
+	const struct config *cfg = be->cfg;
+	int i;
+
+	if (cfg->nreplica_names == 0)
+		return replica_generated_names(cfg->name_style, cfg->replicas,
+		    names, max);
+	for (i = 0; i < cfg->nreplica_names && i < max; i++)
+		memcpy(names[i], cfg->replica_names[i], RING_NAME_LEN);
+	return i;
 }
 
 struct completion {

@@ -34,7 +34,6 @@
 
 #include <event2/event.h>
 #include <jansson.h>
-#include <xxhash.h>
 
 #include "backend.h"
 #include "config.h"
@@ -92,6 +91,8 @@ struct dock {
 	int			 ready;		/* the engine was checked */
 	struct ctr		*ctrs;
 	json_t			*leftovers;	/* name -> {id, running} */
+	/* what became of the containers found at startup, for the log */
+	int			 left_found, left_adopted, left_replaced;
 	struct docker_call	*events;
 	struct docker_call	*listing;	/* after the stream ended */
 	struct event		*resubscribe;
@@ -109,40 +110,72 @@ static void	stream_opened(struct dock *);
 /* --- names ------------------------------------------------------------ */
 
 /*
- * The network alias of replica name: the name itself when it is already
- * a lowercase DNS label without "--"; else its letters and digits
- * lowercased, other runs of bytes as one '-', then "--" and 8 hex digits
- * of the name's hash.  Names of the two kinds never meet (only the second
- * has "--"), and two names of the second kind differ in their hash.
+ * A replica's container is named --docker-prefix and its name with each
+ * space as '-' ("Server 1" runs as ringlb-Server-1, "server-1" as
+ * ringlb-server-1): what a replica name may hold (util.c's
+ * name_is_valid) is what a container name may, but for spaces.
+ */
+static void
+derive_cname(const char *prefix, const char *name, char *out)
+{
+	size_t o = (size_t)snprintf(out, CNAME_MAX + 1, "%s", prefix);
+
+	for (; *name != '\0' && o < CNAME_MAX; name++)
+		out[o++] = *name == ' ' ? '-' : *name;
+	out[o] = '\0';
+}
+
+/*
+ * Its network alias, a DNS label: the same, lowercased, with '_' and
+ * '.' as '-' too and no '-' at the end ("Server 1" answers to server-1).
+ * Two names with the same alias cannot run side by side: the second is
+ * refused (docker_name_clash), so that neither the alias nor the
+ * container name can be taken by two replicas.
  */
 static void
 derive_alias(const char *name, char *out)
 {
-	size_t i, o = 0, n = strlen(name);
-	int plain = n <= ALIAS_MAX && strstr(name, "--") == NULL &&
-	    name[n - 1] != '-';
+	size_t o = 0;
 
-	for (i = 0; plain && i < n; i++)
-		plain = (name[i] >= 'a' && name[i] <= 'z') ||
-		    (name[i] >= '0' && name[i] <= '9') || name[i] == '-';
-	if (plain) {
-		memcpy(out, name, n + 1);
-		return;
-	}
-	for (i = 0; i < n && o < ALIAS_MAX - 10; i++) {
-		char c = name[i];
+	for (; *name != '\0' && o < ALIAS_MAX; name++) {
+		char c = *name;
 
 		if (c >= 'A' && c <= 'Z')
 			c = (char)(c - 'A' + 'a');
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
-			out[o++] = c;
-		else if (o > 0 && out[o - 1] != '-')
-			out[o++] = '-';
+		else if (c == ' ' || c == '_' || c == '.')
+			c = '-';
+		out[o++] = c;
 	}
-	while (o > 0 && out[o - 1] == '-')
+	while (o > 1 && out[o - 1] == '-')
 		o--;
-	snprintf(out + o, ALIAS_MAX + 1 - o, "--%08x",
-	    (unsigned)(XXH3_64bits(name, n) & 0xffffffffu));
+	out[o] = '\0';
+}
+
+static int
+docker_name_clash(struct backend *be, const char *a, const char *b,
+    char *why, size_t whylen)
+{
+	const char *prefix = be->cfg->docker.prefix;
+	char aa[ALIAS_MAX + 1], ab[ALIAS_MAX + 1];
+	char ca[CNAME_MAX + 1], cb[CNAME_MAX + 1];
+
+	if (strcmp(a, b) == 0)
+		return 0;	/* the same replica, started again */
+	derive_alias(a, aa);
+	derive_alias(b, ab);
+	if (strcmp(aa, ab) != 0)
+		return 0;
+	derive_cname(prefix, a, ca);
+	derive_cname(prefix, b, cb);
+	if (strcmp(ca, cb) == 0)
+		snprintf(why, whylen, "replica name '%s' would take the "
+		    "container name %s, which is replica '%s''s; choose "
+		    "another name", a, ca, b);
+	else
+		snprintf(why, whylen, "replica name '%s' would take the "
+		    "network alias %s, which is replica '%s''s (container "
+		    "%s); choose another name", a, aa, b, cb);
+	return 1;
 }
 
 /* --- small helpers ---------------------------------------------------- */
@@ -593,11 +626,16 @@ adopt(struct ctr *c)
 		log_info("replica %s: adopting its running container %s",
 		    c->rep->name, c->cname);
 		json_object_del(dk->leftovers, c->rep->name);
+		dk->left_adopted++;
 		ctr_inspect(c);
 		return 1;
 	}
 	/* ours, but not to be kept: the spawn removes it first */
+	log_info("replica %s: replacing its container %.12s, left by an "
+	    "earlier ringlb (%s)", c->rep->name, id, !c->rep->restored ?
+	    "no state file named it" : "it was not running");
 	json_object_del(dk->leftovers, c->rep->name);
+	dk->left_replaced++;
 	return 0;
 }
 
@@ -643,20 +681,20 @@ docker_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 	char alias[ALIAS_MAX + 1];
 
 	derive_alias(rep->name, alias);
-	/* another name mapping to the same container name; the same name
-	 * again (a replica removed and added back at once) is no clash:
-	 * its create clears the old container, which is ours */
-	for (o = dk->ctrs; o != NULL; o = o->next)
-		if (o != c && o->rep != NULL && strcmp(o->alias, alias) == 0 &&
-		    strcmp(o->rep->name, rep->name) != 0) {
-			char why[512];
+	/* another name mapping to the same container name or alias (the
+	 * pool refuses those; a replica restored from an older ringlb's
+	 * state file may still meet one); the same name again (a replica
+	 * removed and added back at once) is no clash: its create clears
+	 * the old container, which is ours */
+	for (o = dk->ctrs; o != NULL; o = o->next) {
+		char why[512];
 
-			snprintf(why, sizeof(why), "replicas '%s' and '%s' would "
-			    "share the container name %s%s; rename one",
-			    rep->name, o->rep->name, dk->dc->prefix, alias);
+		if (o != c && o->rep != NULL && docker_name_clash(be,
+		    rep->name, o->rep->name, why, sizeof(why))) {
 			backend_complete_later(be, rep, -1, why, done, arg);
 			return;
 		}
+	}
 	if (c == NULL) {
 		if ((c = calloc(1, sizeof(*c))) == NULL ||
 		    (c->deadline = evtimer_new(be->base, on_spawn_deadline,
@@ -673,8 +711,7 @@ docker_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 		c->dk = dk;
 		c->rep = rep;
 		memcpy(c->alias, alias, sizeof(alias));
-		snprintf(c->cname, sizeof(c->cname), "%s%s", dk->dc->prefix,
-		    alias);
+		derive_cname(dk->dc->prefix, rep->name, c->cname);
 		c->next = dk->ctrs;
 		dk->ctrs = c;
 		rep->backend_data = c;
@@ -996,6 +1033,7 @@ on_listed(int code, json_t *body, const char *msg, void *arg)
 		if (id == NULL || !id_is_valid(id) ||
 		    !labels_ours(dk, json_object_get(v, "Labels")))
 			continue;
+		dk->left_found++;
 		if (name == NULL || json_object_get(dk->leftovers, name)) {
 			discard(dk, id);
 			continue;
@@ -1161,6 +1199,16 @@ bootstrap_step(struct dock *dk, int step)
 		it = json_object_iter_next(dk->leftovers, it);
 	}
 	json_object_clear(dk->leftovers);
+	/* Containers of ours at startup mean the last ringlb did not stop
+	 * them (killed, or its container removed before it could): say
+	 * what became of them, not only one by one. */
+	if (dk->left_found > 0)
+		log_info("docker: found %d container%s labelled %s=%s, left by "
+		    "an earlier ringlb: %d adopted, %d replaced, %d removed",
+		    dk->left_found, dk->left_found == 1 ? "" : "s",
+		    LABEL_OWNER, dk->dc->owner, dk->left_adopted,
+		    dk->left_replaced, dk->left_found - dk->left_adopted -
+		    dk->left_replaced);
 }
 
 /* --- setup ------------------------------------------------------------ */
@@ -1232,7 +1280,9 @@ const struct backend_ops backend_docker_ops = {
 	.stop_slack_ms = 15000,
 	.init = docker_init,
 	.initial = backend_initial_names,
+	.name_clash = docker_name_clash,
 	.capacity = docker_capacity,
+	.capacity_option = "--docker-max",
 	.spawn = docker_spawn,
 	.stop = docker_stop,
 	.free = docker_free_backend,

@@ -29,6 +29,8 @@
 #include "replica.h"
 #include "util.h"
 
+#define PROCESS_MAX_REPLICAS	64	/* --max-replicas default */
+
 extern char **environ;
 
 struct child {
@@ -334,12 +336,20 @@ process_free(struct backend *be)
 	free(pr);
 }
 
+static int
+process_capacity(struct backend *be)
+{
+	return be->cfg->max_replicas;
+}
+
 const struct backend_ops backend_process_ops = {
 	.name = "process",
 	.replaces = 1,
 	.stop_slack_ms = 2000,
 	.init = process_init,
 	.initial = backend_initial_names,
+	.capacity = process_capacity,
+	.capacity_option = "--max-replicas",
 	.spawn = process_spawn,
 	.stop = process_stop,
 	.free = process_free,
@@ -354,13 +364,40 @@ set_replica_bin(struct config *cfg, const char *v, char *err, size_t errlen)
 	    "replica binary", v, err, errlen);
 }
 
+/*
+ * Each replica is a process of this machine: a runaway /add (or a web
+ * page driving one) must not fork hundreds of them.
+ */
+static int
+set_max_replicas(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	long n;
+
+	if (parse_long(v, 1, CONFIG_REPLICAS_MAX, &n) == -1) {
+		snprintf(err, errlen, "max replicas '%s' must be a number from "
+		    "1 to %d", v, CONFIG_REPLICAS_MAX);
+		return -1;
+	}
+	cfg->max_replicas = (int)n;
+	return 0;
+}
+
+static void
+process_defaults(struct config *cfg)
+{
+	cfg->max_replicas = PROCESS_MAX_REPLICAS;
+}
+
 static const struct option_def process_options[] = {
 	{ "replica-bin", "RINGLB_REPLICA_BIN", "PATH",
 	  "the replica program the process backend starts (default: "
 	  "ringlb-replica beside ringlb)", set_replica_bin },
+	{ "max-replicas", "RINGLB_MAX_REPLICAS", "N",
+	  "most replica processes to run; an /add past it is a 400 (default "
+	  "64)", set_max_replicas },
 };
 
 const struct option_table backend_process_options = {
 	"the process backend", process_options,
-	sizeof(process_options) / sizeof(process_options[0]), NULL
+	sizeof(process_options) / sizeof(process_options[0]), process_defaults
 };

@@ -57,6 +57,57 @@ static_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 	backend_complete_later(be, rep, -1, why, done, arg);
 }
 
+static const struct static_replica *
+static_find(const struct backend *be, const char *name)
+{
+	int i;
+
+	for (i = 0; i < be->cfg->nstatic; i++)
+		if (strcmp(be->cfg->static_replicas[i].name, name) == 0)
+			return &be->cfg->static_replicas[i];
+	return NULL;
+}
+
+/*
+ * The static backend has an address only for the replicas it was started
+ * with: /add can bring back those /rm took out, named in "hostnames",
+ * and nothing else - a name to generate has no address to go with it.
+ */
+static int
+static_check_add(struct backend *be, char (*names)[RING_NAME_LEN], int ngiven,
+    int n, char *err, size_t errlen)
+{
+	char known[160];
+	size_t used = 0;
+	int i;
+
+	for (i = 0; i < be->cfg->nstatic && used < sizeof(known); i++)
+		used += (size_t)snprintf(known + used, sizeof(known) - used,
+		    "%s'%s'", i ? ", " : "", be->cfg->static_replicas[i].name);
+	if (used >= sizeof(known))
+		snprintf(known + sizeof(known) - 5, 5, "...");
+	for (i = 0; i < ngiven; i++)
+		if (static_find(be, names[i]) == NULL) {
+			snprintf(err, errlen, "the static backend starts "
+			    "nothing and has no address for '%s': it knows only "
+			    "the replicas given at startup (%s); to add a new "
+			    "one, restart ringlb with --replica %s=HOST:PORT",
+			    names[i], known, names[i]);
+			return -1;
+		}
+	if (ngiven < n) {
+		snprintf(err, errlen, "the static backend starts nothing: "
+		    "/add can only bring back replicas given at startup with "
+		    "--replica NAME=HOST:PORT (%s) that /rm took out, each "
+		    "named in \"hostnames\", e.g. {\"n\": 1, \"hostnames\": "
+		    "[\"%s\"]}; to add a new one, restart ringlb with another "
+		    "--replica NAME=HOST:PORT", known,
+		    be->cfg->static_replicas[0].name);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 static_stop(struct backend *be, struct replica *rep, backend_done_cb done,
     void *arg)
@@ -70,6 +121,7 @@ const struct backend_ops backend_static_ops = {
 	.stop_slack_ms = 2000,
 	.init = static_init,
 	.initial = static_initial,
+	.check_add = static_check_add,
 	.spawn = static_spawn,
 	.stop = static_stop,
 	.free = NULL,

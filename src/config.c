@@ -100,9 +100,72 @@ set_replica(struct config *cfg, const char *v, char *err, size_t errlen)
 }
 
 /*
- * --replicas / RINGLB_REPLICAS: a count of replicas to start (process
- * backend), or a comma- or space-separated list of NAME=HOST:PORT
- * (static backend).
+ * One list of replica names, comma-separated (a name may hold spaces:
+ * "Server 1, Server 2"); blanks around each name are dropped, and so are
+ * empty items.  The names are checked as /add checks hostnames.
+ */
+static int
+set_replica_names(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	char name[RING_NAME_LEN];
+	const char *p = v, *q;
+	size_t n;
+	int i;
+
+	cfg->nreplica_names = 0;
+	while (*p != '\0') {
+		n = strcspn(p, ",");
+		q = p + n;
+		while (n > 0 && *p == ' ')
+			p++, n--;
+		while (n > 0 && p[n - 1] == ' ')
+			n--;
+		if (n > RING_NAME_MAX) {
+			snprintf(err, errlen, "replica name '%.20s...' is "
+			    "longer than %d characters", p, RING_NAME_MAX);
+			return -1;
+		}
+		if (n > 0) {
+			memcpy(name, p, n);
+			name[n] = '\0';
+			if (!name_is_valid(name)) {
+				snprintf(err, errlen, "replica name '%s' must "
+				    "be letters, digits, spaces, '_', '.' and "
+				    "'-', starting with a letter or digit (names "
+				    "are separated by commas)", name);
+				return -1;
+			}
+			for (i = 0; i < cfg->nreplica_names; i++)
+				if (strcmp(cfg->replica_names[i], name) == 0) {
+					snprintf(err, errlen, "replica name "
+					    "'%s' is given twice; each replica "
+					    "needs a name of its own", name);
+					return -1;
+				}
+			if (cfg->nreplica_names == CONFIG_REPLICAS_MAX) {
+				snprintf(err, errlen, "at most %d replicas",
+				    CONFIG_REPLICAS_MAX);
+				return -1;
+			}
+			memcpy(cfg->replica_names[cfg->nreplica_names++],
+			    name, n + 1);
+		}
+		p = *q == ',' ? q + 1 : q;
+	}
+	if (cfg->nreplica_names == 0) {
+		snprintf(err, errlen, "'%s' names no replica: give a count "
+		    "such as 3 or names such as \"Server 1,Server 2\"", v);
+		return -1;
+	}
+	cfg->replicas = cfg->nreplica_names;
+	return 0;
+}
+
+/*
+ * --replicas / RINGLB_REPLICAS: a count of replicas to start, or a
+ * comma-separated list of their names (process and docker backends), or
+ * a comma- or space-separated list of NAME=HOST:PORT (static backend).
  */
 static int
 set_replicas(struct config *cfg, const char *v, char *err, size_t errlen)
@@ -112,14 +175,19 @@ set_replicas(struct config *cfg, const char *v, char *err, size_t errlen)
 	long count;
 
 	if (strchr(v, '=') == NULL) {
-		if (parse_long(v, 0, CONFIG_REPLICAS_MAX, &count) == -1) {
+		/* a number, or what looks like one meant as a count */
+		if (parse_long(v, 0, CONFIG_REPLICAS_MAX, &count) == 0) {
+			cfg->replicas = (int)count;
+			cfg->nreplica_names = 0;
+			return 0;
+		}
+		if (v[strspn(v, "+-0123456789 ")] == '\0') {
 			snprintf(err, errlen, "'%s' must be a count from 0 to "
-			    "%d, or a list of NAME=HOST:PORT", v,
-			    CONFIG_REPLICAS_MAX);
+			    "%d, a comma-separated list of names, or a list of "
+			    "NAME=HOST:PORT", v, CONFIG_REPLICAS_MAX);
 			return -1;
 		}
-		cfg->replicas = (int)count;
-		return 0;
+		return set_replica_names(cfg, v, err, errlen);
 	}
 
 	while (*p != '\0') {
@@ -129,6 +197,17 @@ set_replicas(struct config *cfg, const char *v, char *err, size_t errlen)
 		p += n;
 		if (*p != '\0')
 			p++;
+	}
+	return 0;
+}
+
+static int
+set_name_style(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	if (replica_name_style_parse(v, &cfg->name_style) == -1) {
+		snprintf(err, errlen, "name style '%s': use 'seed' (Server 1, "
+		    "Server 2, ...) or 'dns' (server-1, server-2, ...)", v);
+		return -1;
 	}
 	return 0;
 }
@@ -318,6 +397,54 @@ set_admin_allow(struct config *cfg, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * --admin-host / RINGLB_ADMIN_HOSTS: names (or addresses) clients use to
+ * reach ringlb, which /add and /rm then accept in Host; comma- or
+ * space-separated, the flag repeatable.
+ */
+static int
+set_admin_hosts(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	const char *p = v;
+	char *dst;
+	size_t n, i;
+
+	while (*p != '\0') {
+		n = strcspn(p, ", ");
+		if (n > 0) {
+			const char *h = p;
+			size_t hl = n;
+
+			if (cfg->nadmin_hosts == CONFIG_ADMIN_HOSTS_MAX) {
+				snprintf(err, errlen, "at most %d admin host "
+				    "names", CONFIG_ADMIN_HOSTS_MAX);
+				return -1;
+			}
+			if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') {
+				h++;
+				hl -= 2;
+			}
+			if (hl > CONFIG_HOST_NAME_MAX ||
+			    !host_name_is_valid(h, hl)) {
+				snprintf(err, errlen, "'%.*s' is not a host name "
+				    "or address such as ringlb.example or "
+				    "192.168.1.10 (no port)", (int)(n > 80 ? 80 :
+				    n), p);
+				return -1;
+			}
+			dst = cfg->admin_hosts[cfg->nadmin_hosts++];
+			for (i = 0; i < hl; i++)
+				dst[i] = (char)(h[i] >= 'A' && h[i] <= 'Z' ?
+				    h[i] - 'A' + 'a' : h[i]);
+			dst[hl] = '\0';
+		}
+		p += n;
+		if (*p != '\0')
+			p++;
+	}
+	return 0;
+}
+
 static int
 set_connect_timeout(struct config *cfg, const char *v, char *err,
     size_t errlen)
@@ -485,9 +612,16 @@ static const struct option_def options[] = {
 	  "children), static (fixed addresses; the default when --replica "
 	  "is given) or docker (containers, through the Docker Engine API)",
 	  set_backend },
-	{ "replicas", "RINGLB_REPLICAS", "N|LIST",
-	  "replicas to start with (default 3), or, for the static backend, a "
-	  "comma-separated list of NAME=HOST:PORT", set_replicas },
+	{ "replicas", "RINGLB_REPLICAS", "N|NAMES|LIST",
+	  "replicas to start with: a count (default 3, named as --name-style "
+	  "says), or their names, comma-separated (\"Server 1,Server 2\"); "
+	  "for the static backend, a comma-separated list of NAME=HOST:PORT",
+	  set_replicas },
+	{ "name-style", "RINGLB_NAME_STYLE", "STYLE",
+	  "how ringlb names the replicas it starts unnamed (at startup and "
+	  "for /add): seed (default: Server 1, Server 2, ..., as the classic "
+	  "assignment names them) or dns (server-1, server-2, ...)",
+	  set_name_style },
 	{ "replica", NULL, "NAME=HOST:PORT",
 	  "a static replica; repeat for each one", set_replica },
 	{ "start-timeout", "RINGLB_START_TIMEOUT_MS", "MS",
@@ -509,6 +643,11 @@ static const struct option_def options[] = {
 	{ "admin-allow", "RINGLB_ADMIN_ALLOW", "NETS",
 	  "without a token, networks besides loopback that may use /add and "
 	  "/rm, e.g. 172.17.0.0/16", set_admin_allow },
+	{ "admin-host", "RINGLB_ADMIN_HOSTS", "NAME",
+	  "a name (or address) clients reach ringlb by, besides localhost, "
+	  "127.0.0.1, [::1] and the address connected to; /add and /rm "
+	  "refuse any other Host without a token; repeatable, the variable "
+	  "a comma-separated list", set_admin_hosts },
 	{ NULL, "RINGLB_ADMIN_TOKEN", "TOKEN",
 	  "require 'Authorization: Bearer TOKEN' on /add and /rm (from any "
 	  "address)", set_admin_token },
@@ -622,6 +761,7 @@ config_usage(FILE *fp)
 	fprintf(fp, "\nexamples:\n"
 	    "  ringlb                      3 local replicas on port 5000\n"
 	    "  ringlb --replicas 5 --state-file /var/lib/ringlb/state.json\n"
+	    "  ringlb --replicas 'Server 1,Server 2'\n"
 	    "  ringlb --replica a=127.0.0.1:5001 --replica b=127.0.0.1:5002\n"
 	    "  ringlb --backend docker     3 replica containers on network "
 	    "net1\n");
@@ -688,12 +828,54 @@ check_state_dir(const struct config *cfg, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * The replicas to start with must fit the backend's limit and the ring:
+ * the classic ring places at most 56 (512 slots, 9 virtual servers each),
+ * and one it cannot place would be listed as up but never be given a key.
+ */
+static int
+config_check_count(const struct config *cfg, char *err, size_t errlen)
+{
+	int n, cap = ring_capacity(&cfg->ring);
+	int is_static = strcmp(cfg->backend, "static") == 0;
+
+	n = is_static ? cfg->nstatic : cfg->replicas;
+	if (n > cap) {
+		snprintf(err, errlen, "%d replicas, but the classic ring places "
+		    "at most %d: its %d slots take %d virtual servers per "
+		    "replica; use --ring table or --ring hash, or start at most "
+		    "%d", n, cap, RING_CLASSIC_SLOTS, RING_CLASSIC_VNODES, cap);
+		return -1;
+	}
+	if (strcmp(cfg->backend, "process") == 0 && n > cfg->max_replicas) {
+		snprintf(err, errlen, "--replicas %d is more than --max-replicas "
+		    "%d: the process backend runs at most %d replicas; raise "
+		    "--max-replicas (RINGLB_MAX_REPLICAS), up to %d", n,
+		    cfg->max_replicas, cfg->max_replicas, CONFIG_REPLICAS_MAX);
+		return -1;
+	}
+	if (strcmp(cfg->backend, "docker") == 0 && n > cfg->docker.max) {
+		snprintf(err, errlen, "--replicas %d is more than --docker-max "
+		    "%d: the docker backend runs at most %d replicas; raise "
+		    "--docker-max (RINGLB_DOCKER_MAX), up to %d", n,
+		    cfg->docker.max, cfg->docker.max, CONFIG_REPLICAS_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 /* Settings that only make sense together. */
 static int
 config_check(struct config *cfg, char *err, size_t errlen)
 {
 	if (cfg->backend[0] == '\0')
 		strcpy(cfg->backend, cfg->nstatic > 0 ? "static" : "process");
+	if (strcmp(cfg->backend, "static") == 0 && cfg->nreplica_names > 0) {
+		snprintf(err, errlen, "the static backend takes replicas as "
+		    "NAME=HOST:PORT, not names alone ('%s'): give --replica "
+		    "NAME=HOST:PORT for each", cfg->replica_names[0]);
+		return -1;
+	}
 	if (strcmp(cfg->backend, "static") == 0 && cfg->nstatic == 0) {
 		snprintf(err, errlen, "the static backend needs replicas: give "
 		    "--replica NAME=HOST:PORT (repeatable) or RINGLB_REPLICAS="
@@ -703,9 +885,11 @@ config_check(struct config *cfg, char *err, size_t errlen)
 	if (strcmp(cfg->backend, "process") == 0 && cfg->nstatic > 0) {
 		snprintf(err, errlen, "--replica NAME=HOST:PORT is for the "
 		    "static backend; the process backend starts its own "
-		    "replicas (--replicas N)");
+		    "replicas (--replicas N, or --replicas NAME,NAME,...)");
 		return -1;
 	}
+	if (config_check_count(cfg, err, errlen) == -1)
+		return -1;
 	if (cfg->state_file[0] != '\0' && !cfg->check &&
 	    check_state_dir(cfg, err, errlen) == -1)
 		return -1;

@@ -104,6 +104,7 @@ struct gate {
 	unsigned		 live;		/* connections not yet freed */
 	int			 freed;		/* gate_free called */
 	char			*line;		/* one head line, NUL-ended */
+	const char		*name;		/* the server, in messages */
 	struct event		*trim;		/* malloc_trim, deferred */
 	uint64_t		 untrimmed;	/* body bytes freed since */
 	struct gate_conn	*conns;		/* every connection */
@@ -143,6 +144,7 @@ struct gate_conn {
 
 	/* the request being read */
 	size_t			 scanned;	/* head bytes in whole lines */
+	size_t			 nolf;		/* input before it has no LF */
 	unsigned		 lines;
 	int			 method;	/* EVHTTP_REQ_* */
 	int			 http11;
@@ -388,9 +390,10 @@ gate_budget(struct gate_conn *c, uint64_t n)
 
 	if (n <= max - used)
 		return 0;
-	gate_refuse(c, 503, "ringlb holds %llu bytes of request bodies, and "
+	gate_refuse(c, 503, "%s holds %llu bytes of request bodies, and "
 	    "this one's %llu more would pass its limit of %llu "
-	    "(--max-body-memory); try again shortly", (unsigned long long)used,
+	    "(--max-body-memory); try again shortly", c->g->name,
+	    (unsigned long long)used,
 	    (unsigned long long)n, (unsigned long long)max);
 	return -1;
 }
@@ -449,12 +452,20 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 		    "the method, the target and the version");
 		return -1;
 	}
+	/* HTTP-version is "HTTP/" DIGIT "." DIGIT, case-sensitive: one of
+	 * another number is a 505, anything else (1.11, -1.1, 1.1x) a 400 */
 	if (strcmp(version, "HTTP/1.1") == 0)
 		c->http11 = 1;
 	else if (strcmp(version, "HTTP/1.0") != 0) {
-		if (strncmp(version, "HTTP/", 5) == 0)
-			gate_refuse(c, 505, "HTTP version '%.20s' is not "
+		if (strncmp(version, "HTTP/", 5) == 0 &&
+		    version[5] >= '0' && version[5] <= '9' &&
+		    version[6] == '.' &&
+		    version[7] >= '0' && version[7] <= '9' && version[8] == '\0')
+			gate_refuse(c, 505, "HTTP version '%.3s' is not "
 			    "supported; use HTTP/1.1 or HTTP/1.0", version + 5);
+		else if (strncmp(version, "HTTP/", 5) == 0)
+			gate_refuse(c, 400, "malformed request line: the HTTP "
+			    "version is not HTTP/1.1 or HTTP/1.0");
 		else
 			gate_refuse(c, 400, "malformed request line: no "
 			    "HTTP version at its end");
@@ -465,8 +476,8 @@ gate_request_line(struct gate_conn *c, char *line, size_t len)
 		if (strcmp(line, gate_methods[i].name) == 0)
 			c->method = gate_methods[i].type;
 	if (c->method == 0) {
-		gate_refuse(c, 405, "method %.32s is not supported; ringlb "
-		    "takes %s", line, GATE_METHODS);
+		gate_refuse(c, 405, "method %.32s is not supported; %s "
+		    "takes %s", line, c->g->name, GATE_METHODS);
 		return -1;
 	}
 	if (strlen(target) > TARGET_MAX) {
@@ -650,7 +661,7 @@ gate_request_read(struct gate_conn *c)
 {
 	c->pending++;
 	c->state = GATE_HEAD;
-	c->scanned = 0;
+	c->scanned = c->nolf = 0;
 	c->lines = 0;
 	c->method = 0;
 	c->http11 = c->has_host = c->has_te = c->has_cl = 0;
@@ -664,7 +675,10 @@ gate_request_read(struct gate_conn *c)
  * *next past it; -1 when no whole line is there yet.  first, when not
  * NULL, is src's first chain (evbuffer_peek): a line that lies in it is
  * found with one memchr, the usual case for a head; others are searched
- * for across chains.
+ * for across chains.  A search that finds no line end remembers how far
+ * it looked (src is not drained until a line is found), and the next one
+ * goes on from there: a long line costs its length, not its length times
+ * the reads it took.
  */
 static long
 gate_next_line(struct gate_conn *c, struct evbuffer *src,
@@ -674,7 +688,7 @@ gate_next_line(struct gate_conn *c, struct evbuffer *src,
 	size_t eol = 0, len, full;
 	const char *s, *nl;
 
-	if (first != NULL && c->scanned < first->iov_len) {
+	if (first != NULL && c->scanned < first->iov_len && c->nolf == 0) {
 		s = (const char *)first->iov_base + c->scanned;
 		if ((nl = memchr(s, '\n', first->iov_len - c->scanned)) !=
 		    NULL) {
@@ -689,14 +703,21 @@ gate_next_line(struct gate_conn *c, struct evbuffer *src,
 			return (long)full;
 		}
 	}
-	if (evbuffer_ptr_set(src, &p, c->scanned, EVBUFFER_PTR_SET) == -1)
+	/* from the last byte looked at: it may be the CR of a CRLF */
+	if (evbuffer_ptr_set(src, &p, c->nolf > c->scanned + 1 ? c->nolf - 1 :
+	    c->scanned, EVBUFFER_PTR_SET) == -1)
 		return -1;
 	e = evbuffer_search_eol(src, &p, &eol, EVBUFFER_EOL_CRLF);
-	if (e.pos == -1)
+	if (e.pos == -1) {
+		c->nolf = evbuffer_get_length(src);
 		return -1;
+	}
+	c->nolf = 0;
 	len = (size_t)e.pos - c->scanned;
 	if (len > c->g->cfg->max_header)
 		len = c->g->cfg->max_header;	/* refused by the caller */
+	if (evbuffer_ptr_set(src, &p, c->scanned, EVBUFFER_PTR_SET) == -1)
+		return -1;
 	evbuffer_copyout_from(src, &p, c->g->line, len);
 	c->g->line[len] = '\0';
 	*next = (size_t)e.pos + eol;
@@ -1249,9 +1270,9 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 	gate_register(c);
 	switch (kind) {
 	case GATE_T_REFUSE:
-		gate_refuse(c, 503, "ringlb has %llu client connections open, "
+		gate_refuse(c, 503, "%s has %llu client connections open, "
 		    "its limit (--max-connections); try again shortly",
-		    (unsigned long long)c->g->stats.open);
+		    c->g->name, (unsigned long long)c->g->stats.open);
 		break;
 	case GATE_T_HEAD:
 		if (c->lines == 0 && evbuffer_get_length(
@@ -1536,7 +1557,14 @@ gate_new(struct event_base *base, const struct config *cfg)
 	}
 	g->base = base;
 	g->cfg = cfg;
+	g->name = "ringlb";
 	return g;
+}
+
+void
+gate_set_name(struct gate *g, const char *name)
+{
+	g->name = name;
 }
 
 void

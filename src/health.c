@@ -5,6 +5,14 @@
  * heartbeat per replica is out at a time.  When checks are due is the
  * pool's business (pool.c); every result goes back through one callback
  * that logs only real state changes.
+ *
+ * A heartbeat is never judged late because ringlb's own loop was busy:
+ * libcurl checks a transfer's deadline before it reads the socket, so
+ * after a loop stall an answer already waiting there is reported as a
+ * timeout.  A timeout noticed well after its deadline (HC_LATE_MS) is
+ * therefore not counted: the heartbeat is sent again at once, up to
+ * HC_LATE_RETRIES times in a row, and only the retry's result counts.
+ * A replica that hangs is still timed out on time, and counted.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +23,12 @@
 #include "config.h"
 #include "curlev.h"
 #include "health.h"
+#include "log.h"
 #include "replica.h"
+#include "util.h"
+
+#define HC_LATE_MS	100	/* a timeout noticed this late: the loop's */
+#define HC_LATE_RETRIES	3
 
 struct health {
 	const struct config	*cfg;
@@ -26,6 +39,8 @@ struct health {
 
 struct hc {
 	struct replica	*rep;
+	uint64_t	 sent_ms;	/* when this attempt went out */
+	int		 late;		/* late timeouts retried in a row */
 	char		 url[REPLICA_URL_MAX + 16];
 	char		 errbuf[CURL_ERROR_SIZE];
 };
@@ -39,6 +54,19 @@ health_done(CURL *easy, CURLcode rc, void *arg)
 	char why[CURL_ERROR_SIZE + 64];
 
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, &hc);
+	if (rc == CURLE_OPERATION_TIMEDOUT && hc->late < HC_LATE_RETRIES &&
+	    now_ms() - hc->sent_ms > (uint64_t)h->cfg->health_timeout_ms +
+	    HC_LATE_MS) {
+		log_debug("replica %s: heartbeat timeout seen %llu ms after "
+		    "it was sent (the loop was busy); asking again",
+		    hc->rep->name, (unsigned long long)(now_ms() -
+		    hc->sent_ms));
+		hc->late++;
+		hc->errbuf[0] = '\0';
+		hc->sent_ms = now_ms();
+		if (curlev_add(h->cv, easy) == 0)
+			return;
+	}
 	hc->rep->hc_busy = 0;
 	if (rc != CURLE_OK) {
 		snprintf(why, sizeof(why), "heartbeat failed: %s",
@@ -123,6 +151,8 @@ health_check(struct health *h, struct replica *rep)
 	snprintf(hc->url, sizeof(hc->url), "%s/heartbeat", rep->base_url);
 	curl_easy_setopt(e, CURLOPT_URL, hc->url);
 	hc->errbuf[0] = '\0';
+	hc->late = 0;
+	hc->sent_ms = now_ms();
 	if (curlev_add(h->cv, e) == 0)
 		rep->hc_busy = 1;
 }

@@ -18,6 +18,17 @@
  *
  * One timer ticks every POOL_TICK_MS and does all the waiting: heartbeats
  * that are due, start timeouts, respawn back-off, draining and freeing.
+ *
+ * Back-off.  A start that fails (the spawn fails, or the instance dies
+ * before its first heartbeat) is retried after 0.1 s, doubling to 5 s.
+ * An instance that dies within POOL_STABLE_MS of joining the ring counts
+ * as a failed start too: the first such death is replaced at once (a
+ * replica killed by hand comes back at once), each further one in a row
+ * waits twice as long as the last, from 1 s up to 30 s - so a replica
+ * that crashes just after its first heartbeat is started about 6 times
+ * in its first minute (at 0, 1, 3, 7, 15 and 31 s), then twice a minute.
+ * An instance that stays up POOL_STABLE_MS clears the count and the
+ * delay.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,8 +51,11 @@
 #define POOL_MAX		(CONFIG_REPLICAS_MAX * 2)
 #define POOL_TICK_MS		25
 #define POOL_FAST_CHECK_MS	50	/* heartbeats while starting */
-#define RESPAWN_MIN_MS		100
-#define RESPAWN_MAX_MS		5000
+#define RESPAWN_MIN_MS		100	/* after a failed start ... */
+#define RESPAWN_MAX_MS		5000	/* ... doubling up to this */
+#define POOL_STABLE_MS		10000	/* dying sooner after joining: */
+#define EARLY_DEATH_MIN_MS	1000	/* ... waits this, doubling ... */
+#define EARLY_DEATH_MAX_MS	30000	/* ... up to this */
 
 /* An /add in progress; at most one at a time. */
 struct pool_op {
@@ -283,7 +297,8 @@ op_check_done(struct pool *p)
 		rep->pending = 0;
 		rep->ready = 0;
 		rep->state = REPLICA_UP;
-		rep->hc_next = now_ms() + p->cfg->health_interval_ms;
+		rep->up_since = now_ms();
+		rep->hc_next = rep->up_since + p->cfg->health_interval_ms;
 		ring_join(p, rep);
 		log_info("replica %s is up at %s:%u", rep->name, rep->host,
 		    (unsigned)rep->port);
@@ -295,20 +310,31 @@ op_check_done(struct pool *p)
 }
 
 /*
- * The most replicas there may be: ringlb's limit, or the backend's when
- * lower; *why says which, for an error message.
+ * The most replicas there may be: ringlb's limit, the backend's, or the
+ * ring's (the classic ring places at most 56), whichever is lowest; why
+ * says which, and what to change, for an error message.
  */
 static int
-pool_capacity(const struct pool *p, const char **why)
+pool_capacity(const struct pool *p, char *why, size_t whylen)
 {
-	int cap = p->be->ops->capacity ? p->be->ops->capacity(p->be) : 0;
+	int cap = CONFIG_REPLICAS_MAX, be_cap, ring_cap;
 
-	if (cap > 0 && cap < CONFIG_REPLICAS_MAX) {
-		*why = "the backend's limit (--docker-max)";
-		return cap;
+	snprintf(why, whylen, "ringlb's limit");
+	be_cap = p->be->ops->capacity ? p->be->ops->capacity(p->be) : 0;
+	if (be_cap > 0 && be_cap < cap) {
+		cap = be_cap;
+		snprintf(why, whylen, "the %s backend's limit; raise it with "
+		    "%s", p->be->ops->name, p->be->ops->capacity_option ?
+		    p->be->ops->capacity_option : "its settings");
 	}
-	*why = "ringlb's limit";
-	return CONFIG_REPLICAS_MAX;
+	ring_cap = ring_capacity(&p->cfg->ring);
+	if (ring_cap < cap) {
+		cap = ring_cap;
+		snprintf(why, whylen, "the classic ring's %d slots take %d "
+		    "virtual servers per replica; use --ring table or --ring "
+		    "hash for more", RING_CLASSIC_SLOTS, RING_CLASSIC_VNODES);
+	}
+	return cap;
 }
 
 int
@@ -316,7 +342,7 @@ pool_add(struct pool *p, char (*names)[RING_NAME_LEN], int n,
     pool_add_cb done, void *arg, int *http_code, char *err, size_t errlen)
 {
 	struct pool_op *op;
-	const char *capwhy;
+	char capwhy[256];
 	int i, cap;
 
 	if (p->op != NULL || p->shutting_down) {
@@ -326,7 +352,8 @@ pool_add(struct pool *p, char (*names)[RING_NAME_LEN], int n,
 		    "try again when it has answered");
 		return -1;
 	}
-	if (pool_size(p) + n > (cap = pool_capacity(p, &capwhy))) {
+	if (pool_size(p) + n > (cap = pool_capacity(p, capwhy,
+	    sizeof(capwhy)))) {
 		*http_code = 400;
 		snprintf(err, errlen, "at most %d replicas (%s); %d more would "
 		    "make %d", cap, capwhy, n, pool_size(p) + n);
@@ -361,15 +388,23 @@ pool_add(struct pool *p, char (*names)[RING_NAME_LEN], int n,
 
 /* --- starting, eviction, replacement ---------------------------------- */
 
-/* Start rep again later, waiting twice as long as last time (capped). */
+/*
+ * Start rep again later, waiting twice as long as last time, at least
+ * min and at most max.
+ */
 static void
-schedule_respawn(struct replica *rep)
+schedule_respawn(struct replica *rep, unsigned min, unsigned max)
 {
-	rep->respawn_delay_ms = rep->respawn_delay_ms ?
-	    rep->respawn_delay_ms * 2 : RESPAWN_MIN_MS;
-	if (rep->respawn_delay_ms > RESPAWN_MAX_MS)
-		rep->respawn_delay_ms = RESPAWN_MAX_MS;
-	rep->respawn_at = now_ms() + rep->respawn_delay_ms;
+	unsigned d = rep->respawn_delay_ms * 2;
+
+	if (d < min)
+		d = min;
+	if (d > max)
+		d = max;
+	if (d < rep->respawn_delay_ms)	/* never shorter than last time */
+		d = rep->respawn_delay_ms;
+	rep->respawn_delay_ms = d;
+	rep->respawn_at = now_ms() + d;
 }
 
 static void
@@ -387,7 +422,7 @@ on_spawned(struct replica *rep, int status, const char *why, void *arg)
 		}
 		log_warnx("replica %s could not be started: %s", rep->name,
 		    why);
-		schedule_respawn(rep);
+		schedule_respawn(rep, RESPAWN_MIN_MS, RESPAWN_MAX_MS);
 		return;
 	}
 	rep->addressed = 1;
@@ -406,23 +441,46 @@ pool_spawn(struct pool *p, struct replica *rep)
 	p->be->ops->spawn(p->be, rep, on_spawned, p);
 }
 
-/* Take rep off the ring; replace it (process) or wait for it (static). */
+/*
+ * Take rep off the ring; replace it (process, docker) or wait for it
+ * (static).  An instance that dies soon after joining is replaced with
+ * back-off (see the top of this file).
+ */
 static void
 pool_evict(struct pool *p, struct replica *rep, const char *why)
 {
+	uint64_t now = now_ms();
+
 	ring_leave(p, rep);
 	rep->state = REPLICA_DOWN;
 	pool_note(p, "evicted", rep, "%s", why);
-	if (p->be->ops->replaces) {
-		log_warnx("replica %s evicted (%s); starting a replacement",
-		    rep->name, why);
-		rep->respawns++;
-		pool_spawn(p, rep);
-	} else {
+	if (!p->be->ops->replaces) {
 		log_warnx("replica %s evicted (%s); waiting for it to answer "
 		    "again", rep->name, why);
-		rep->hc_next = now_ms() + p->cfg->health_interval_ms;
+		rep->hc_next = now + p->cfg->health_interval_ms;
+		return;
 	}
+	if (now - rep->up_since >= POOL_STABLE_MS) {
+		rep->early_deaths = 0;
+		rep->respawn_delay_ms = 0;
+	} else if (rep->early_deaths++ > 0) {
+		/* no heartbeats to what is left of it meanwhile */
+		rep->addressed = 0;
+		schedule_respawn(rep, EARLY_DEATH_MIN_MS, EARLY_DEATH_MAX_MS);
+		log_warnx("replica %s evicted (%s) %llu ms after joining, %u "
+		    "times in a row; starting a replacement in %u ms",
+		    rep->name, why, (unsigned long long)(now - rep->up_since),
+		    rep->early_deaths, rep->respawn_delay_ms);
+		pool_note(p, "backing off", rep, "died %u times in a row "
+		    "within %d s of joining; next start in %.1f s",
+		    rep->early_deaths, POOL_STABLE_MS / 1000,
+		    rep->respawn_delay_ms / 1000.0);
+		return;
+	}
+	log_warnx("replica %s evicted (%s); starting a replacement",
+	    rep->name, why);
+	rep->respawns++;
+	pool_spawn(p, rep);
 }
 
 static void
@@ -440,13 +498,13 @@ on_health(struct replica *rep, int ok, const char *why, void *arg)
 	case REPLICA_STARTING:
 		if (!ok || !rep->addressed)
 			break;
-		rep->respawn_delay_ms = 0;
 		if (rep->pending) {
 			rep->ready = 1;
 			op_check_done(p);
 			break;
 		}
 		rep->state = REPLICA_UP;
+		rep->up_since = now;
 		rep->hc_next = now + p->cfg->health_interval_ms;
 		ring_join(p, rep);
 		log_info("replica %s is up at %s:%u", rep->name, rep->host,
@@ -476,9 +534,12 @@ on_health(struct replica *rep, int ok, const char *why, void *arg)
 			pool_evict(p, rep, why);
 		break;
 	case REPLICA_DOWN:
-		if (!ok)
+		/* a replaced replica comes back as a new instance, never
+		 * through a heartbeat its old one still had out */
+		if (!ok || p->be->ops->replaces)
 			break;
 		rep->state = REPLICA_UP;
+		rep->up_since = now;
 		rep->hc_fails = 0;
 		rep->hc_next = now + p->cfg->health_interval_ms;
 		ring_join(p, rep);
@@ -508,7 +569,7 @@ on_lost(struct replica *rep, const char *why, void *arg)
 		}
 		log_warnx("replica %s: %s while starting", rep->name, why);
 		rep->addressed = 0;
-		schedule_respawn(rep);
+		schedule_respawn(rep, RESPAWN_MIN_MS, RESPAWN_MAX_MS);
 		break;
 	default:
 		pool_evict(p, rep, why);
@@ -727,7 +788,7 @@ pool_start(struct pool *p, char *err, size_t errlen)
 {
 	char (*names)[RING_NAME_LEN];
 	struct replica *rep;
-	const char *capwhy;
+	char capwhy[256];
 	int i, n, cap, restored = 0;
 
 	if ((names = calloc(CONFIG_REPLICAS_MAX, sizeof(*names))) == NULL) {
@@ -749,11 +810,29 @@ pool_start(struct pool *p, char *err, size_t errlen)
 	}
 	if (n == 0)
 		n = p->be->ops->initial(p->be, names, CONFIG_REPLICAS_MAX);
-	if (n > (cap = pool_capacity(p, &capwhy))) {
+	if (n > (cap = pool_capacity(p, capwhy, sizeof(capwhy)))) {
 		snprintf(err, errlen, "%d replicas to start, but at most %d "
 		    "(%s)", n, cap, capwhy);
 		free(names);
 		return -1;
+	}
+	/* every name checked before anything is started */
+	for (i = 0; i < n; i++) {
+		char why[256];
+
+		if (!pool_name_clash(p, names[i], names, i, why, sizeof(why)))
+			continue;
+		if (!restored) {
+			snprintf(err, errlen, "%s", why);
+			free(names);
+			return -1;
+		}
+		/* a state file of an older ringlb, with other rules */
+		log_warnx("not restoring replica %s: %s", names[i], why);
+		memmove(names[i], names[i + 1],
+		    (size_t)(n - i - 1) * RING_NAME_LEN);
+		n--;
+		i--;
 	}
 	for (i = 0; i < n; i++) {
 		if ((rep = pool_new_replica(p, names[i])) == NULL) {
@@ -860,6 +939,14 @@ pool_has(const struct pool *p, const char *name)
 }
 
 int
+pool_on_ring(const struct pool *p, const struct replica *rep)
+{
+	int idx = ring_find(p->ring, rep->name);
+
+	return idx != -1 && ring_member_data(p->ring, idx) == rep;
+}
+
+int
 pool_healthy(const struct pool *p)
 {
 	return ring_count(p->ring);
@@ -912,11 +999,43 @@ name_in(char (*list)[RING_NAME_LEN], int n, const char *name)
 	return 0;
 }
 
+/*
+ * Two different names the backend cannot run side by side (the docker
+ * backend: the same container name or network alias); 1 with why.
+ */
+static int
+names_clash(const struct pool *p, const char *a, const char *b, char *why,
+    size_t whylen)
+{
+	if (p->be->ops->name_clash == NULL || strcmp(a, b) == 0)
+		return 0;
+	return p->be->ops->name_clash(p->be, a, b, why, whylen);
+}
+
+int
+pool_name_clash(const struct pool *p, const char *name,
+    char (*also)[RING_NAME_LEN], int nalso, char *why, size_t whylen)
+{
+	int i;
+
+	/* a replica being stopped still holds its container */
+	for (i = 0; i < p->nreps; i++)
+		if (names_clash(p, name, p->reps[i]->name, why, whylen))
+			return 1;
+	for (i = 0; i < nalso; i++)
+		if (names_clash(p, name, also[i], why, whylen))
+			return 1;
+	return 0;
+}
+
 static int
 name_taken(const struct pool *p, char (*taken)[RING_NAME_LEN], int ntaken,
     const char *name)
 {
-	return pool_has(p, name) || name_in(taken, ntaken, name);
+	char why[256];
+
+	return pool_has(p, name) || name_in(taken, ntaken, name) ||
+	    pool_name_clash(p, name, taken, ntaken, why, sizeof(why));
 }
 
 void
@@ -927,7 +1046,7 @@ pool_generate_names(const struct pool *p, char (*taken)[RING_NAME_LEN],
 	int k = 1, made = 0;
 
 	while (made < count) {
-		replica_generated_name(k++, name);
+		replica_generated_name(p->cfg->name_style, k++, name);
 		if (name_taken(p, taken, ntaken, name))
 			continue;
 		/* out may follow taken: keep it from reusing its own names */

@@ -9,6 +9,11 @@
  * later requests (free list), so the per-request cost is setting a few
  * options, not building a handle.
  *
+ * Nothing of a replica's answer goes out before its status line and
+ * headers have been checked (header_cb): one that is not well-formed
+ * HTTP/1.x, or whose framing the client could read otherwise than libcurl
+ * does, is a 502.
+ *
  * The reply streams: response headers go to the client when the replica's
  * header block ends (with the body's first bytes when they came with it),
  * body bytes as curl hands them over.  What libcurl would build or parse
@@ -31,6 +36,7 @@
  * something is written to it) still gets its answer.
  */
 #include <malloc.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +98,9 @@ struct proxy_tx {
 	unsigned			 paused:1;	/* waiting on client */
 	unsigned			 saw_te:1;	/* replica sent T-E */
 	unsigned			 saw_conn:1;	/* ... Connection */
+	unsigned			 saw_clen:1;	/* ... Content-Length */
+	unsigned			 want_status:1;	/* a status line next */
+	unsigned			 invalid:1;	/* answer refused */
 	unsigned			 head_ready:1;	/* head in chunk, unsent */
 	unsigned			 watching:1;	/* hangup in use */
 	unsigned			 idempotent:1;
@@ -101,6 +110,7 @@ struct proxy_tx {
 	char				 why[512];	/* what failed, so far */
 	size_t				 head_bytes;	/* replica's header so far */
 	char				 abort_why[128]; /* why we ended it */
+	unsigned			 sends;		/* prereq_cb() calls */
 	uint64_t			 start_ns;
 	char				 errbuf[CURL_ERROR_SIZE];
 	struct proxy_tx			*prev, *next;	/* active or free */
@@ -315,34 +325,89 @@ add_forwarded_for(struct proxy_tx *tx, struct evkeyvalq *in,
 }
 
 /*
- * The client's headers, less hop-by-hop ones, plus X-Forwarded-For and
- * X-Request-Id; and blanks for the headers curl would add on its own
- * (Accept always; Content-Type and Expect only to a request with a body,
- * with_body).  Nothing else: every entry costs libcurl a comparison each
- * time it looks for a header of its own.
+ * The options of every Connection header of the request, as one list,
+ * into *conn: the first one's value as it is, or, when there are more,
+ * all of them joined with commas in tx->scratch; NULL when there are
+ * none.  0, or -1 when out of memory.
+ */
+static int
+connection_options(struct proxy_tx *tx, struct evkeyvalq *in,
+    const char **conn)
+{
+	struct evkeyval *h;
+	const char *first = NULL;
+	size_t n = 0, vl;
+	char *p;
+	int count = 0;
+
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next)
+		if (strcasecmp(h->key, "Connection") == 0) {
+			if (count++ == 0)
+				first = h->value;
+			n += strlen(h->value) + 1;
+		}
+	*conn = first;
+	if (count < 2)
+		return 0;
+	if (scratch_reserve(tx, n) == -1)
+		return -1;
+	p = tx->scratch;
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next)
+		if (strcasecmp(h->key, "Connection") == 0) {
+			vl = strlen(h->value);
+			memcpy(p, h->value, vl);
+			p += vl;
+			*p++ = ',';
+		}
+	p[-1] = '\0';
+	*conn = tx->scratch;
+	return 0;
+}
+
+/*
+ * Does a Connection option of the client name the field name[0..nl)?
+ * Never one that ringlb answers for: Host, X-Request-Id (the request's
+ * key) and X-Forwarded-For (the client's address) go to the replica
+ * whatever the client says; the body's framing is libcurl's own.
+ */
+static int
+connection_named(const char *conn, const char *name, size_t nl)
+{
+	return conn != NULL && header_in_connection(conn, name, nl) &&
+	    !HEADER_IS(name, nl, "Host") &&
+	    !HEADER_IS(name, nl, "X-Request-Id") &&
+	    !HEADER_IS(name, nl, "X-Forwarded-For");
+}
+
+/*
+ * The client's headers, less hop-by-hop ones (and those its Connection
+ * headers name), plus X-Forwarded-For and X-Request-Id; and blanks for
+ * the headers curl would add on its own (Accept always; Content-Type and
+ * Expect only to a request with a body, with_body).  Nothing else: every
+ * entry costs libcurl a comparison each time it looks for a header of its
+ * own.
  */
 static int
 build_request_headers(struct proxy_tx *tx, const char *request_id,
     int with_body)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(tx->req);
-	const char *conn = NULL, *peer = "";
+	const char *conn, *peer = "";
 	struct evkeyval *h;
 	int have_accept = 0, have_ctype = 0, nxff = 0;
 	ev_uint16_t port;
 
 	tx->hlen = 0;
 	tx->nhnodes = 0;
-	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next)
-		if (conn == NULL && strcasecmp(h->key, "Connection") == 0)
-			conn = h->value;
+	if (connection_options(tx, in, &conn) == -1)
+		return -1;
 	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
 		size_t nl = strlen(h->key);
 
 		if (header_hop_by_hop(h->key, nl) ||
 		    HEADER_IS(h->key, nl, "Content-Length") ||
 		    HEADER_IS(h->key, nl, "Expect") ||
-		    header_in_connection(conn, h->key, nl))
+		    connection_named(conn, h->key, nl))
 			continue;
 		if (HEADER_IS(h->key, nl, "X-Forwarded-For")) {
 			nxff++;
@@ -390,8 +455,8 @@ build_request_headers(struct proxy_tx *tx, const char *request_id,
  * keyed "Date" when the replica sent one, so that evhttp adds none.
  * Connection and Transfer-Encoding are hop-by-hop and never kept, and
  * Content-Type is looked up only for a default type, which ringlb does not
- * set.  A line with a CR or NUL byte in it is dropped (evhttp refused such
- * values).
+ * set.  Every line has passed header_line()'s checks: a token for a
+ * name, no control character in the value.
  */
 static int
 rhead_add(struct proxy_tx *tx, const char *name, size_t nl, const char *v,
@@ -465,11 +530,14 @@ rhead_filter(struct proxy_tx *tx, int (*drop)(const struct rline *,
 	tx->rlen = o;
 }
 
+/* A Connection header, or a field one names; never the answer's length,
+ * which the replica cannot take back that way. */
 static int
 is_connection(const struct rline *l, const char *conn)
 {
 	return HEADER_IS(l->name, l->nl, "Connection") ||
-	    header_in_connection(conn, l->name, l->nl);
+	    (header_in_connection(conn, l->name, l->nl) &&
+	    !HEADER_IS(l->name, l->nl, "Content-Length"));
 }
 
 static int
@@ -622,6 +690,31 @@ fast_head(struct proxy_tx *tx)
 	return 0;
 }
 
+/*
+ * An answer without a Content-Length (the replica chunked it, or ends it
+ * by closing; libcurl has undone any chunking): an HTTP/1.1 client gets it
+ * chunked by evhttp, but an HTTP/1.0 client knows no chunking, so for it
+ * the answer can only end with the connection.  evhttp would keep a 1.0
+ * keep-alive connection open and announce what body it holds so far,
+ * none, as "Content-Length: 0", and the body would be read as the answer
+ * to the next request.  So the request is made to ask for a close, which
+ * evhttp honours: no length, "Connection: close", and the connection
+ * closed after the body.
+ */
+static void
+close_delimited(struct proxy_tx *tx)
+{
+	struct evhttp_request *req = tx->req;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+
+	if (req->minor != 0 || tx->status == 204 || tx->status == 304 ||
+	    evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+		return;			/* chunked, or no body */
+	while (evhttp_remove_header(in, "Connection") == 0)
+		;
+	evhttp_add_header(in, "Connection", "close");
+}
+
 static void
 start_reply(struct proxy_tx *tx)
 {
@@ -637,8 +730,9 @@ start_reply(struct proxy_tx *tx)
 	}
 	if (tx->saw_conn)
 		drop_connection_named(tx);
-	/* curl has undone the chunking; libevent re-chunks if needed */
-	if (tx->saw_te)
+	/* a 204 has no body and no length (RFC 9110 8.6), whatever a
+	 * replica says; libcurl reads none */
+	if (tx->status == 204 && tx->saw_clen)
 		rhead_filter(tx, is_content_length, NULL);
 	while (rhead_next(tx, &off, &l) == 0) {
 		if (date.name == NULL && HEADER_IS(l.name, l.nl, "Date"))
@@ -651,7 +745,8 @@ start_reply(struct proxy_tx *tx)
 		memcpy(tx->scratch, clen.value, clen.vl);
 		tx->scratch[clen.vl] = '\0';
 		evhttp_add_header(out, "Content-Length", tx->scratch);
-	}
+	} else
+		close_delimited(tx);
 
 	/* the value: Date's, or X-Served-By's; then the other lines */
 	n = tx->rlen + nn + sizeof("\r\nX-Served-By: ");
@@ -688,77 +783,176 @@ start_reply(struct proxy_tx *tx)
 	tx->started = 1;
 }
 
+/*
+ * Refuse the replica's answer: nothing of it has gone to the client yet,
+ * and nothing will; the client gets a 502 saying why (tx_finish).  0, for
+ * header_cb to return, which ends the transfer.
+ */
+static size_t	answer_invalid(struct proxy_tx *, const char *, ...)
+		    LOG_PRINTF(2, 3);
+
 static size_t
-header_cb(char *data, size_t size, size_t nitems, void *arg)
+answer_invalid(struct proxy_tx *tx, const char *fmt, ...)
 {
-	struct proxy_tx *tx = arg;
-	size_t len = size * nitems, nl, vl;
+	va_list ap;
+	int n;
+
+	n = snprintf(tx->abort_why, sizeof(tx->abort_why), "its answer is "
+	    "invalid: ");
+	va_start(ap, fmt);
+	vsnprintf(tx->abort_why + n, sizeof(tx->abort_why) - (size_t)n, fmt,
+	    ap);
+	va_end(ap);
+	tx->invalid = 1;
+	return 0;
+}
+
+/*
+ * A status line: it must be "HTTP/1.x NNN reason", as RFC 9112 has it
+ * (libcurl takes more: leading blanks, "HTTP 200", a reason with a bare CR
+ * in it, any three digits).  1xx answers are interim, and libcurl reads
+ * the final one after them; but a 101 would switch protocols, which
+ * ringlb does not forward (the client's Upgrade header is hop-by-hop and
+ * never reaches the replica), so it is refused like a final status
+ * outside 200-599.
+ */
+static size_t
+status_line(struct proxy_tx *tx, const char *data, size_t len, size_t n)
+{
+	const char *reason;
+	size_t rl;
+	int code;
+
+	switch (header_status_line(data, len, &code, &reason, &rl)) {
+	case 0:
+		break;
+	case -2:
+		return answer_invalid(tx, "a control character (CR, NUL, ...) "
+		    "in its status line");
+	default:
+		return answer_invalid(tx, "a status line that is not "
+		    "\"HTTP/1.x NNN reason\"");
+	}
+	if (code == 101)
+		return answer_invalid(tx, "101 Switching Protocols (ringlb "
+		    "does not forward protocol upgrades)");
+	if (code < 100 || code > 599)
+		return answer_invalid(tx, "status %d (a final one is "
+		    "200-599)", code);
+	/* A new status line: drop what an interim 1xx block left. */
+	tx->want_status = 0;
+	tx->rlen = 0;
+	tx->saw_te = tx->saw_conn = tx->saw_clen = 0;
+	tx->status = code;
+	if (rl >= sizeof(tx->reason))
+		rl = sizeof(tx->reason) - 1;
+	memcpy(tx->reason, reason, rl);
+	tx->reason[rl] = '\0';
+	return n;
+}
+
+/*
+ * A header line, checked before it is kept: a token for a name, right
+ * before its colon; a value with no control character; no folded line.
+ * The framing libcurl reads the body by must be the one the client is
+ * told: one Content-Length that is a number, or one Transfer-Encoding
+ * that is chunked, not both (checked at the block's end).  Any other
+ * transfer coding is refused too: libcurl would hand the coded bytes over
+ * as the body, and Transfer-Encoding is hop-by-hop, so the client would
+ * never learn of the coding.
+ */
+static size_t
+header_line(struct proxy_tx *tx, const char *data, size_t len, size_t n)
+{
 	const char *colon, *v;
+	size_t nl, vl;
+	int64_t clen;
 
-	if (tx->started)
-		return len;			/* trailers: not passed on */
-	tx->head_bytes += len;
-	if (tx->head_bytes > tx->px->cfg->max_response_header) {
-		snprintf(tx->abort_why, sizeof(tx->abort_why), "its response "
-		    "headers exceed %llu bytes (--max-response-header)",
-		    (unsigned long long)tx->px->cfg->max_response_header);
-		return 0;		/* ends the transfer */
-	}
-	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-		len--;
-	if (len == 0) {				/* end of a header block */
-		if (tx->status >= 200)
-			start_reply(tx);
-		return size * nitems;
-	}
-	if (len > 5 && memcmp(data, "HTTP/", 5) == 0) {
-		const char *sp = memchr(data, ' ', len);
-		int code = 0;
-		size_t k;
-
-		/* A new status line: drop what an interim 1xx block left. */
-		tx->rlen = 0;
-		tx->saw_te = tx->saw_conn = 0;
-		tx->reason[0] = '\0';
-		for (k = sp ? (size_t)(sp - data) + 1 : len;
-		    k < len && data[k] >= '0' && data[k] <= '9'; k++)
-			code = code * 10 + (data[k] - '0');
-		tx->status = code;
-		if (k < len && data[k] == ' ') {
-			k++;
-			if ((vl = len - k) >= sizeof(tx->reason))
-				vl = sizeof(tx->reason) - 1;
-			memcpy(tx->reason, data + k, vl);
-			tx->reason[vl] = '\0';
-		}
-		return size * nitems;
-	}
 	if (data[0] == ' ' || data[0] == '\t')
-		return size * nitems;		/* obsolete line folding */
-	if ((colon = memchr(data, ':', len)) == NULL)
-		return size * nitems;
+		return answer_invalid(tx, "a folded header line (obs-fold)");
+	if ((colon = memchr(data, ':', len)) == NULL ||
+	    !header_name_valid(data, (size_t)(colon - data)))
+		return answer_invalid(tx, "a header name that is not a token");
 	nl = (size_t)(colon - data);
-	if (nl == 0 || nl >= 256 || memchr(data, '\r', len) != NULL ||
-	    memchr(data, '\0', len) != NULL)
-		return size * nitems;
-	if (header_hop_by_hop(data, nl)) {
-		if (HEADER_IS(data, nl, "Transfer-Encoding"))
-			tx->saw_te = 1;
-		/* kept until the block ends: see drop_connection_named() */
-		if (HEADER_IS(data, nl, "Connection"))
-			tx->saw_conn = 1;
-		else
-			return size * nitems;
-	}
 	v = colon + 1;
 	vl = len - nl - 1;
 	while (vl > 0 && (*v == ' ' || *v == '\t')) {
 		v++;
 		vl--;
 	}
+	while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+		vl--;
+	if (!header_value_valid(v, vl))
+		return answer_invalid(tx, "a control character (CR, NUL, ...) "
+		    "in the value of %.*s", (int)(nl < 48 ? nl : 48), data);
+	if (HEADER_IS(data, nl, "Content-Length")) {
+		if (tx->saw_clen)
+			return answer_invalid(tx, "duplicate header line "
+			    "Content-Length");
+		if (header_content_length(v, vl, &clen) == -1)
+			return answer_invalid(tx, "a Content-Length that is not "
+			    "a number");
+		tx->saw_clen = 1;
+	} else if (header_hop_by_hop(data, nl)) {
+		if (HEADER_IS(data, nl, "Transfer-Encoding")) {
+			if (tx->saw_te)
+				return answer_invalid(tx, "duplicate header "
+				    "line Transfer-Encoding");
+			if (!HEADER_IS(v, vl, "chunked"))
+				return answer_invalid(tx, "a Transfer-Encoding "
+				    "other than chunked");
+			tx->saw_te = 1;
+		}
+		/* kept until the block ends: see drop_connection_named() */
+		if (HEADER_IS(data, nl, "Connection"))
+			tx->saw_conn = 1;
+		else
+			return n;
+	}
 	if (rhead_add(tx, data, nl, v, vl) == -1)
 		return 0;
-	return size * nitems;
+	return n;
+}
+
+/*
+ * The replica's status line and header lines, one a call, each checked
+ * before anything of the answer goes to the client (status_line,
+ * header_line): an answer that fails a check is a 502.
+ */
+static size_t
+header_cb(char *data, size_t size, size_t nitems, void *arg)
+{
+	struct proxy_tx *tx = arg;
+	size_t n = size * nitems, len = n;
+
+	if (tx->started)
+		return n;			/* trailers: not passed on */
+	tx->head_bytes += n;
+	if (tx->head_bytes > tx->px->cfg->max_response_header) {
+		snprintf(tx->abort_why, sizeof(tx->abort_why), "its response "
+		    "headers exceed %llu bytes (--max-response-header)",
+		    (unsigned long long)tx->px->cfg->max_response_header);
+		return 0;		/* ends the transfer */
+	}
+	/* one line end, CRLF or LF: any other CR is a bare one */
+	if (len > 0 && data[len - 1] == '\n')
+		len--;
+	if (len > 0 && data[len - 1] == '\r')
+		len--;
+	if (tx->want_status)
+		return status_line(tx, data, len, n);
+	if (len > 0)
+		return header_line(tx, data, len, n);
+	/* the end of a header block */
+	if (tx->status < 200) {
+		tx->want_status = 1;	/* an interim answer's */
+		return n;
+	}
+	if (tx->saw_clen && tx->saw_te)
+		return answer_invalid(tx, "both Content-Length and "
+		    "Transfer-Encoding");
+	start_reply(tx);
+	return n;
 }
 
 /* Take tx off px->heads. */
@@ -837,8 +1031,8 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	struct bufferevent *bev;
 
 	if (!tx->started) {
-		if (tx->status == 0)
-			return 0;		/* not HTTP */
+		if (tx->status < 200)
+			return 0;	/* not HTTP, or a 1xx's body */
 		start_reply(tx);
 	}
 	bev = evhttp_connection_get_bufferevent(tx->evcon);
@@ -924,6 +1118,48 @@ client_hangup(evutil_socket_t fd, short what, void *arg)
 	evhttp_connection_free(evcon);
 }
 
+/*
+ * Is the request safe to send again, after the replica may have taken it?
+ * Only without a body, and with a method that means the same done twice:
+ * a request with a body is never sent twice (nor a POST or PATCH).
+ */
+static int
+tx_resendable(const struct proxy_tx *tx)
+{
+	return tx->idempotent && !tx->has_body;
+}
+
+/*
+ * libcurl calls this each time it is about to send the request on a
+ * connection: once, and again whenever a reused connection died after the
+ * request was written but before any byte of an answer came, as libcurl
+ * then sends the request again on a new connection, whatever its method
+ * (Curl_retry_request).  The replica may have taken it the first time: a
+ * request that is not safe to repeat ends here instead, and its client
+ * gets a 502 (tx_finish); one that is goes again, counted as a retry.
+ */
+static int
+prereq_cb(void *arg, char *ip, char *local_ip, int port, int local_port)
+{
+	struct proxy_tx *tx = arg;
+
+	(void)ip;
+	(void)local_ip;
+	(void)port;
+	(void)local_port;
+	if (tx->sends++ == 0)
+		return CURL_PREREQFUNC_OK;
+	if (tx_resendable(tx)) {
+		tx->px->metrics->retries++;
+		return CURL_PREREQFUNC_OK;
+	}
+	snprintf(tx->abort_why, sizeof(tx->abort_why), "the connection "
+	    "closed after the request was sent, before any answer; a %s is "
+	    "never sent twice", tx->has_body ? "request with a body" :
+	    "POST or PATCH");
+	return CURL_PREREQFUNC_ABORT;
+}
+
 static struct proxy_tx *
 tx_get(struct proxy *px)
 {
@@ -953,6 +1189,8 @@ tx_get(struct proxy *px)
 		curl_easy_setopt(tx->easy, CURLOPT_WRITEDATA, tx);
 		curl_easy_setopt(tx->easy, CURLOPT_HEADERFUNCTION, header_cb);
 		curl_easy_setopt(tx->easy, CURLOPT_HEADERDATA, tx);
+		curl_easy_setopt(tx->easy, CURLOPT_PREREQFUNCTION, prereq_cb);
+		curl_easy_setopt(tx->easy, CURLOPT_PREREQDATA, tx);
 		curl_easy_setopt(tx->easy, CURLOPT_ERRORBUFFER, tx->errbuf);
 		curl_easy_setopt(tx->easy, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(tx->easy, CURLOPT_TCP_NODELAY, 1L);
@@ -1103,6 +1341,9 @@ tx_launch(struct proxy_tx *tx)
 	tx->status = 0;
 	tx->head_bytes = 0;
 	tx->rlen = 0;
+	tx->want_status = 1;
+	tx->saw_te = tx->saw_conn = tx->saw_clen = tx->invalid = 0;
+	tx->sends = 0;
 	rep->inflight++;
 	if (curlev_add(tx->px->cv, tx->easy) == -1) {
 		rep->inflight--;
@@ -1309,7 +1550,7 @@ tx_retryable(struct proxy_tx *tx, enum upstream_failure uf)
 		return !tx->has_body || tx->idempotent;
 	case UF_DROPPED:
 		/* the replica may have seen the request: only if harmless */
-		return tx->idempotent;
+		return tx_resendable(tx);
 	default:
 		return 0;
 	}
@@ -1369,9 +1610,20 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 
 	rep->errors++;
 	curl_easy_getinfo(tx->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-	uf = upstream_failure(rc, connect_us > 0);
+	if (tx->invalid)
+		uf = UF_GARBLED;	/* refused by header_cb */
+	else if (rc == CURLE_ABORTED_BY_CALLBACK && tx->sends > 1)
+		uf = UF_DROPPED;	/* not sent again: prereq_cb */
+	else
+		uf = upstream_failure(rc, connect_us > 0);
 	tx_note_failure(tx, rc);
-	log_debug("request to %s failed: %s", rep->name, tx->why);
+	/* once an answer, with the replica's name: a replica that answers
+	 * badly is a fault to fix, not a passing network failure */
+	if (uf == UF_GARBLED && rc != CURLE_PARTIAL_FILE && !tx->started)
+		log_warnx("replica '%s' sent an answer ringlb does not pass on "
+		    "(the client gets a 502): %s", rep->name, tx->why);
+	else
+		log_debug("request to %s failed: %s", rep->name, tx->why);
 	/* broken or misbehaving (not merely slow): have it checked now */
 	if (uf == UF_UNREACHED || uf == UF_CONNECT_TIMEOUT ||
 	    uf == UF_DROPPED || uf == UF_GARBLED)

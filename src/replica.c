@@ -66,17 +66,31 @@ replica_free(struct replica *rep)
 }
 
 void
-replica_generated_name(int k, char *name)
+replica_generated_name(enum replica_name_style style, int k, char *name)
 {
-	snprintf(name, RING_NAME_LEN, "server-%d", k);
+	snprintf(name, RING_NAME_LEN, style == REPLICA_NAMES_DNS ?
+	    "server-%d" : "Server %d", k);
 }
 
 int
-replica_generated_names(int count, char (*names)[RING_NAME_LEN], int max)
+replica_generated_names(enum replica_name_style style, int count,
+    char (*names)[RING_NAME_LEN], int max)
 {
 	int i;
 
 	for (i = 0; i < count && i < max; i++)
-		replica_generated_name(i + 1, names[i]);
+		replica_generated_name(style, i + 1, names[i]);
 	return i;
+}
+
+int
+replica_name_style_parse(const char *s, enum replica_name_style *style)
+{
+	if (strcmp(s, "seed") == 0)
+		*style = REPLICA_NAMES_SEED;
+	else if (strcmp(s, "dns") == 0)
+		*style = REPLICA_NAMES_DNS;
+	else
+		return -1;
+	return 0;
 }

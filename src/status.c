@@ -69,7 +69,7 @@ status_json(const struct config *cfg, struct pool *p, const struct metrics *m,
 		    (json_int_t)rep->errors, "inflight", (int)rep->inflight,
 		    "share", rep->keyspace_share, "respawns",
 		    (json_int_t)rep->respawns, "on_ring",
-		    rep->keyspace_share > 0));
+		    pool_on_ring(p, rep)));
 	}
 	for (i = 0; (e = pool_event(p, i)) != NULL; i++)
 		json_array_append_new(events, json_pack("{s:I, s:s, s:s, s:s}",

@@ -266,6 +266,36 @@ peer_is_allowed(const char *peer, const struct allow_net *nets, int n)
 	return 0;
 }
 
+int
+host_name_is_valid(const char *s, size_t len)
+{
+	size_t i;
+	int colons = 0;
+
+	if (len == 0 || len > 253)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == ':')
+			colons++;
+		else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'))
+			return 0;
+	}
+	if (colons > 0) {	/* only an IPv6 address has colons */
+		char buf[64];
+		unsigned char a[16];
+
+		if (len >= sizeof(buf))
+			return 0;
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		return inet_pton(AF_INET6, buf, a) == 1;
+	}
+	return 1;
+}
+
 uint64_t
 now_ns(void)
 {

@@ -1,11 +1,13 @@
 #!/bin/sh
-# Run the unit tests and the end-to-end suite; print one closing line
-# "total: N passed, N failed" and exit non-zero on any failure.
+# Run the unit tests and the end-to-end suite; list what was skipped and
+# why, then print one closing line "total: N passed, N failed, N skipped"
+# and exit non-zero on any failure.
 #   usage: tests/run.sh BUILD_DIR PYTHON
 build=${1:-build}
 python=${2:-python3}
 passed=0
 failed=0
+skipped=0
 status=0
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
@@ -29,6 +31,7 @@ junit="$build/e2e-junit.xml"
 RINGLB_BUILD="$(cd "$build" && pwd)" "$python" -m pytest -q -p no:cacheprovider \
 	-rs --timeout=120 --junitxml="$junit" tests/e2e tests/docker || status=1
 if [ -f "$junit" ]; then
+	# the skipped tests, one line each, then "PASSED FAILED SKIPPED"
 	counts=$("$python" - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
@@ -36,15 +39,25 @@ suites = [root] if root.tag == "testsuite" else list(root)
 t = sum(int(s.get("tests", 0)) for s in suites)
 bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
 skip = sum(int(s.get("skipped", 0)) for s in suites)
-print(t - bad - skip, bad)
+for case in root.iter("testcase"):
+    for sk in case.findall("skipped"):
+        where = case.get("classname", "").replace(".", "/") + ".py::" + \
+            case.get("name", "")
+        why = (sk.get("message") or "").replace("\n", " ")
+        print("skipped: %s: %s" % (where, why))
+print(t - bad - skip, bad, skip)
 PY
 )
-	passed=$((passed + ${counts% *}))
-	failed=$((failed + ${counts#* }))
+	echo "$counts" | sed '$d'
+	counts=$(echo "$counts" | tail -n 1)
+	set -- $counts
+	passed=$((passed + $1))
+	failed=$((failed + $2))
+	skipped=$((skipped + $3))
 else
 	echo "end-to-end suite did not run"
 	failed=$((failed + 1))
 fi
 
-echo "total: $passed passed, $failed failed"
+echo "total: $passed passed, $failed failed, $skipped skipped"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

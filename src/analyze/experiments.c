@@ -133,6 +133,10 @@ lb_start(struct lb *lb, int n, const struct variant *v, const char *tag)
 	argv[k++] = listen;
 	argv[k++] = "--replicas";
 	argv[k++] = count;
+	/* the experiments' tables and charts (docs/experiments) name the
+	 * replicas server-1..N, whatever ringlb's default style */
+	argv[k++] = "--name-style";
+	argv[k++] = "dns";
 	for (i = 0; v != NULL && v->args[i] != NULL; i++)
 		argv[k++] = v->args[i];
 	argv[k] = NULL;

@@ -78,10 +78,10 @@ def start_failing(procs, engine, *extra, env=None):
 def test_three_containers_with_labels_and_routing(procs, fake_engine):
     lb = docker_lb(procs, fake_engine)
     c = ours(fake_engine)
-    assert sorted(c) == ["server-1", "server-2", "server-3"]
-    body = c["server-1"]["create"]
-    assert body["Labels"] == {"ringlb.owner": OWNER, "ringlb.replica": "server-1"}
-    assert "SERVER_ID=server-1" in body["Env"]
+    assert sorted(c) == ["Server 1", "Server 2", "Server 3"]
+    body = c["Server 1"]["create"]
+    assert body["Labels"] == {"ringlb.owner": OWNER, "ringlb.replica": "Server 1"}
+    assert "SERVER_ID=Server 1" in body["Env"]
     assert body["Entrypoint"] == ["ringlb-replica"]
     assert body["HostConfig"]["RestartPolicy"] == {"Name": "no"}
     assert body["HostConfig"]["NetworkMode"] == "net1"
@@ -89,7 +89,7 @@ def test_three_containers_with_labels_and_routing(procs, fake_engine):
         "5000/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
     assert body["NetworkingConfig"]["EndpointsConfig"]["net1"]["Aliases"] == [
         "server-1"]
-    assert c["server-1"]["name"] == "ringlb-server-1"
+    assert c["Server 1"]["name"] == "ringlb-Server-1"
     # every request gets an answer from the replica its key maps to
     for k in range(30):
         r = e2e.get(lb.port, "/home?request_id=%d" % k)
@@ -105,16 +105,22 @@ def test_three_containers_with_labels_and_routing(procs, fake_engine):
 
 def test_seed_names_add_and_rm(procs, fake_engine):
     lb = docker_lb(procs, fake_engine)
+    assert e2e.rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]
+    r = e2e.post_json(lb.port, "/rm", {"n": 1, "hostnames": ["Server 1"]},
+                      method="DELETE")
+    assert r.status == 200, r.body
     r = e2e.post_json(lb.port, "/add", {"n": 1, "hostnames": ["Server 4"]})
     assert r.status == 200, r.body
     assert r.json()["message"]["replicas"] == [
-        "Server 4", "server-1", "server-2", "server-3"]
+        "Server 2", "Server 3", "Server 4"]
     c = ours(fake_engine)["Server 4"]
-    # a valid container name and alias, derived from the name
-    assert c["name"].startswith("ringlb-server-4--") and " " not in c["name"]
-    alias = c["create"]["NetworkingConfig"]["EndpointsConfig"]["net1"]["Aliases"][0]
-    assert c["name"] == "ringlb-" + alias
+    # a readable container name and a DNS alias, from the name
+    assert c["name"] == "ringlb-Server-4"
+    aliases = c["create"]["NetworkingConfig"]["EndpointsConfig"]["net1"][
+        "Aliases"]
+    assert aliases == ["server-4"]
     assert "SERVER_ID=Server 4" in c["create"]["Env"]
+    assert c["labels"]["ringlb.replica"] == "Server 4"
     for k in range(300):
         r = e2e.get(lb.port, "/home?request_id=%d" % k)
         if r.header("X-Served-By") == "Server 4":
@@ -122,36 +128,66 @@ def test_seed_names_add_and_rm(procs, fake_engine):
             break
     else:
         pytest.fail("no key of 300 went to Server 4")
-    # "server-4" is another replica and gets another container
-    r = e2e.post_json(lb.port, "/add", {"n": 1, "hostnames": ["server-4"]})
+    # names that would take Server 4's container name or alias are
+    # refused by name, and nothing is created
+    creates = len([e for e in fake_engine.control.log()
+                   if "/containers/create" in e["path"]])
+    for name, what in [("Server-4", "the container name ringlb-Server-4"),
+                       ("server-4", "the network alias server-4"),
+                       ("server 4", "the network alias server-4"),
+                       ("SERVER_4", "the network alias server-4"),
+                       ("Server.4", "the network alias server-4"),
+                       ("Server 4-", "the network alias server-4")]:
+        r = e2e.post_json(lb.port, "/add", {"n": 1, "hostnames": [name]})
+        assert r.status == 400, (name, r.body)
+        assert r.json()["message"] == (
+            "<Error> replica name '%s' would take %s, which is replica "
+            "'Server 4''s%s; choose another name" % (
+                name, what, "" if "container" in what else
+                " (container ringlb-Server-4)")), r.body
+    # two such names in one /add: the second is refused
+    r = e2e.post_json(lb.port, "/add", {"n": 2, "hostnames": ["Lab A",
+                                                              "lab-a"]})
+    assert r.status == 400
+    assert "'lab-a' would take the network alias lab-a, which is replica " \
+        "'Lab A''s" in r.json()["message"]
+    assert len([e for e in fake_engine.control.log()
+                if "/containers/create" in e["path"]]) == creates
+    assert e2e.rep_names(lb.port) == ["Server 2", "Server 3", "Server 4"]
+    # a generated name skips one that would clash: "server 1" holds
+    # server-1, so the gap Server 1 is not taken; Server 5 is
+    r = e2e.post_json(lb.port, "/add", {"n": 2, "hostnames": ["server 1"]})
     assert r.status == 200, r.body
-    assert ours(fake_engine)["server-4"]["name"] == "ringlb-server-4"
-    r = e2e.post_json(lb.port, "/rm", {"n": 2, "hostnames": ["Server 4"]},
+    assert r.json()["message"]["replicas"] == [
+        "Server 2", "Server 3", "Server 4", "Server 5", "server 1"]
+    assert ours(fake_engine)["server 1"]["name"] == "ringlb-server-1"
+    r = e2e.post_json(lb.port, "/rm", {"n": 3, "hostnames": ["Server 4",
+                                                             "server 1"]},
                       method="DELETE")
     assert r.status == 200, r.body
-    assert r.json()["message"]["N"] == 3
+    assert r.json()["message"]["N"] == 2
     fake_engine.control.wait_state(
         lambda s: sorted(ours(fake_engine, running=False)) ==
-        ["server-1", "server-2", "server-3"], what="the removed containers gone")
+        ["Server 2", "Server 3"], what="the removed containers gone")
 
 
 def test_killed_container_is_replaced_under_its_name(procs, fake_engine):
     lb = docker_lb(procs, fake_engine)
-    old = ours(fake_engine)["server-2"]["id"]
+    old = ours(fake_engine)["Server 2"]["id"]
     load = e2e.Load(lb.port, threads=2)
     try:
         time.sleep(0.3)
-        fake_engine.control.crash("ringlb-server-2")
-        e2e.wait_for(lambda: ours(fake_engine).get("server-2", {}).get(
-            "id", old) != old, timeout=10, what="a new container for server-2")
+        fake_engine.control.crash("ringlb-Server-2")
+        e2e.wait_for(lambda: ours(fake_engine).get("Server 2", {}).get(
+            "id", old) != old, timeout=10, what="a new container for Server 2")
         e2e.wait_healthy(lb.port, 3)
         time.sleep(0.3)
     finally:
         load.stop()
     assert load.failures == []
-    assert len(load.served) > 50 and "server-2" in load.served
+    assert len(load.served) > 50 and "Server 2" in load.served
     # under load a failed request or heartbeat may tell first; either way
-    assert "replica server-2 evicted" in log_text(lb)
+    assert "replica Server 2 evicted" in log_text(lb)
     # the old one is gone, not merely stopped
     assert all(c["id"] != old for c in fake_engine.control.state()["containers"])
 
@@ -163,13 +199,13 @@ def test_death_is_learned_from_the_event_stream(procs, fake_engine):
                    "--health-timeout", "1000")
     fake_engine.control.wait_state(lambda s: s["streams"] == 1,
                                    what="ringlb's event stream")
-    old = ours(fake_engine)["server-1"]["id"]
+    old = ours(fake_engine)["Server 1"]["id"]
     t0 = time.monotonic()
-    fake_engine.control.crash("ringlb-server-1")
-    e2e.wait_for(lambda: ours(fake_engine).get("server-1", {}).get(
-        "id", old) != old, timeout=10, what="a new container for server-1")
+    fake_engine.control.crash("ringlb-Server-1")
+    e2e.wait_for(lambda: ours(fake_engine).get("Server 1", {}).get(
+        "id", old) != old, timeout=10, what="a new container for Server 1")
     assert time.monotonic() - t0 < 10
-    assert "replica server-1 evicted (its container died (exit code 137))" \
+    assert "replica Server 1 evicted (its container died (exit code 137))" \
         in log_text(lb)
 
 
@@ -185,10 +221,13 @@ def test_adopts_running_containers_named_in_the_state_file(procs, fake_engine,
                                labels={"ringlb.owner": OWNER,
                                        "ringlb.replica": "stray"})
     fake_engine.control.start("ringlb-stray")
-    assert sorted(ours(fake_engine)) == ["server-1", "server-2", "server-3", "stray"]
+    assert sorted(ours(fake_engine)) == ["Server 1", "Server 2", "Server 3", "stray"]
     lb2 = docker_lb(procs, fake_engine, "--state-file", str(state))
     assert {n: c["id"] for n, c in ours(fake_engine).items()} == before
     assert "adopting its running container" in log_text(lb2)
+    assert ("docker: found 4 containers labelled ringlb.owner=%s, left by "
+            "an earlier ringlb: 3 adopted, 0 replaced, 1 removed" % OWNER) \
+        in log_text(lb2), log_text(lb2)
     fake_engine.control.wait_state(
         lambda s: "stray" not in ours(fake_engine, running=False),
         what="the stray container removed")
@@ -202,8 +241,16 @@ def test_without_state_file_leftovers_are_replaced(procs, fake_engine):
     before = {n: c["id"] for n, c in ours(fake_engine).items()}
     lb.send_signal(signal.SIGKILL)
     lb.wait()
-    docker_lb(procs, fake_engine)
+    lb2 = docker_lb(procs, fake_engine)
     after = {n: c["id"] for n, c in ours(fake_engine).items()}
+    # said, not done silently
+    log = log_text(lb2)
+    assert ("docker: found 3 containers labelled ringlb.owner=%s, left by "
+            "an earlier ringlb: 0 adopted, 3 replaced, 0 removed" % OWNER) \
+        in log, log
+    for name in before:
+        assert "replica %s: replacing its container " % name in log, log
+    assert "left by an earlier ringlb (no state file named it)" in log
     assert sorted(after) == sorted(before)
     assert not set(after.values()) & set(before.values())
     assert all(c["labels"].get("ringlb.owner") == OWNER and c["running"]
@@ -264,11 +311,11 @@ def test_create_500_fails_the_add_whole(procs, fake_engine):
     msg = r.json()["message"]
     assert "could not create container" in msg and "disk full" in msg
     assert "nothing was added" in msg
-    assert e2e.rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    assert e2e.rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]
     # the one that was created is removed again
     fake_engine.control.wait_state(
         lambda s: sorted(ours(fake_engine, running=False)) ==
-        ["server-1", "server-2", "server-3"], what="the half-added one removed")
+        ["Server 1", "Server 2", "Server 3"], what="the half-added one removed")
 
 
 def test_name_held_by_a_container_not_ours(procs, fake_engine):
@@ -308,7 +355,7 @@ def test_slow_create_past_start_timeout(procs, fake_engine):
     fake_engine.control.wait_state(
         lambda s: fake_engine.control.container("ringlb-slow") is None,
         timeout=8, what="the late container removed")
-    assert e2e.rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    assert e2e.rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]
 
 
 def test_event_stream_cut_then_death_is_noticed(procs, fake_engine):
@@ -319,10 +366,10 @@ def test_event_stream_cut_then_death_is_noticed(procs, fake_engine):
     # a death while no stream is open is found by listing afterwards
     fake_engine.control.fault("events", status=500, message="restarting",
                               count=2)
-    old = ours(fake_engine)["server-3"]["id"]
-    fake_engine.control.crash("ringlb-server-3")
-    e2e.wait_for(lambda: ours(fake_engine).get("server-3", {}).get("id",
-                 old) != old, timeout=15, what="server-3 replaced")
+    old = ours(fake_engine)["Server 3"]["id"]
+    fake_engine.control.crash("ringlb-Server-3")
+    e2e.wait_for(lambda: ours(fake_engine).get("Server 3", {}).get("id",
+                 old) != old, timeout=15, what="Server 3 replaced")
     fake_engine.control.wait_state(lambda s: s["streams"] == 1,
                                    what="the stream opened again")
     e2e.wait_healthy(lb.port, 3)
@@ -359,16 +406,16 @@ def test_auto_reach_outside_the_engines_containers(procs, fake_engine):
 
 def test_name_removed_and_added_back_at_once(procs, fake_engine):
     lb = docker_lb(procs, fake_engine)
-    old = ours(fake_engine)["server-2"]["id"]
-    r = e2e.post_json(lb.port, "/rm", {"n": 1, "hostnames": ["server-2"]},
+    old = ours(fake_engine)["Server 2"]["id"]
+    r = e2e.post_json(lb.port, "/rm", {"n": 1, "hostnames": ["Server 2"]},
                       method="DELETE")
     assert r.status == 200, r.body
-    r = e2e.post_json(lb.port, "/add", {"n": 1, "hostnames": ["server-2"]})
+    r = e2e.post_json(lb.port, "/add", {"n": 1, "hostnames": ["Server 2"]})
     assert r.status == 200, r.body
-    assert r.json()["message"]["replicas"] == ["server-1", "server-2", "server-3"]
+    assert r.json()["message"]["replicas"] == ["Server 1", "Server 2", "Server 3"]
     fake_engine.control.wait_state(
         lambda s: [c["id"] for c in s["containers"]
-                   if c["name"] == "ringlb-server-2" and c["running"]] not in
+                   if c["name"] == "ringlb-Server-2" and c["running"]] not in
         ([], [old]), what="a new container under the name")
     e2e.wait_healthy(lb.port, 3)
     assert e2e.get(lb.port, "/home").status == 200
@@ -380,17 +427,17 @@ def test_removal_already_in_progress_is_not_a_failure(procs, fake_engine):
     lb = docker_lb(procs, fake_engine)
     fake_engine.control.fault(
         "delete", status=409, count=1,
-        message="removal of container ringlb-server-2 is already in progress")
-    r = e2e.post_json(lb.port, "/rm", {"n": 1, "hostnames": ["server-2"]},
+        message="removal of container ringlb-Server-2 is already in progress")
+    r = e2e.post_json(lb.port, "/rm", {"n": 1, "hostnames": ["Server 2"]},
                       method="DELETE")
     assert r.status == 200, r.body
-    r = e2e.post_json(lb.port, "/add", {"n": 1, "hostnames": ["server-2"]})
+    r = e2e.post_json(lb.port, "/add", {"n": 1, "hostnames": ["Server 2"]})
     assert r.status == 200, r.body
     e2e.wait_healthy(lb.port, 3)
     fake_engine.control.wait_state(
         lambda s: len([c for c in s["containers"]
-                       if c["name"] == "ringlb-server-2"]) == 1,
-        what="one container named ringlb-server-2")
+                       if c["name"] == "ringlb-Server-2"]) == 1,
+        what="one container named ringlb-Server-2")
     assert "cannot remove" not in log_text(lb)
 
 
@@ -403,7 +450,7 @@ def test_containers_not_ours_are_never_touched(procs, fake_engines):
     c.start("precious-db")
     c.create("other-server-1", server_id="x",
              labels={"ringlb.owner": "someone-else",
-                     "ringlb.replica": "server-1"})
+                     "ringlb.replica": "Server 1"})
     c.start("other-server-1")
     lb = docker_lb(procs, fake_engine)
     assert e2e.get(lb.port, "/home").status == 200

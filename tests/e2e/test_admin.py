@@ -17,12 +17,12 @@ def managed(procs, *extra, n=3, env=None):
 
 def test_starts_three_replica_processes(procs):
     lb = managed(procs)
-    assert rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    assert rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]
     kids = children(lb.pid)
-    assert sorted(kids) == ["server-1", "server-2", "server-3"]
+    assert sorted(kids) == ["Server 1", "Server 2", "Server 3"]
     seen = {get(lb.port, "/home?request_id=%d" % k).header("X-Served-By")
             for k in range(60)}
-    assert seen == {"server-1", "server-2", "server-3"}
+    assert seen == {"Server 1", "Server 2", "Server 3"}
     hb = get(lb.port, "/heartbeat")
     assert hb.status == 200 and hb.json() == {"N": 3, "healthy": 3,
                                                "status": "successful"}
@@ -33,27 +33,27 @@ def test_add_and_rm_change_processes(procs):
     r = post_json(lb.port, "/add", {"n": 2, "hostnames": ["S5"]})
     assert r.status == 200, r.body
     assert r.json() == {"message": {"N": 5, "replicas": [
-        "S5", "server-1", "server-2", "server-3", "server-4"]},
+        "S5", "Server 1", "Server 2", "Server 3", "Server 4"]},
         "status": "successful"}
     kids = children(lb.pid)
-    assert sorted(kids) == ["S5", "server-1", "server-2", "server-3", "server-4"]
+    assert sorted(kids) == ["S5", "Server 1", "Server 2", "Server 3", "Server 4"]
     # the new replicas take traffic at once
     owners = {get(lb.port, "/home?request_id=%d" % k).header("X-Served-By")
               for k in range(100)}
-    assert {"S5", "server-4"} <= owners
+    assert {"S5", "Server 4"} <= owners
 
     s5 = kids["S5"]
     r = post_json(lb.port, "/rm", {"n": 1, "hostnames": ["S5"]}, method="DELETE")
     assert r.status == 200
     assert r.json()["message"] == {"N": 4, "replicas": [
-        "server-1", "server-2", "server-3", "server-4"]}
+        "Server 1", "Server 2", "Server 3", "Server 4"]}
     wait_for(lambda: not alive(s5), what="S5's process to exit")
     assert "S5" not in children(lb.pid)
     # n beyond the names: ringlb picks the newest
     r = post_json(lb.port, "/rm", {"n": 1}, method="DELETE")
-    assert r.status == 200 and rep_names(lb.port) == ["server-1", "server-2", "server-3"]
-    wait_for(lambda: sorted(children(lb.pid)) == ["server-1", "server-2", "server-3"],
-             what="server-4's process to exit")
+    assert r.status == 200 and rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]
+    wait_for(lambda: sorted(children(lb.pid)) == ["Server 1", "Server 2", "Server 3"],
+             what="Server 4's process to exit")
     for k in range(50):
         assert get(lb.port, "/home?request_id=%d" % k).status == 200
 
@@ -71,7 +71,7 @@ BAD_ADD = [
     ({"n": 1, "hostnames": ["a", "b"]}, "Length of hostname list is more than newly added instances"),
     ({"n": 2, "hostnames": "a"}, "must be a list"),
     ({"n": 2, "hostnames": ["a", "a"]}, "given twice"),
-    ({"n": 1, "hostnames": ["server-2"]}, "already a replica"),
+    ({"n": 1, "hostnames": ["Server 2"]}, "already a replica"),
     ({"n": 1, "hostnames": [""]}, "is empty"),
     ({"n": 1, "hostnames": ["x" * 64]}, "longer than 63"),
     ({"n": 1, "hostnames": ["bad/name"]}, "must be letters"),
@@ -84,10 +84,10 @@ BAD_ADD = [
 BAD_RM = [
     (b"{", "must be JSON"),
     ({"n": 0}, "\"n\" must be a positive whole number"),
-    ({"n": 1, "hostnames": ["server-1", "server-2"]}, "Length of hostname list is more than removable instances"),
+    ({"n": 1, "hostnames": ["Server 1", "Server 2"]}, "Length of hostname list is more than removable instances"),
     ({"n": 4}, "only 3 replicas"),
     ({"n": 1, "hostnames": ["nope"]}, "is not a replica"),
-    ({"n": 2, "hostnames": ["server-1", "server-1"]}, "given twice"),
+    ({"n": 2, "hostnames": ["Server 1", "Server 1"]}, "given twice"),
 ]
 
 
@@ -108,7 +108,7 @@ def test_bad_admin_requests_change_nothing(procs):
     assert request(lb.port, "GET", "/add").status == 405
     r = request(lb.port, "POST", "/rm", body=b"{}")
     assert r.status == 405 and r.header("Allow") == "DELETE"
-    assert rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    assert rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]
     assert children(lb.pid) == before
 
 
@@ -120,7 +120,7 @@ def test_failed_add_is_undone(procs):
     assert r.status == 500
     msg = r.json()["message"]
     assert "'boom-1' could not be started" in msg and "nothing was added" in msg
-    assert rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    assert rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]
     wait_for(lambda: children(lb.pid) == before, what="ok-1 and ok-2 to be stopped")
     # the names are free again
     r = post_json(lb.port, "/add", {"n": 1, "hostnames": ["ok-1"]})
@@ -142,7 +142,7 @@ def test_one_change_at_a_time(procs):
     t.join(10)
     assert r.status == 409 and "another /add" in r.json()["message"]
     assert slow["r"].status == 200
-    assert rep_names(lb.port) == ["server-1", "server-2", "server-3", "slow-1"]
+    assert rep_names(lb.port) == ["Server 1", "Server 2", "Server 3", "slow-1"]
     # while it was starting, slow-1 was not listed
     assert "other" not in rep_names(lb.port)
 
@@ -157,7 +157,7 @@ def test_token_guards_add_and_rm(procs):
     assert r.status == 403 and "token" in r.json()["message"]
     r = post_json(lb.port, "/rm", {"n": 1}, method="DELETE")
     assert r.status == 401
-    assert rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    assert rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]
     r = post_json(lb.port, "/add", {"n": 1},
                   headers={"Authorization": "Bearer s3cret-token"})
     assert r.status == 200 and r.json()["message"]["N"] == 4
@@ -196,9 +196,9 @@ def test_metrics(procs):
             continue
         name, value = line.rsplit(" ", 1)
         values[name] = float(value)
-    per = [values['ringlb_replica_requests_total{replica="server-%d"}' % i] for i in (1, 2, 3)]
+    per = [values['ringlb_replica_requests_total{replica="Server %d"}' % i] for i in (1, 2, 3)]
     assert sum(per) == 30
-    assert all(values['ringlb_replica_up{replica="server-%d"}' % i] == 1 for i in (1, 2, 3))
+    assert all(values['ringlb_replica_up{replica="Server %d"}' % i] == 1 for i in (1, 2, 3))
     assert values["ringlb_request_duration_seconds_count"] == 30
     assert values['ringlb_request_duration_seconds_bucket{le="+Inf"}'] == 30
     buckets = [v for k, v in values.items() if k.startswith("ringlb_request_duration_seconds_bucket")]
@@ -206,13 +206,13 @@ def test_metrics(procs):
     assert values['ringlb_responses_total{code="2xx"}'] == 30
     assert values["ringlb_replicas"] == 3 and values["ringlb_replicas_healthy"] == 3
     assert values["ringlb_ring_points"] == 1 << 21     # the table ring's arcs
-    assert 'ringlb_respawns_total{replica="server-1"}' in values
-    shares = [values['ringlb_replica_keyspace_share{replica="server-%d"}' % i]
+    assert 'ringlb_respawns_total{replica="Server 1"}' in values
+    shares = [values['ringlb_replica_keyspace_share{replica="Server %d"}' % i]
               for i in (1, 2, 3)]
     assert abs(sum(shares) - 1) < 1e-5 and min(shares) > 0.32
     assert 0 < values["ringlb_ring_last_change_moved_ratio"] <= 1
     assert values["ringlb_bounded_displaced_total"] == 0
-    assert 'ringlb_heartbeat_failures_total{replica="server-1"}' in values
+    assert 'ringlb_heartbeat_failures_total{replica="Server 1"}' in values
 
 
 def test_seed_style_names_with_spaces(procs):
@@ -235,6 +235,6 @@ def test_seed_style_names_with_spaces(procs):
     r = post_json(lb.port, "/rm", {"n": 1, "hostnames": ["Server 4"]},
                   method="DELETE")
     assert r.status == 200, r.body
-    assert rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    assert rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]
     wait_for(lambda: "Server 4" not in children(lb.pid),
              what="Server 4's process to exit")

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import children, post_json, rep_names, request
 
-S = "server-1"
+S = "Server 1"
 BAD_ADD = [
     b"", b" ", b"{", b"}", b"[", b"null", b"true", b"1", b'"n"', b"[]",
     b"[{\"n\": 1}]", b"{n: 1}", b"{'n': 1}", b"{\"n\": 1,}", b"{\"n\": 1} x",
@@ -31,8 +31,8 @@ BAD_ADD = [
 BAD_RM = [
     b"", b"{", b"[]", {}, {"n": 0}, {"n": -1}, {"n": 1.5}, {"n": "1"},
     {"n": 4}, {"n": 1, "hostnames": ["nope"]},
-    {"n": 1, "hostnames": [S, "server-2"]}, {"n": 2, "hostnames": [S, S]},
-    {"n": 1, "hostnames": ["bad/name"]}, {"n": 1, "hostnames": "server-1"},
+    {"n": 1, "hostnames": [S, "Server 2"]}, {"n": 2, "hostnames": [S, S]},
+    {"n": 1, "hostnames": ["bad/name"]}, {"n": 1, "hostnames": "Server 1"},
 ]
 
 
@@ -59,7 +59,7 @@ def test_bad_admin_body(lb, method, body):
     assert 400 <= r.status < 500, (body, r.status, r.body)
     e = r.json()
     assert e["status"] == "failure" and e["message"].startswith("<Error> "), e
-    assert rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    assert rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]
     assert children(lb.pid) == before
 
 
@@ -98,4 +98,4 @@ def test_huge_body_is_refused(lb):
     s.close()
     got = b"".join(answer)
     assert got.startswith(b"HTTP/1.1 413"), got[:200]
-    assert rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    assert rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]

@@ -48,7 +48,7 @@ def test_load_against_ringlb(procs):
     d = json.loads(run("load", "--json", "--url", "http://127.0.0.1:%d/home" % lb.port,
                        "--requests", "3000", "--concurrency", "16"))
     assert d["errors"] == 0 and d["requests"] == 3000
-    assert sorted(d["replicas"]) == ["server-1", "server-2", "server-3"]
+    assert sorted(d["replicas"]) == ["Server 1", "Server 2", "Server 3"]
     assert sum(d["replicas"].values()) == 3000
     # the same counts as ringlb's own
     import urllib.request

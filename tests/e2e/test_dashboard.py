@@ -132,18 +132,18 @@ def test_dashboard_in_a_browser(procs, browser):
 
     # kill one: ringlb replaces it at once (too fast to catch between two
     # polls), and the page lists both events
-    os.kill(children(lb.pid)["server-2"], signal.SIGKILL)
+    os.kill(children(lb.pid)["Server 2"], signal.SIGKILL)
     wait_for(lambda: "evicted" in texts(browser, "#events")[0], 10,
              "the eviction among the events")
     wait_for(lambda: "respawned" in texts(browser, "#events")[0], 10,
              "the replacement among the events")
-    wait_for(lambda: rows(browser).get("server-2") == "up", 10,
+    wait_for(lambda: rows(browser).get("Server 2") == "up", 10,
              "the replacement up")
 
     # remove one through the page
-    click(browser, '#replicas tr[data-name="server-4"] button.rm')
-    wait_for(lambda: "server-4" not in rep_names(lb.port), 10, "/rm from the page")
-    wait_for(lambda: "server-4" not in rows(browser), 10, "the row gone")
+    click(browser, '#replicas tr[data-name="Server 4"] button.rm')
+    wait_for(lambda: "Server 4" not in rep_names(lb.port), 10, "/rm from the page")
+    wait_for(lambda: "Server 4" not in rows(browser), 10, "the row gone")
     assert "removed" in texts(browser, "#events")[0]
 
 
@@ -241,3 +241,100 @@ def test_dashboard_fits_a_phone(procs, browser):
     click(browser, "#add button")
     wait_for(lambda: "Server 4" in rep_names(lb.port), 15, "/add from the page")
     assert "S5" in rep_names(lb.port)
+
+
+def colours(driver):
+    """{replica: its swatch's colour} as drawn."""
+    return dict(js(driver, "return [...document.querySelectorAll("
+                   "'#replicas tr')].map(tr => [tr.dataset.name, "
+                   "getComputedStyle(tr.querySelector('.sw'))"
+                   ".backgroundColor])"))
+
+
+def tick_colours(driver):
+    return set(js(driver, "return [...document.querySelectorAll("
+                  "'#ring line.tick')].map(l => getComputedStyle(l).stroke)"))
+
+
+def test_dashboard_colours_stay_with_their_replica(procs, browser):
+    """A replica's colour is its own: adding or removing others does not
+    change it; the ring's ticks use the same colours; the names field is
+    emptied after a good add and kept after a refused one."""
+    from conftest import post_json
+    lb = procs.ringlb(healthy=3)
+    browser.set_window_size(390, 844)
+    browser.get("http://127.0.0.1:%d/dashboard" % lb.port)
+    wait_for(lambda: len(rows(browser)) == 3, 10, "3 replicas on the page")
+    first = colours(browser)
+    assert len(set(first.values())) == 3, first
+    assert tick_colours(browser) == set(first.values())
+
+    # add two through the page, one named with spaces and sorting first
+    js(browser, "document.getElementById('add-n').value = '2';"
+       "document.getElementById('add-names').value = 'Aaa 5, Zzz 9'")
+    click(browser, "#add button")
+    wait_for(lambda: len(rows(browser)) == 5, 15, "two more on the page")
+    wait_for(lambda: "added" in texts(browser, "#msg")[0], 5, "the page's word")
+    assert js(browser, "return document.getElementById('add-names').value") == ""
+    now = colours(browser)
+    for name, c in first.items():
+        assert now[name] == c, (name, first, now)
+    assert len(set(now.values())) == 5, now
+    assert tick_colours(browser) == set(now.values())
+
+    # remove the first of the original three (through the API): the others
+    # keep theirs
+    gone = sorted(first)[0]
+    assert post_json(lb.port, "/rm", {"n": 1, "hostnames": [gone]},
+                     method="DELETE").status == 200
+    wait_for(lambda: gone not in rows(browser), 10, "the row gone")
+    later = colours(browser)
+    for name, c in now.items():
+        if name != gone:
+            assert later[name] == c, (name, now, later)
+
+    # a refused add keeps what was typed, and says why
+    js(browser, "document.getElementById('add-n').value = '1';"
+       "document.getElementById('add-names').value = 'Aaa 5'")
+    click(browser, "#add button")
+    wait_for(lambda: js(browser, "return document.getElementById('msg')"
+                        ".className") == "err", 10, "the refusal shown")
+    assert js(browser, "return document.getElementById('add-names').value") \
+        == "Aaa 5"
+    assert len(rep_names(lb.port)) == 4
+
+
+def test_dashboard_counts_read_right(procs, browser):
+    """'1 connection', '1 replica': the summary's words agree with their
+    numbers, for what /status says now and for a status with ones."""
+    import re
+    lb = procs.ringlb(healthy=3)
+    browser.get("http://127.0.0.1:%d/dashboard" % lb.port)
+    wait_for(lambda: len(rows(browser)) == 3, 10, "3 replicas on the page")
+
+    def agrees(text):
+        for n, word in re.findall(r"(\d+) (replicas?|connections?)\b", text):
+            if (n == "1") != (not word.endswith("s")):
+                return False
+        return True
+
+    summary = texts(browser, "#summary")[0]
+    assert "3 replicas" in summary and agrees(summary), summary
+    # the page as it draws a ringlb with one replica and one connection
+    js(browser, """
+        const real = window.fetch;
+        window.fetch = async (url, opts) => {
+            const res = await real(url, opts);
+            if (!String(url).startsWith('/status')) return res;
+            const st = await res.json();
+            st.replicas = st.replicas.slice(0, 1);
+            st.totals.connections = 1;
+            return new Response(JSON.stringify(st),
+                { headers: { 'Content-Type': 'application/json' } });
+        };""")
+    wait_for(lambda: len(rows(browser)) == 1, 10, "the one-replica status")
+    n = polls(browser)
+    wait_for(lambda: polls(browser) > n, 5, "one more poll")
+    summary = texts(browser, "#summary")[0]
+    assert summary.startswith("1 replica,"), summary
+    assert summary.endswith("1 connection"), summary

@@ -8,7 +8,7 @@ from conftest import get, request
 
 
 def three(procs):
-    reps = [procs.replica("server-%d" % i) for i in (1, 2, 3)]
+    reps = [procs.replica("Server %d" % i) for i in (1, 2, 3)]
     return reps, procs.ringlb(reps)
 
 
@@ -28,7 +28,7 @@ def test_home_from_owning_replica(procs):
         for _ in range(2):
             assert get(lb.port, "/home?request_id=%d" % k).header("X-Served-By") == owner
         seen.add(owner)
-    assert seen == {"server-1", "server-2", "server-3"}
+    assert seen == {"Server 1", "Server 2", "Server 3"}
 
 
 def test_key_from_header_and_random_fallback(procs):
@@ -45,7 +45,7 @@ def test_key_from_header_and_random_fallback(procs):
 
 
 def test_client_ip_fallback(procs):
-    reps = [procs.replica("server-%d" % i) for i in (1, 2, 3)]
+    reps = [procs.replica("Server %d" % i) for i in (1, 2, 3)]
     lb = procs.ringlb(reps, "--key-fallback", "client-ip")
     owners = {get(lb.port, "/home").header("X-Served-By") for _ in range(20)}
     assert owners == {get(lb.port, "/map_request?id=127.0.0.1").json()["mapped_server"]}
@@ -70,7 +70,7 @@ def test_map_request_keys_and_errors(procs):
 def test_rep_and_heartbeat(procs):
     reps, lb = three(procs)
     assert get(lb.port, "/rep").json() == {
-        "message": {"N": 3, "replicas": ["server-1", "server-2", "server-3"]},
+        "message": {"N": 3, "replicas": ["Server 1", "Server 2", "Server 3"]},
         "status": "successful"}
     r = get(lb.port, "/heartbeat")
     assert r.status == 200 and r.json()["N"] == 3 and r.json()["healthy"] == 3
@@ -82,7 +82,7 @@ def test_replica_errors_pass_through(procs):
     assert r.status == 404
     assert r.json()["message"] == \
         "<Error> '/nothing' endpoint does not exist in server replicas"
-    assert r.header("X-Served-By") in {"server-1", "server-2", "server-3"}
+    assert r.header("X-Served-By") in {"Server 1", "Server 2", "Server 3"}
 
 
 def test_request_passes_through_whole(procs):

@@ -14,12 +14,12 @@ def test_sigkilled_replica_is_healed_under_load(procs):
     lb = procs.ringlb((), "--replicas", "3", healthy=3)
     load = Load(lb.port)
     time.sleep(0.3)
-    old = children(lb.pid)["server-2"]
+    old = children(lb.pid)["Server 2"]
     t0 = time.monotonic()
     os.kill(old, signal.SIGKILL)
-    new = wait_for(lambda: (lambda c: c.get("server-2") not in (None, old)
-                            and c["server-2"])(children(lb.pid)),
-                   what="a new server-2 process")
+    new = wait_for(lambda: (lambda c: c.get("Server 2") not in (None, old)
+                            and c["Server 2"])(children(lb.pid)),
+                   what="a new Server 2 process")
     wait_healthy(lb.port, 3)
     healed = time.monotonic() - t0
     time.sleep(0.3)
@@ -28,20 +28,20 @@ def test_sigkilled_replica_is_healed_under_load(procs):
     assert load.failures == []
     assert new != old and not alive(old)
     assert healed < 5
-    assert rep_names(lb.port) == ["server-1", "server-2", "server-3"]
+    assert rep_names(lb.port) == ["Server 1", "Server 2", "Server 3"]
     # its keys came back to it: the same name means the same ring points
-    assert load.served[-50:].count("server-2") > 0
+    assert load.served[-50:].count("Server 2") > 0
     r = get(lb.port, "/metrics").body.decode()
-    assert 'ringlb_respawns_total{replica="server-2"} 1' in r
+    assert 'ringlb_respawns_total{replica="Server 2"} 1' in r
 
 
 def test_hung_replica_is_replaced(procs):
     lb = procs.ringlb((), "--replicas", "2", healthy=2)
-    old = children(lb.pid)["server-1"]
+    old = children(lb.pid)["Server 1"]
     os.kill(old, signal.SIGSTOP)
     try:
-        wait_for(lambda: children(lb.pid).get("server-1") not in (None, old),
-                 what="server-1 to be replaced")
+        wait_for(lambda: children(lb.pid).get("Server 1") not in (None, old),
+                 what="Server 1 to be replaced")
         wait_healthy(lb.port, 2)
     finally:
         if alive(old):
@@ -49,7 +49,7 @@ def test_hung_replica_is_replaced(procs):
     wait_for(lambda: not alive(old), what="the hung process to be killed")
     assert get(lb.port, "/home").status == 200
     text = get(lb.port, "/metrics").body.decode()
-    assert 'ringlb_heartbeat_failures_total{replica="server-1"} 0' not in text
+    assert 'ringlb_heartbeat_failures_total{replica="Server 1"} 0' not in text
 
 
 def test_static_replica_is_evicted_and_readmitted(procs):
@@ -78,10 +78,10 @@ def test_state_file_survives_restart(procs, tmp_path):
     state = str(tmp_path / "state.json")
     lb = procs.ringlb((), "--replicas", "3", "--state-file", state, healthy=3)
     assert post_json(lb.port, "/add", {"n": 1, "hostnames": ["S5"]}).status == 200
-    assert post_json(lb.port, "/rm", {"n": 1, "hostnames": ["server-2"]},
+    assert post_json(lb.port, "/rm", {"n": 1, "hostnames": ["Server 2"]},
                      method="DELETE").status == 200
     with open(state) as f:
-        assert json.load(f)["replicas"] == ["S5", "server-1", "server-3"]
+        assert json.load(f)["replicas"] == ["S5", "Server 1", "Server 3"]
     kids = list(children(lb.pid).values())
     lb.send_signal(signal.SIGTERM)
     assert lb.wait(10) == 0
@@ -92,8 +92,8 @@ def test_state_file_survives_restart(procs, tmp_path):
 
     lb2 = procs.ringlb((), "--replicas", "3", "--state-file", state, port=lb.port,
                        healthy=3)
-    assert rep_names(lb2.port) == ["S5", "server-1", "server-3"]
-    assert sorted(children(lb2.pid)) == ["S5", "server-1", "server-3"]
+    assert rep_names(lb2.port) == ["S5", "Server 1", "Server 3"]
+    assert sorted(children(lb2.pid)) == ["S5", "Server 1", "Server 3"]
 
 
 def test_bad_state_file_is_refused(procs, tmp_path):

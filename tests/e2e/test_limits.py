@@ -90,6 +90,10 @@ BAD_REQUESTS = [
     ("no target", b"GET  HTTP/1.1\r\n" + H + b"\r\n", 400, "one space between"),
     ("method not a token", b"G(T /echo HTTP/1.1\r\n" + H + b"\r\n", 400, "not a token"),
     ("HTTP/2.0", b"GET /echo HTTP/2.0\r\n" + H + b"\r\n", 505, "version '2.0'"),
+    ("HTTP/1.11", b"GET /echo HTTP/1.11\r\n" + H + b"\r\n", 400, "not HTTP/1.1 or HTTP/1.0"),
+    ("HTTP/-1.1", b"GET /echo HTTP/-1.1\r\n" + H + b"\r\n", 400, "not HTTP/1.1 or HTTP/1.0"),
+    ("HTTP/1.1x", b"GET /echo HTTP/1.1x\r\n" + H + b"\r\n", 400, "not HTTP/1.1 or HTTP/1.0"),
+    ("lower-case http", b"GET /echo http/1.1\r\n" + H + b"\r\n", 400, "no HTTP version"),
     ("not HTTP", b"GET /echo FTP/1.1\r\n" + H + b"\r\n", 400, "no HTTP version"),
     ("bad percent", b"GET /a%zz HTTP/1.1\r\n" + H + b"\r\n", 400, "percent-encoding"),
     ("short percent", b"GET /a?x=%4 HTTP/1.1\r\n" + H + b"\r\n", 400, "percent-encoding"),
@@ -477,3 +481,31 @@ def test_absolute_form_is_refused_alike_everywhere(procs):
             target.decode() in msg
     assert replica_requests(lb.port, "echo-1") == 0
     assert get(lb.port, "/rep").status == 200
+
+
+def test_head_in_pieces_split_inside_line_ends(procs):
+    """A head whose reads end between a CR and its LF, and mid-line, is
+    read as if it came at once: no CR is left in a value."""
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up])
+    pieces = [b"GET /echo HTTP/1.1\r", b"\nHost: x\r", b"\nX-A: b",
+              b"cd\r", b"\nX-Long: " + b"y" * 3000, b"z" * 3000, b"\r",
+              b"\nConnection: close\r", b"\n\r", b"\n"]
+    s = socket.create_connection(("127.0.0.1", lb.port), timeout=10)
+    try:
+        for p in pieces:
+            s.sendall(p)
+            time.sleep(0.05)
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        s.close()
+    code, _, body = parse(got)
+    assert code == 200, got[:300]
+    headers = {k.lower(): v for k, v in json.loads(body)["headers"]}
+    assert headers["x-a"] == "bcd"
+    assert headers["x-long"] == "y" * 3000 + "z" * 3000

@@ -1,30 +1,34 @@
-"""The README's examples are what the current code answers.
+"""The README's and docs' examples are what the current code answers.
 
-Every ```console block of README.md made only of `curl` commands against
-localhost:5000 is replayed, in order, against a fresh ringlb started as
-`make run` starts it (the process backend, 3 replicas), and each answer
-must be the one printed: the body byte for byte and, for `curl -i`, the
-status line and every header but Date.
+Every ```console block of README.md and docs/*.md made only of `curl`
+commands against localhost:5000 is replayed, in order, against a fresh
+ringlb started as `make run` starts it (the process backend, 3 replicas),
+and each answer must be the one printed: the body byte for byte and, for
+`curl -i`, the status line and every header but Date.
 """
+import glob
 import http.client
 import os
 import re
 import shlex
 
+import pytest
+
 from conftest import ROOT, request
 
 README = os.path.join(ROOT, "README.md")
+DOCS = sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
 
 
-def console_blocks():
-    text = open(README).read()
+def console_blocks(path=README):
+    text = open(path).read()
     return re.findall(r"```console\n(.*?)```", text, re.S)
 
 
-def curl_blocks():
-    """[(commands, expected lines)] of the blocks that are all curl."""
+def curl_blocks(path=README):
+    """[(commands, expected lines)] of the blocks of PATH that are all curl."""
     out = []
-    for block in console_blocks():
+    for block in console_blocks(path):
         steps = []
         for line in block.splitlines():
             if line.startswith("$ "):
@@ -76,7 +80,17 @@ def test_readme_has_curl_examples():
 
 
 def test_readme_curl_examples_are_real(procs):
-    for steps in curl_blocks():
+    replay(procs, README)
+
+
+@pytest.mark.parametrize("path", DOCS, ids=os.path.basename)
+def test_docs_curl_examples_are_real(procs, path):
+    replay(procs, path)
+
+
+def replay(procs, path):
+    name = os.path.relpath(path, ROOT)
+    for steps in curl_blocks(path):
         lb = procs.ringlb((), "--replicas", "3", healthy=3, port=None)
         for cmd, expected in steps:
             method, path, body, head = parse_curl(cmd)
@@ -88,4 +102,25 @@ def test_readme_curl_examples_are_real(procs):
             got = answer_lines(r, head)
             want = [l for l in expected if not l.startswith("Date: ")]
             got = [l for l in got if not l.startswith("Date: ")]
-            assert got == want, "README: $ %s" % cmd
+            assert got == want, "%s: $ %s" % (name, cmd)
+
+
+def test_readme_is_short_and_opens_with_the_classroom_path():
+    text = open(README).read()
+    assert len(text.splitlines()) < 350, "README.md: move details to docs/"
+    start = text.index("## Start here")
+    first = text[start:text.index("\n## ", start + 1)]
+    for want in ("make run", "make up", "docker-compose up",
+                 '"hostnames": ["Server 4"]', '"hostnames": ["Server 1"]'):
+        assert want in first, want
+
+
+def test_links_between_readme_and_docs_lead_somewhere():
+    for path in [README] + DOCS:
+        base = os.path.dirname(path)
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)",
+                                 open(path).read()):
+            if "://" in target:
+                continue
+            assert os.path.exists(os.path.join(base, target)), \
+                "%s links to %s" % (os.path.relpath(path, ROOT), target)

@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
@@ -40,6 +41,7 @@ static struct {
 	struct pending	 stop[FAKE_MAX];
 	int		 nstop;
 	int		 capacity;
+	int		 clash;		/* names equal but for case clash */
 } fake;
 
 /* A call to answer later: counted and kept in list. */
@@ -74,11 +76,24 @@ fake_capacity(struct backend *be)
 	return fake.capacity;
 }
 
+/* As the docker backend's container names would: case does not count. */
+static int
+fake_name_clash(struct backend *be, const char *a, const char *b, char *why,
+    size_t whylen)
+{
+	(void)be;
+	if (!fake.clash || strcasecmp(a, b) != 0)
+		return 0;
+	snprintf(why, whylen, "'%s' clashes with '%s'", a, b);
+	return 1;
+}
+
 static const struct backend_ops fake_ops = {
 	.name = "fake",
 	.replaces = 1,
 	.initial = backend_initial_names,
 	.capacity = fake_capacity,
+	.name_clash = fake_name_clash,
 	.spawn = fake_spawn,
 	.stop = fake_stop,
 };
@@ -107,7 +122,15 @@ int
 backend_initial_names(struct backend *be, char (*names)[RING_NAME_LEN],
     int max)
 {
-	return replica_generated_names(be->cfg->replicas, names, max);
+	const struct config *c = be->cfg;
+	int i;
+
+	if (c->nreplica_names == 0)
+		return replica_generated_names(c->name_style, c->replicas,
+		    names, max);
+	for (i = 0; i < c->nreplica_names && i < max; i++)
+		memcpy(names[i], c->replica_names[i], RING_NAME_LEN);
+	return i;
 }
 
 /* Answer the spawn of name (or, with NULL, every one): 0 or -1. */
@@ -313,18 +336,18 @@ test_start_joins_on_first_heartbeat(void)
 	/* no heartbeat before the backend gave an address */
 	loop_for(60);
 	CHECK_EQ_INT(hc.nasked, 0);
-	CHECK_EQ_INT(answer_spawn("server-1", 0), 1);
+	CHECK_EQ_INT(answer_spawn("Server 1", 0), 1);
 	loop_for(60);
 	CHECK_EQ_INT(hc.nasked, 1);
 	/* a failed first heartbeat keeps it off the ring, no eviction */
-	CHECK_EQ_INT(heartbeat("server-1", 0), 1);
+	CHECK_EQ_INT(heartbeat("Server 1", 0), 1);
 	CHECK_EQ_INT(pool_healthy(pool), 0);
-	CHECK(find("server-1")->state == REPLICA_STARTING);
+	CHECK(find("Server 1")->state == REPLICA_STARTING);
 	loop_for(80);
-	CHECK_EQ_INT(heartbeat("server-1", 1), 1);
+	CHECK_EQ_INT(heartbeat("Server 1", 1), 1);
 	CHECK_EQ_INT(pool_healthy(pool), 1);
-	CHECK(find("server-1")->state == REPLICA_UP);
-	CHECK(pool_owner(pool, "k", 1) == find("server-1"));
+	CHECK(find("Server 1")->state == REPLICA_UP);
+	CHECK(pool_owner(pool, "k", 1) == find("Server 1"));
 	teardown();
 }
 
@@ -334,14 +357,14 @@ test_failed_heartbeats_evict_and_respawn(void)
 	struct replica *r;
 
 	setup(3);
-	r = find("server-2");
+	r = find("Server 2");
 	let_checks_go_out();
-	CHECK_EQ_INT(heartbeat("server-2", 0), 1);
+	CHECK_EQ_INT(heartbeat("Server 2", 0), 1);
 	/* one failure is not enough (--health-failures 2) */
 	CHECK(r->state == REPLICA_UP);
 	CHECK_EQ_INT(pool_healthy(pool), 3);
 	let_checks_go_out();
-	CHECK_EQ_INT(heartbeat("server-2", 0), 1);
+	CHECK_EQ_INT(heartbeat("Server 2", 0), 1);
 	CHECK(r->state == REPLICA_STARTING);
 	CHECK_EQ_INT(pool_healthy(pool), 2);
 	CHECK_EQ_INT(fake.spawns, 4);		/* replaced, same name */
@@ -349,9 +372,9 @@ test_failed_heartbeats_evict_and_respawn(void)
 	CHECK_EQ_INT(r->heartbeat_failures, 2);
 	/* the others answer; it comes back once its new one answers */
 	heartbeat(NULL, 1);
-	CHECK_EQ_INT(answer_spawn("server-2", 0), 1);
+	CHECK_EQ_INT(answer_spawn("Server 2", 0), 1);
 	loop_for(80);
-	CHECK_EQ_INT(heartbeat("server-2", 1), 1);
+	CHECK_EQ_INT(heartbeat("Server 2", 1), 1);
 	CHECK(r->state == REPLICA_UP);
 	CHECK_EQ_INT(pool_healthy(pool), 3);
 	teardown();
@@ -363,7 +386,7 @@ test_lost_replica_is_replaced_at_once(void)
 	struct replica *r;
 
 	setup(3);
-	r = find("server-3");
+	r = find("Server 3");
 	fake.be.lost(r, "its process exited with status 1",
 	    fake.be.lost_arg);
 	CHECK(r->state == REPLICA_STARTING);
@@ -373,19 +396,74 @@ test_lost_replica_is_replaced_at_once(void)
 	teardown();
 }
 
+/* Bring the replica being started back up: its spawn and heartbeat. */
+static void
+answer_start(struct replica *r)
+{
+	CHECK_EQ_INT(answer_spawn(r->name, 0), 1);
+	loop_for(60);
+	CHECK_EQ_INT(heartbeat(r->name, 1), 1);
+	CHECK(r->state == REPLICA_UP);
+}
+
+/*
+ * An instance dying soon after joining counts as a failed start: the
+ * first is replaced at once, the next ones wait, doubling from 1 s; one
+ * that stayed up clears the count.
+ */
+static void
+test_early_deaths_back_off(void)
+{
+	struct replica *r;
+
+	setup(1);
+	r = pool_replica(pool, 0);
+	fake.be.lost(r, "exited", fake.be.lost_arg);
+	CHECK_EQ_INT(fake.spawns, 2);		/* the first: at once */
+	answer_start(r);
+	fake.be.lost(r, "exited", fake.be.lost_arg);
+	CHECK_EQ_INT(fake.spawns, 2);		/* the second waits 1 s */
+	CHECK(r->state == REPLICA_DOWN);
+	CHECK_EQ_INT((int)r->respawn_delay_ms, 1000);
+	CHECK_EQ_INT(pool_healthy(pool), 0);
+	loop_for(500);
+	CHECK_EQ_INT(fake.spawns, 2);
+	CHECK_EQ_INT(hc.nasked, 0);		/* no heartbeat to the dead */
+	loop_for(600);
+	CHECK_EQ_INT(fake.spawns, 3);
+	answer_start(r);
+	fake.be.lost(r, "exited", fake.be.lost_arg);
+	CHECK_EQ_INT((int)r->respawn_delay_ms, 2000);	/* doubled */
+	CHECK_EQ_INT(fake.spawns, 3);
+	r->respawn_at = now_ms();		/* skip the wait */
+	loop_for(60);
+	CHECK_EQ_INT(fake.spawns, 4);
+	answer_start(r);
+	/* this one stays up: its death is replaced at once, the count is
+	 * cleared, and the next early death is again replaced at once */
+	r->up_since -= 10000;
+	fake.be.lost(r, "exited", fake.be.lost_arg);
+	CHECK_EQ_INT(fake.spawns, 5);
+	CHECK_EQ_INT((int)r->respawn_delay_ms, 0);
+	answer_start(r);
+	fake.be.lost(r, "exited", fake.be.lost_arg);
+	CHECK_EQ_INT(fake.spawns, 6);
+	teardown();
+}
+
 static void
 test_suspect_is_checked_now_and_evicted_on_failure(void)
 {
 	struct replica *r;
 
 	setup(2);
-	r = find("server-1");
+	r = find("Server 1");
 	heartbeat(NULL, 1);
 	pool_suspect(pool, r);
 	CHECK(r->state == REPLICA_SUSPECT);
 	CHECK_EQ_INT(pool_healthy(pool), 2);	/* still on the ring */
 	loop_for(40);				/* checked at once */
-	CHECK_EQ_INT(heartbeat("server-1", 0), 1);
+	CHECK_EQ_INT(heartbeat("Server 1", 0), 1);
 	CHECK(r->state == REPLICA_STARTING);	/* one failure suffices */
 	CHECK_EQ_INT(pool_healthy(pool), 1);
 	teardown();
@@ -469,24 +547,24 @@ test_add_past_the_backends_capacity(void)
 static void
 test_no_stop_while_a_spawn_is_out(void)
 {
-	char names[1][RING_NAME_LEN] = { "server-2" }, err[256];
+	char names[1][RING_NAME_LEN] = { "Server 2" }, err[256];
 	struct replica *r;
 	int code;
 
 	setup(2);
-	r = find("server-2");
+	r = find("Server 2");
 	fake.be.lost(r, "its container died", fake.be.lost_arg);
 	CHECK(r->spawning);			/* the replacement is out */
 	CHECK(pool_remove(pool, names, 1, &code, err, sizeof(err)) == 0);
 	CHECK(r->state == REPLICA_STOPPING);
 	loop_for(300);
 	CHECK_EQ_INT(fake.stops, 0);		/* waits for the spawn */
-	CHECK_EQ_INT(answer_spawn("server-2", 0), 1);
+	CHECK_EQ_INT(answer_spawn("Server 2", 0), 1);
 	loop_for(60);
 	CHECK_EQ_INT(fake.stops, 1);		/* then stops what it made */
 	CHECK_EQ_INT(answer_stops(), 1);
 	loop_for(60);
-	CHECK(!pool_has(pool, "server-2"));
+	CHECK(!pool_has(pool, "Server 2"));
 	CHECK_EQ_INT(pool_size(pool), 1);
 	teardown();
 }
@@ -497,9 +575,9 @@ test_start_timeout_starts_again(void)
 	struct replica *r;
 
 	setup(1);
-	r = find("server-1");
+	r = find("Server 1");
 	fake.be.lost(r, "gone", fake.be.lost_arg);
-	CHECK_EQ_INT(answer_spawn("server-1", 0), 1);
+	CHECK_EQ_INT(answer_spawn("Server 1", 0), 1);
 	/* it never answers a heartbeat: started again after 300 ms */
 	loop_for(cfg.start_timeout_ms + 100);
 	heartbeat(NULL, 0);
@@ -512,12 +590,12 @@ test_start_timeout_starts_again(void)
 static void
 test_remove_drains_in_flight_first(void)
 {
-	char names[1][RING_NAME_LEN] = { "server-1" }, err[256];
+	char names[1][RING_NAME_LEN] = { "Server 1" }, err[256];
 	struct replica *r;
 	int code;
 
 	setup(2);
-	r = find("server-1");
+	r = find("Server 1");
 	r->inflight = 1;
 	CHECK(pool_remove(pool, names, 1, &code, err, sizeof(err)) == 0);
 	CHECK_EQ_INT(pool_healthy(pool), 1);	/* off the ring at once */
@@ -531,12 +609,85 @@ test_remove_drains_in_flight_first(void)
 	teardown();
 }
 
+/*
+ * Generated names follow --name-style and take the smallest free number:
+ * a gap first; never a name in use, about to be used, or clashing.
+ */
+static void
+test_generated_names(void)
+{
+	char taken[2][RING_NAME_LEN] = { "Server 3", "server 4" };
+	char out[3][RING_NAME_LEN], err[256];
+	int code;
+
+	setup(2);
+	CHECK(find("Server 1") != NULL && find("Server 2") != NULL);
+	pool_generate_names(pool, taken, 1, out, 2);
+	CHECK(strcmp(out[0], "Server 4") == 0);
+	CHECK(strcmp(out[1], "Server 5") == 0);
+	/* a name the backend cannot run beside "server 4" is skipped */
+	fake.clash = 1;
+	pool_generate_names(pool, taken + 1, 1, out, 2);
+	CHECK(strcmp(out[0], "Server 3") == 0);
+	CHECK(strcmp(out[1], "Server 5") == 0);
+	CHECK(pool_name_clash(pool, "SERVER 1", NULL, 0, err,
+	    sizeof(err)) == 1);
+	CHECK(strstr(err, "'SERVER 1' clashes with 'Server 1'") != NULL);
+	CHECK(pool_name_clash(pool, "Server 1", NULL, 0, err,
+	    sizeof(err)) == 0);
+	/* a gap left by /rm is filled first */
+	memcpy(out[0], "Server 1", sizeof("Server 1"));
+	CHECK(pool_remove(pool, out, 1, &code, err, sizeof(err)) == 0);
+	answer_stops();
+	loop_for(60);
+	pool_generate_names(pool, NULL, 0, out, 2);
+	CHECK(strcmp(out[0], "Server 1") == 0);
+	CHECK(strcmp(out[1], "Server 3") == 0);
+	teardown();
+
+	/* the old style, one option away */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.name_style = REPLICA_NAMES_DNS;
+	cfg.replicas = 2;
+	cfg.start_timeout_ms = 300;
+	cfg.stop_grace_ms = 200;
+	cfg.health_interval_ms = 50;
+	cfg.health_timeout_ms = 50;
+	cfg.health_failures = 2;
+	cfg.ring.algo = RING_ALGO_HASH;
+	cfg.ring.vnodes = 16;
+	memset(&fake, 0, sizeof(fake));
+	base = event_base_new();
+	pool = pool_new(base, &cfg, err, sizeof(err));
+	CHECK(pool_start(pool, err, sizeof(err)) == 0);
+	CHECK(pool_has(pool, "server-1") && pool_has(pool, "server-2"));
+	pool_generate_names(pool, NULL, 0, out, 1);
+	CHECK(strcmp(out[0], "server-3") == 0);
+	answer_spawn(NULL, 0);
+	teardown();
+
+	/* names given at startup that the backend cannot run together */
+	memcpy(cfg.replica_names[0], "Server 1", sizeof("Server 1"));
+	memcpy(cfg.replica_names[1], "server 1", sizeof("server 1"));
+	cfg.nreplica_names = cfg.replicas = 2;
+	memset(&fake, 0, sizeof(fake));
+	fake.clash = 1;
+	base = event_base_new();
+	pool = pool_new(base, &cfg, err, sizeof(err));
+	CHECK(pool_start(pool, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "'server 1' clashes with 'Server 1'") != NULL);
+	CHECK_EQ_INT(fake.spawns, 0);
+	teardown();
+}
+
 int
 main(void)
 {
 	static const struct test_case tests[] = {
 		{ "start joins on the first heartbeat",
 		    test_start_joins_on_first_heartbeat },
+		{ "early deaths back off, a stable run clears it",
+		    test_early_deaths_back_off },
 		{ "failed heartbeats evict and respawn",
 		    test_failed_heartbeats_evict_and_respawn },
 		{ "a lost replica is replaced at once",
@@ -553,6 +704,8 @@ main(void)
 		    test_start_timeout_starts_again },
 		{ "/rm drains in-flight requests first",
 		    test_remove_drains_in_flight_first },
+		{ "generated names: style, gaps, clashes",
+		    test_generated_names },
 	};
 
 	log_init("test_pool", LOG_LEVEL_ERROR);	/* the pool's news */

@@ -164,6 +164,60 @@ test_history_independent(void)
 	check_history_independent(&hash_cfg);
 }
 
+/*
+ * The hash ring is changed in place (a new member's points merged in, a
+ * leaving member's taken out): after any history its points, in order,
+ * and every key's ranking are those of a ring built fresh.
+ */
+static void
+test_hash_changes_match_a_fresh_ring(void)
+{
+	static const struct ring_config cfg = { RING_ALGO_HASH, 64 };
+	struct ring *r = ring_new(&cfg), *fresh = ring_new(&cfg);
+	static char names[60][16];
+	static double pa[60 * 64], pb[60 * 64];
+	static int ma[60 * 64], mb[60 * 64];
+	char err[64], key[16];
+	int i, k, same = 0, oa[4], ob[4], na, nb;
+	size_t n, nf;
+
+	for (i = 0; i < 60; i++)
+		snprintf(names[i], sizeof(names[i]), "m-%d", (i * 37) % 60);
+	for (i = 0; i < 60; i++)
+		CHECK(ring_add(r, names[i], names[i], err, sizeof(err)) == 0);
+	for (i = 0; i < 60; i += 3)
+		CHECK_EQ_INT(ring_remove(r, names[i]), 0);
+	for (i = 0; i < 60; i += 6)
+		CHECK(ring_add(r, names[i], names[i], err, sizeof(err)) == 0);
+	for (i = 59; i >= 0; i--)
+		if (i % 3 != 0 || i % 6 == 0)
+			CHECK(ring_add(fresh, names[i], names[i], err,
+			    sizeof(err)) == 0);
+	CHECK_EQ_INT(ring_count(r), ring_count(fresh));
+	CHECK_EQ_INT((int)ring_points(r), 50 * 64);
+	n = ring_ticks(r, pa, ma, 60 * 64);
+	nf = ring_ticks(fresh, pb, mb, 60 * 64);
+	CHECK_EQ_INT((int)n, (int)nf);
+	for (i = 0; i < (int)n; i++)
+		same += pa[i] == pb[i] && strcmp(ring_member_name(r, ma[i]),
+		    ring_member_name(fresh, mb[i])) == 0;
+	CHECK_EQ_INT(same, (int)n);
+	for (same = 0, k = 0; k < NKEYS; k++) {
+		int len = snprintf(key, sizeof(key), "%d", k), ok;
+
+		na = ring_successors(r, key, (size_t)len, oa, 4);
+		nb = ring_successors(fresh, key, (size_t)len, ob, 4);
+		ok = na == nb;
+		for (i = 0; ok && i < na; i++)
+			ok = strcmp(ring_member_name(r, oa[i]),
+			    ring_member_name(fresh, ob[i])) == 0;
+		same += ok;
+	}
+	CHECK_EQ_INT(same, NKEYS);
+	ring_free(r);
+	ring_free(fresh);
+}
+
 static void
 check_add_moves_keys_only_to_new(const struct ring_config *cfg)
 {
@@ -728,6 +782,8 @@ static const struct test_case tests[] = {
 	{ "same members give the same mapping", test_deterministic },
 	{ "insertion order does not matter", test_order_independent },
 	{ "membership history does not matter", test_history_independent },
+	{ "hash ring changes in place match a fresh build",
+	  test_hash_changes_match_a_fresh_ring },
 	{ "adding moves keys only to the new member",
 	  test_add_moves_keys_only_to_new },
 	{ "removing moves only the removed member's keys",

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "headers.h"
 #include "util.h"
 
 static void
@@ -134,7 +135,86 @@ test_admin_peers(void)
 	CHECK(!peer_is_allowed("fe80::1", nets, n));
 }
 
+#define LIT(s)	s, sizeof(s) - 1
+
+static void
+test_answer_checks(void)
+{
+	const char *r;
+	size_t rl;
+	int64_t n;
+	int code;
+
+	CHECK(header_name_valid(LIT("X-!#$%&'*+.^_`|~09az")));
+	CHECK(!header_name_valid(LIT("")));
+	CHECK(!header_name_valid(LIT("Bad Name")));
+	CHECK(!header_name_valid(LIT("X-A ")));
+	CHECK(!header_name_valid(LIT("(x)")));
+	CHECK(!header_name_valid(LIT("X-\x01")));
+	CHECK(!header_name_valid(LIT("X-\xe9")));
+	CHECK(header_value_valid(LIT("caf\xe9\tau lait")));
+	CHECK(header_value_valid(LIT("")));
+	CHECK(!header_value_valid(LIT("a\rb")));
+	CHECK(!header_value_valid(LIT("a\nb")));
+	CHECK(!header_value_valid("a\0b", 3));
+	CHECK(!header_value_valid(LIT("a\x7f")));
+	CHECK(!header_value_valid(LIT("\x1b[31m")));
+
+	CHECK(header_content_length(LIT("0002"), &n) == 0 && n == 2);
+	CHECK(header_content_length(LIT("9223372036854775807"), &n) == 0 &&
+	    n == INT64_MAX);
+	CHECK(header_content_length(LIT("9223372036854775808"), &n) == -1);
+	CHECK(header_content_length(LIT(""), &n) == -1);
+	CHECK(header_content_length(LIT("+2"), &n) == -1);
+	CHECK(header_content_length(LIT("-2"), &n) == -1);
+	CHECK(header_content_length(LIT("2 2"), &n) == -1);
+	CHECK(header_content_length(LIT("2, 2"), &n) == -1);
+	CHECK(header_content_length(LIT("0x2"), &n) == -1);
+
+	CHECK(header_status_line(LIT("HTTP/1.1 200 OK"), &code, &r, &rl) == 0 &&
+	    code == 200 && rl == 2 && memcmp(r, "OK", 2) == 0);
+	CHECK(header_status_line(LIT("HTTP/1.0 404"), &code, &r, &rl) == 0 &&
+	    code == 404 && rl == 0);
+	CHECK(header_status_line(LIT("HTTP/1.1 200 "), &code, &r, &rl) == 0 &&
+	    rl == 0);
+	CHECK(header_status_line(LIT("HTTP/1.1 200 OK\rX: y"), &code, &r,
+	    &rl) == -2);
+	CHECK(header_status_line(LIT("HTTP/1.1 200\tOK"), &code, &r, &rl) ==
+	    -1);
+	CHECK(header_status_line(LIT("HTTP/1.1  200 OK"), &code, &r, &rl) ==
+	    -1);
+	CHECK(header_status_line(LIT("HTTP/1.1 2000"), &code, &r, &rl) == -1);
+	CHECK(header_status_line(LIT("HTTP/1.2 200 OK"), &code, &r, &rl) ==
+	    -1);
+	CHECK(header_status_line(LIT("HTTP/2 200"), &code, &r, &rl) == -1);
+	CHECK(header_status_line(LIT(" HTTP/1.1 200 OK"), &code, &r, &rl) ==
+	    -1);
+	CHECK(header_status_line(LIT("HTTP 200 OK"), &code, &r, &rl) == -1);
+	CHECK(header_status_line(LIT("HTTP/1.1 2x0 OK"), &code, &r, &rl) ==
+	    -1);
+}
+
+static void
+test_host_names(void)
+{
+	CHECK(host_name_is_valid("localhost", 9));
+	CHECK(host_name_is_valid("lb.example", 10));
+	CHECK(host_name_is_valid("127.0.0.1", 9));
+	CHECK(host_name_is_valid("::1", 3));
+	CHECK(host_name_is_valid("fd00::5", 7));
+	CHECK(host_name_is_valid("localhost:5000", 9));	/* the host part */
+	CHECK(!host_name_is_valid("localhost:5000", 14));
+	CHECK(!host_name_is_valid("", 0));
+	CHECK(!host_name_is_valid("a/b", 3));
+	CHECK(!host_name_is_valid("a b", 3));
+	CHECK(!host_name_is_valid("[::1]", 5));
+	CHECK(!host_name_is_valid(":::", 3));
+	CHECK(!host_name_is_valid("evil\x00.example", 13));
+}
+
 static const struct test_case tests[] = {
+	{ "a replica's status line and header fields", test_answer_checks },
+	{ "Host names and addresses", test_host_names },
 	{ "admin access: loopback and listed networks", test_admin_peers },
 	{ "query values are percent-decoded", test_query_decode },
 	{ "query parameters are found by exact name", test_query_find },

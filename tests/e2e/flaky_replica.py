@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""A replica program for the process backend (--replica-bin) that dies on
+cue, for back-off tests.  Takes ringlb-replica's --id, --listen, --parent.
+
+    FLAKY_LOG=PATH         one line per start appended here: "<time> <id>"
+    FLAKY_DIE_AFTER_MS=N   exit N ms after answering the first /heartbeat
+    FLAKY_DIE_TIMES=K      ... only in the first K starts (counted in
+                           FLAKY_LOG); later starts stay up
+    FLAKY_HEARTBEAT_MS=N   answer /heartbeat after N ms
+"""
+import argparse
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--id", required=True)
+    ap.add_argument("--listen", required=True)
+    ap.add_argument("--parent", type=int, default=0)
+    a = ap.parse_args()
+    # die with ringlb, as ringlb-replica does
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if a.parent and os.getppid() != a.parent:
+        sys.exit(1)
+    log = os.environ.get("FLAKY_LOG")
+    starts = 0
+    if log:
+        with open(log, "a") as f:
+            f.write("%.3f %s\n" % (time.time(), a.id))
+        with open(log) as f:
+            starts = sum(1 for _ in f)
+    die_ms = int(os.environ.get("FLAKY_DIE_AFTER_MS", "0"))
+    die_times = int(os.environ.get("FLAKY_DIE_TIMES", "1000000"))
+    dying = die_ms > 0 and starts <= die_times
+    hb_delay = int(os.environ.get("FLAKY_HEARTBEAT_MS", "0")) / 1000.0
+    host, port = a.listen.rsplit(":", 1)
+
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if hb_delay and self.path.startswith("/heartbeat"):
+                time.sleep(hb_delay)
+            body = b'{"message": "Hello from %s", "status": "successful"}' % \
+                a.id.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            if dying and self.path.startswith("/heartbeat"):
+                threading.Timer(die_ms / 1000.0, lambda: os._exit(0)).start()
+
+    ThreadingHTTPServer((host, int(port)), H).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
