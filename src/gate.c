@@ -1349,16 +1349,13 @@ gate_connection(struct gate *g)
 
 		/*
 		 * Past the limit: a 503 at once, then close.  In a flood, past
-		 * OVER_MAX of those (and a quarter of the limit: they take
-		 * descriptors, see fd_limit in main.c), just close: evhttp
-		 * must be given a bufferevent (without one it would make its
-		 * own, unchecked).
+		 * OVER_MAX of those, just close: evhttp must be given a
+		 * bufferevent (without one it would make its own, unchecked).
 		 */
 		c->over = 1;
 		c->state = GATE_REFUSED;	/* what it sends is dropped */
-		c->timer_kind = g->nover < OVER_MAX &&
-		    g->nover <= (unsigned)(g->cfg->max_connections / 4) ?
-		    GATE_T_REFUSE : GATE_T_CLOSE;
+		c->timer_kind = g->nover < OVER_MAX ? GATE_T_REFUSE :
+		    GATE_T_CLOSE;
 		c->fire_at = 1;		/* deadline 0: now */
 		g->nover++;
 		event_add(c->timer, &now);

@@ -203,9 +203,9 @@ base_new(void)
  * Descriptors: each client connection takes one, and so may its request
  * in flight to a replica; idle keep-alive connections to replicas
  * (--upstream-connections) take one each, as do connections past
- * --max-connections while they are refused (a quarter as many again, see
- * gate.c), and ringlb itself (the listener, heartbeats, replicas' pipes,
- * logs) some more.  Raise the soft limit to the hard one if that is what
+ * --max-connections while they are refused (a quarter as many again is
+ * kept for them), and ringlb itself (the listener, heartbeats, replicas'
+ * pipes, logs) some more.  Raise the soft limit to the hard one if that is what
  * it takes; if even that cannot hold them, share out the limit: an eighth
  * to a quarter for ringlb's own, a quarter of the rest at most for idle
  * replica connections, and the others for clients, so that accept() and
