@@ -1421,9 +1421,9 @@ gate_grace_cb(evutil_socket_t fd, short what, void *arg)
 		else if (!c->eof && (c->state != GATE_HEAD || c->lines > 0 ||
 		    evbuffer_get_length(bufferevent_get_input(c->sock)) > 0)) {
 			gate_register(c);
-			gate_refuse(c, 503, "ringlb is shutting down, and this "
+			gate_refuse(c, 503, "%s is shutting down, and this "
 			    "request did not arrive in full within %ld ms of "
-			    "its stop (--stop-grace); send it again",
+			    "its stop (--stop-grace); send it again", g->name,
 			    g->cfg->stop_grace_ms);
 		}
 	}
