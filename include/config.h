@@ -92,12 +92,14 @@ struct config {
 	uint64_t		max_body_memory;	/* all bodies held */
 	uint64_t		max_header;	/* request line and headers */
 	uint64_t		max_response_header;	/* from a replica */
+	uint64_t		max_response_memory;	/* answers held */
 	long			client_timeout_s;	/* body; a client not reading */
 	long			header_timeout_s;	/* a request head */
 	long			keepalive_timeout_s;	/* idle between requests */
 	long			max_connections;	/* client connections */
 	int			max_connections_given;	/* not the default */
 	long			upstream_maxconns;
+	int			upstream_maxconns_given;
 	int			log_level;
 	int			check;		/* --check: probe and exit */
 };

@@ -29,6 +29,7 @@ struct gate_stats {
 	uint64_t	refused[GATE_CODES];	/* by gate_codes[] below */
 	uint64_t	idle_closed;	/* keep-alive connections timed out */
 	uint64_t	body_bytes;	/* request bodies held now */
+	uint64_t	answer_bytes;	/* answers written, not yet sent */
 };
 
 extern const int gate_codes[GATE_CODES];
@@ -67,6 +68,17 @@ size_t		 gate_unsent(struct bufferevent *bev);
 void		 gate_flush_now(struct bufferevent *bev);
 
 const struct gate_stats *gate_stats(const struct gate *g);
+
+/*
+ * Shutting down (the listener is closed already): close idle connections
+ * now, close each other one after its answer, and answer requests still
+ * arriving after --stop-grace with a 503.
+ */
+void		 gate_stop(struct gate *g);
+int		 gate_stopping(const struct gate *g);
+
+/* Connections with a request arriving, or being answered. */
+unsigned	 gate_busy(const struct gate *g);
 
 void		 gate_free(struct gate *g);
 

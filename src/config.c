@@ -484,6 +484,19 @@ set_max_body_memory(struct config *cfg, const char *v, char *err,
 }
 
 static int
+set_max_response_memory(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	if (parse_size(v, &cfg->max_response_memory) == -1 ||
+	    cfg->max_response_memory < (64ULL << 10)) {
+		snprintf(err, errlen, "max response memory '%s' must be a "
+		    "byte count of at least 64k, such as 32m", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 set_max_header(struct config *cfg, const char *v, char *err, size_t errlen)
 {
 	if (parse_size(v, &cfg->max_header) == -1 || cfg->max_header < 1024 ||
@@ -566,6 +579,7 @@ set_maxconns(struct config *cfg, const char *v, char *err, size_t errlen)
 		    "number from 1 to 100000", v);
 		return -1;
 	}
+	cfg->upstream_maxconns_given = 1;
 	return 0;
 }
 
@@ -669,6 +683,10 @@ static const struct option_def options[] = {
 	{ "max-response-header", "RINGLB_MAX_RESPONSE_HEADER", "BYTES",
 	  "largest status line and headers taken from a replica; more is a "
 	  "502 (default 64k)", set_max_response_header },
+	{ "max-response-memory", "RINGLB_MAX_RESPONSE_MEMORY", "BYTES",
+	  "answers held for clients that read more slowly than replicas "
+	  "write, all connections together; past it transfers wait for "
+	  "their clients (default 32m)", set_max_response_memory },
 	{ "client-timeout", "RINGLB_CLIENT_TIMEOUT", "SECONDS",
 	  "time a request body may take to arrive, and a client may leave an "
 	  "answer unread, before a 408 or a close (default 60)",
@@ -769,6 +787,7 @@ config_defaults(struct config *cfg)
 	cfg->max_body = 8ULL << 20;
 	cfg->max_header = 32ULL << 10;
 	cfg->max_response_header = 64ULL << 10;
+	cfg->max_response_memory = 32ULL << 20;
 	cfg->client_timeout_s = 60;
 	cfg->header_timeout_s = 10;
 	cfg->keepalive_timeout_s = 15;

@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>	/* a request's version */
 #include <jansson.h>
 
 #include "admin.h"
@@ -266,6 +267,14 @@ fe_request(struct evhttp_request *req, void *arg)
 	size_t i;
 
 	gate_track(fe->gate, req);
+	/*
+	 * Shutting down: this is the connection's last answer (gate.c closes
+	 * it after).  Said to an HTTP/1.1 client; to a 1.0 one evhttp would
+	 * add its own "Connection: keep-alive" beside it.
+	 */
+	if (gate_stopping(fe->gate) && req->major == 1 && req->minor >= 1)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
 	if (path == NULL) {
 		respond_error(req, 400, "the request target is not a valid "
 		    "URI");
@@ -371,6 +380,13 @@ frontend_stop_accepting(struct frontend *fe)
 		evhttp_del_accept_socket(fe->http, fe->bound);
 		fe->bound = NULL;
 	}
+	gate_stop(fe->gate);
+}
+
+unsigned
+frontend_busy(const struct frontend *fe)
+{
+	return gate_busy(fe->gate);
 }
 
 void

@@ -6,8 +6,9 @@
  * take to arrive.  So each connection it accepts gets, through
  * evhttp_set_bevcb, a filtering bufferevent over the socket.  Its input
  * side reads each request head line by line, checks it, and passes it on
- * only when it is whole and good; bodies then pass as they come, framed by
- * Content-Length or chunked encoding exactly as evhttp frames them.  What
+ * only when it is whole and good; bodies then pass as they come, a
+ * Content-Length body as it is, a chunked one framed anew (its data in
+ * large chunks, see gate_chunks_pass; its trailer as it came).  What
  * evhttp would refuse is refused here first, with the spec's JSON error and
  * Connection: close, after the answers to earlier pipelined requests.
  *
@@ -35,8 +36,9 @@
  * Content-Length), and a body that would cross the bound mid-way is cut
  * off with one.  Bytes go on to evhttp in BODY_UNIT pieces, not as read:
  * evhttp keeps the buffers it is given, and a socket read's buffer is
- * twice the bytes it holds.  After large bodies are freed the allocator is
- * asked to give the memory back.
+ * twice the bytes it holds; a chunked body's data is copied into full
+ * buffers first, so that 1-byte chunks cost what they hold.  After large
+ * bodies are freed the allocator is asked to give the memory back.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -105,11 +107,15 @@ struct gate {
 	const char		*name;		/* the server, in messages */
 	struct event		*trim;		/* malloc_trim, deferred */
 	uint64_t		 untrimmed;	/* body bytes freed since */
+	struct gate_conn	*conns;		/* every connection */
+	int			 stopping;	/* gate_stop called */
+	struct event		*grace;		/* its --stop-grace */
 	struct gate_stats	 stats;
 };
 
 struct gate_conn {
 	struct gate		*g;
+	struct gate_conn	*prev, *next;	/* g->conns */
 	struct bufferevent	*bev;		/* the filter evhttp uses */
 	struct bufferevent	*sock;		/* the socket under it */
 	struct evbuffer_cb_entry *out_cb;	/* on bev's output */
@@ -132,6 +138,7 @@ struct gate_conn {
 	enum gate_state		 state;
 	unsigned		 pending;	/* requests with evhttp now */
 	unsigned		 served;	/* requests answered */
+	size_t			 queued;	/* in bev's output, counted */
 	int			 over;		/* past --max-connections */
 	int			 eof;		/* the client sends no more */
 
@@ -150,6 +157,7 @@ struct gate_conn {
 	size_t			 trailer_len;	/* trailer bytes so far */
 	uint64_t		 staged;	/* body bytes read, not passed */
 	uint64_t		 held;		/* body bytes counted, all requests */
+	struct evbuffer		*chunks;	/* chunk data, not yet passed */
 
 	/* a refusal, waiting for earlier answers to go out */
 	int			 err_code;
@@ -175,6 +183,7 @@ static void	gate_timer_cb(evutil_socket_t, short, void *);
 static void	gate_send_refusal(struct gate_conn *);
 static void	gate_register(struct gate_conn *);
 static void	gate_destroy(struct gate *);
+static int	gate_idle(const struct gate_conn *);
 
 static const char *
 gate_reason(int code)
@@ -275,20 +284,27 @@ gate_trim_cb(evutil_socket_t fd, short what, void *arg)
 	malloc_trim(0);		/* glibc keeps freed heap pages otherwise */
 }
 
+/* n bytes of bodies or answers are freed, or about to be: once there is
+ * enough of it, have the allocator give memory back. */
+static void
+gate_freed(struct gate *g, uint64_t n)
+{
+	struct timeval tv = { 0, TRIM_DELAY_MS * 1000 };
+
+	if ((g->untrimmed += n) >= TRIM_BYTES && g->trim != NULL &&
+	    !event_pending(g->trim, EV_TIMEOUT, NULL))
+		event_add(g->trim, &tv);
+}
+
 /* c no longer holds n bytes of bodies: they are freed, or about to be. */
 static void
 gate_release(struct gate_conn *c, uint64_t n)
 {
-	struct gate *g = c->g;
-	struct timeval tv = { 0, TRIM_DELAY_MS * 1000 };
-
 	if (n > c->held)
 		n = c->held;
 	c->held -= n;
-	g->stats.body_bytes -= n;
-	if ((g->untrimmed += n) >= TRIM_BYTES && g->trim != NULL &&
-	    !event_pending(g->trim, EV_TIMEOUT, NULL))
-		event_add(g->trim, &tv);
+	c->g->stats.body_bytes -= n;
+	gate_freed(c->g, n);
 }
 
 /* --- refusals --------------------------------------------------------- */
@@ -324,6 +340,8 @@ gate_refuse(struct gate_conn *c, int code, const char *fmt, ...)
 		    "refused\",\"status\":\"failure\"}");
 	gate_release(c, c->staged);	/* dropped from here on */
 	c->staged = 0;
+	if (c->chunks != NULL)
+		evbuffer_drain(c->chunks, evbuffer_get_length(c->chunks));
 	c->state = GATE_REFUSED;
 	c->err_code = code;
 	gate_count_refusal(c->g, code);
@@ -785,20 +803,80 @@ gate_head(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 	return 1;
 }
 
+/*
+ * A chunked body is framed anew for evhttp: the client's chunk-size lines
+ * and the CRLFs after data are checked and dropped, the data is copied
+ * into c->chunks, and evhttp is given it in chunks of BODY_UNIT (and what
+ * is left at the last chunk).  The data of small chunks would otherwise
+ * cost far more than its size: evhttp moves a buffer's chains as they
+ * are, and a chain holding a 1-byte chunk is a few hundred bytes.
+ */
+static void
+gate_chunks_pass(struct gate_conn *c, struct evbuffer *dst)
+{
+	size_t n;
+
+	if (c->chunks == NULL || (n = evbuffer_get_length(c->chunks)) == 0)
+		return;
+	evbuffer_add_printf(dst, "%zx\r\n", n);
+	evbuffer_add_buffer(dst, c->chunks);
+	evbuffer_add(dst, "\r\n", 2);
+	c->staged -= n < c->staged ? n : c->staged;
+}
+
+/*
+ * Chunk data: counted when read, and copied (not moved: a socket read's
+ * chain may hold a few bytes of it) into c->chunks, whose chains fill.
+ * 1 when bytes were taken, -1 when refused.
+ */
+static int
+gate_chunk_data(struct gate_conn *c, struct evbuffer *src,
+    struct evbuffer *dst)
+{
+	size_t have = evbuffer_get_length(src), n, k;
+	struct evbuffer_iovec v;
+
+	n = have < c->left ? have : (size_t)c->left;
+	if (gate_budget(c, n) == -1)
+		return -1;
+	if (c->chunks == NULL && (c->chunks = evbuffer_new()) == NULL) {
+		gate_refuse(c, 503, "ringlb is out of memory");
+		return -1;
+	}
+	c->g->stats.body_bytes += n;
+	c->held += n;
+	c->staged += n;
+	c->left -= n;
+	while (n > 0 && evbuffer_peek(src, -1, NULL, &v, 1) == 1) {
+		k = v.iov_len < n ? v.iov_len : n;
+		evbuffer_add(c->chunks, v.iov_base, k);
+		evbuffer_drain(src, k);
+		n -= k;
+	}
+	if (c->left == 0)
+		c->state = GATE_CHUNK_SIZE;
+	if (evbuffer_get_length(c->chunks) >= BODY_UNIT)
+		gate_chunks_pass(c, dst);
+	return 1;
+}
+
 /* A chunk-size line, as evhttp reads it: hex digits, then the end or a
- * space.  Empty lines (the CRLF after a chunk's data) pass. */
+ * space.  Empty lines (the CRLF after a chunk's data) are dropped. */
 static int
 gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
     struct evbuffer *dst)
 {
 	const struct config *cfg = c->g->cfg;
 	char *line = c->g->line, *end;
+	struct evbuffer_iovec first;
 	size_t next;
 	long len;
 	uint64_t n = 0;
 
 	c->scanned = 0;
-	if ((len = gate_next_line(c, src, NULL, &next)) == -1) {
+	if (evbuffer_peek(src, -1, NULL, &first, 1) < 1)
+		first.iov_len = 0;
+	if ((len = gate_next_line(c, src, &first, &next)) == -1) {
 		if (evbuffer_get_length(src) > CHUNK_LINE_MAX) {
 			gate_refuse(c, 400, "a chunk-size line is over %d "
 			    "bytes", CHUNK_LINE_MAX);
@@ -834,7 +912,11 @@ gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
 		c->state = n == 0 ? GATE_TRAILER : GATE_CHUNK_DATA;
 		c->left = n;
 	}
-	evbuffer_remove_buffer(src, dst, next);
+	evbuffer_drain(src, next);
+	if (len > 0 && n == 0) {
+		gate_chunks_pass(c, dst);
+		evbuffer_add(dst, "0\r\n", 3);
+	}
 	return 1;
 }
 
@@ -869,9 +951,9 @@ gate_trailer(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 }
 
 /*
- * Body bytes (of a Content-Length body, or a chunk's data): counted when
- * read, and passed on where a whole number of BODY_UNITs of the body or
- * chunk is left, so how the reads fell changes nothing.  1 when something
+ * Content-Length body bytes: counted when read, and passed on where a
+ * whole number of BODY_UNITs of the body is left, so how the reads fell
+ * changes nothing.  1 when something
  * was passed on, 0 when more is needed, -1 when refused.
  */
 static int
@@ -894,12 +976,8 @@ gate_body(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 	evbuffer_remove_buffer(src, dst, (size_t)n);
 	c->left = rest;
 	c->staged -= n;
-	if (c->left == 0) {
-		if (c->state == GATE_BODY)
-			gate_request_read(c);
-		else
-			c->state = GATE_CHUNK_SIZE;
-	}
+	if (c->left == 0)
+		gate_request_read(c);
 	return 1;
 }
 
@@ -925,8 +1003,11 @@ gate_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 			passed |= r == 1;
 			break;
 		case GATE_BODY:
-		case GATE_CHUNK_DATA:
 			r = gate_body(c, src, dst);
+			passed |= r == 1;
+			break;
+		case GATE_CHUNK_DATA:
+			r = gate_chunk_data(c, src, dst);
 			passed |= r == 1;
 			break;
 		case GATE_CHUNK_SIZE:
@@ -992,7 +1073,8 @@ gate_write_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* evhttp wrote to the filter: have the socket written. */
+/* evhttp wrote to the filter: have the socket written.  Counts what the
+ * filter's output holds, in and out. */
 static void
 gate_out_added(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
@@ -1000,6 +1082,11 @@ gate_out_added(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	struct gate_conn *c = arg;
 
 	(void)buf;
+	/* answers held, all connections: the proxy pauses past a bound */
+	c->g->stats.answer_bytes += info->n_added;
+	c->g->stats.answer_bytes -= info->n_deleted;
+	c->queued += info->n_added;
+	c->queued -= info->n_deleted;
 	if (info->n_added == 0 || c->wstate != GATE_W_IDLE)
 		return;
 	if (c->wev == NULL) {
@@ -1128,16 +1215,28 @@ gate_conn_free(void *arg)
 
 	if (c->fd >= 0 && (size_t)c->fd < g->nbyfd && g->byfd[c->fd] == c)
 		g->byfd[c->fd] = NULL;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		g->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	if (c->over)
 		g->nover--;
 	else
 		g->stats.open--;
 	gate_release(c, c->held);
+	/* an answer left unsent, freed with the connection: a slow reader
+	 * gone, whose memory is worth handing back */
+	g->stats.answer_bytes -= c->queued;
+	gate_freed(g, c->queued);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->sock), c->sent_cb);
 	event_free(c->timer);
 	if (c->wev != NULL)
 		event_free(c->wev);
+	if (c->chunks != NULL)
+		evbuffer_free(c->chunks);
 	free(c->err_text);
 	free(c);
 	/* libevent frees connections from the loop, maybe after gate_free */
@@ -1241,6 +1340,10 @@ gate_connection(struct gate *g)
 	bufferevent_set_timeouts(c->sock, NULL, &wtv);
 	g->stats.accepted++;
 	g->live++;
+	c->next = g->conns;
+	if (g->conns != NULL)
+		g->conns->prev = c;
+	g->conns = c;
 	if (g->stats.open >= (uint64_t)g->cfg->max_connections) {
 		struct timeval now = { 0, 0 };
 
@@ -1261,6 +1364,99 @@ gate_connection(struct gate *g)
 		gate_arm(c, GATE_T_HEAD, g->cfg->header_timeout_s);
 	}
 	return c->bev;
+}
+
+/*
+ * Between requests: none held by evhttp, and no byte of the next one
+ * arrived (nor a refusal under way).
+ */
+static int
+gate_idle(const struct gate_conn *c)
+{
+	return c->pending == 0 && c->state == GATE_HEAD && c->lines == 0 &&
+	    evbuffer_get_length(bufferevent_get_input(c->sock)) == 0;
+}
+
+/*
+ * Shutting down: is c still busy with a request (arriving, with evhttp,
+ * or its refusal being written)?
+ */
+static int
+gate_conn_busy(const struct gate_conn *c)
+{
+	if (c->pending > 0)
+		return 1;
+	if (c->state == GATE_REFUSED)
+		return !c->err_sent || evbuffer_get_length(
+		    bufferevent_get_output(c->sock)) > 0;
+	return !gate_idle(c) && !c->eof;
+}
+
+unsigned
+gate_busy(const struct gate *g)
+{
+	const struct gate_conn *c;
+	unsigned n = 0;
+
+	for (c = g->conns; c != NULL; c = c->next)
+		n += gate_conn_busy(c);
+	return n;
+}
+
+/* The grace is over: requests still arriving are answered 503. */
+static void
+gate_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gate *g = arg;
+	struct gate_conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	for (c = g->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->over || c->state == GATE_REFUSED)
+			continue;
+		if (gate_idle(c))
+			gate_close(c);
+		else if (!c->eof && (c->state != GATE_HEAD || c->lines > 0 ||
+		    evbuffer_get_length(bufferevent_get_input(c->sock)) > 0)) {
+			gate_register(c);
+			gate_refuse(c, 503, "%s is shutting down, and this "
+			    "request did not arrive in full within %ld ms of "
+			    "its stop (--stop-grace); send it again", g->name,
+			    g->cfg->stop_grace_ms);
+		}
+	}
+}
+
+void
+gate_stop(struct gate *g)
+{
+	struct gate_conn *c, *next;
+	struct timeval tv;
+	unsigned closed = 0;
+
+	if (g->stopping)
+		return;
+	g->stopping = 1;
+	for (c = g->conns; c != NULL; c = next) {
+		next = c->next;
+		if (!c->over && c->state != GATE_REFUSED && gate_idle(c)) {
+			gate_close(c);
+			closed++;
+		}
+	}
+	log_debug("closed %u idle client connections", closed);
+	tv.tv_sec = g->cfg->stop_grace_ms / 1000;
+	tv.tv_usec = g->cfg->stop_grace_ms % 1000 * 1000;
+	if (g->grace != NULL)
+		event_add(g->grace, &tv);
+}
+
+int
+gate_stopping(const struct gate *g)
+{
+	return g->stopping;
 }
 
 /* evhttp_set_bevcb: a new connection, its socket not yet set. */
@@ -1296,6 +1492,15 @@ gate_answered(struct evhttp_request *req, void *arg)
 		gate_send_refusal(c);
 	else if (c->pending == 0 && c->eof && c->state != GATE_REFUSED)
 		gate_close(c);		/* half-closed, and all answered */
+	else if (g->stopping && gate_idle(c)) {
+		/* shutting down, and nothing more arriving: evhttp closes
+		 * the connection once this call returns */
+		evhttp_remove_header(evhttp_request_get_output_headers(req),
+		    "Connection");
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		return;
+	}
 	gate_retime(c);
 }
 
@@ -1339,7 +1544,10 @@ gate_new(struct event_base *base, const struct config *cfg)
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
 	if ((g->line = malloc(cfg->max_header + 1)) == NULL ||
-	    (g->trim = evtimer_new(base, gate_trim_cb, g)) == NULL) {
+	    (g->trim = evtimer_new(base, gate_trim_cb, g)) == NULL ||
+	    (g->grace = evtimer_new(base, gate_grace_cb, g)) == NULL) {
+		if (g->trim != NULL)
+			event_free(g->trim);
 		free(g->line);
 		free(g);
 		return NULL;
@@ -1385,6 +1593,8 @@ gate_free(struct gate *g)
 	/* freed now, while the loop is alive: connections may outlive it */
 	event_free(g->trim);
 	g->trim = NULL;
+	event_free(g->grace);
+	g->grace = NULL;
 	if (g->live == 0)
 		gate_destroy(g);
 }

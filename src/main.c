@@ -2,9 +2,12 @@
  * main.c - parse options, set up in order, run the loop, tear down in
  * reverse.
  *
- * Shutdown (SIGTERM or SIGINT): stop accepting, let requests in flight
- * finish (at most DRAIN_MAX_MS), stop every replica (SIGTERM, SIGKILL
- * after --stop-grace; containers stopped and removed), exit 0.  A second
+ * Shutdown (SIGTERM or SIGINT): stop accepting (the listener closes),
+ * close idle client connections, let requests in flight finish and those
+ * still arriving arrive within --stop-grace (then a 503; see gate_stop),
+ * each connection closing after its answer (at most DRAIN_MAX_MS, or
+ * --stop-grace and a second), stop every replica (SIGTERM, SIGKILL after
+ * --stop-grace; containers stopped and removed), exit 0.  A second
  * signal exits at once: the process backend still kills and reaps its
  * children; containers the docker backend leaves are removed at its next
  * start (or by make down, by their label).
@@ -65,26 +68,34 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(lb->base, NULL);
 }
 
-/* Once nothing is in flight (or we waited long enough), stop replicas. */
+/*
+ * Once nothing is in flight and no request is arriving or being answered
+ * (or we waited long enough), stop replicas.  Requests still arriving
+ * are answered 503 after --stop-grace (gate.c), so the wait is at least
+ * that long.
+ */
 static void
 drain_tick(evutil_socket_t fd, short what, void *arg)
 {
 	static const struct timeval poll = { 0, DRAIN_POLL_MS * 1000 };
 	struct ringlb *lb = arg;
 	unsigned n = proxy_inflight(lb->proxy);
+	unsigned busy = frontend_busy(lb->frontend);
 	struct timeval tv;
 	long ms = pool_stop_deadline_ms(lb->pool);
+	long max = DRAIN_MAX_MS > lb->cfg.stop_grace_ms + 1000 ? DRAIN_MAX_MS :
+	    lb->cfg.stop_grace_ms + 1000;
 
 	(void)fd;
 	(void)what;
-	if (n > 0 && lb->drain_waited_ms < DRAIN_MAX_MS) {
+	if ((n > 0 || busy > 0) && lb->drain_waited_ms < max) {
 		lb->drain_waited_ms += DRAIN_POLL_MS;
 		evtimer_add(lb->drain, &poll);
 		return;
 	}
-	if (n > 0)
-		log_warnx("%u requests still in flight after %d ms; stopping "
-		    "anyway", n, DRAIN_MAX_MS);
+	if (n > 0 || busy > 0)
+		log_warnx("%u requests still in flight, %u client connections "
+		    "busy after %ld ms; stopping anyway", n, busy, max);
 	log_info("stopping %d replicas", pool_size(lb->pool));
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
@@ -104,9 +115,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	lb->stopping = 1;
-	log_info("%s: no longer accepting; finishing %u requests in flight",
-	    strsignal((int)sig), proxy_inflight(lb->proxy));
 	frontend_stop_accepting(lb->frontend);
+	log_info("%s: no longer accepting; finishing %u requests in flight, "
+	    "and %u client connections busy (arriving requests have %ld ms)",
+	    strsignal((int)sig), proxy_inflight(lb->proxy),
+	    frontend_busy(lb->frontend), lb->cfg.stop_grace_ms);
 	drain_tick(-1, 0, lb);
 }
 
@@ -187,43 +200,84 @@ base_new(void)
 }
 
 /*
- * Each client connection takes a descriptor, and so may each request in
- * flight to a replica: raise the soft limit to the hard one, and lower
- * --max-connections if even that cannot hold them, so that accept() never
- * fails for want of descriptors.
+ * Descriptors: each client connection takes one, and so may its request
+ * in flight to a replica; idle keep-alive connections to replicas
+ * (--upstream-connections) take one each, as do connections past
+ * --max-connections while they are refused (a quarter as many again is
+ * kept for them), and ringlb itself (the listener, heartbeats, replicas'
+ * pipes, logs) some more.  Raise the soft limit to the hard one if that is what
+ * it takes; if even that cannot hold them, share out the limit: an eighth
+ * to a quarter for ringlb's own, a quarter of the rest at most for idle
+ * replica connections, and the others for clients, so that accept() and
+ * connect() never fail for want of descriptors and a small limit still
+ * serves.  What the limit allows is logged: a warning when it cuts an
+ * option the user gave.
  */
+#define FD_OWN_MIN	24
+#define FD_OWN_MAX	256
+
 static void
 fd_limit(struct config *cfg)
 {
 	struct rlimit rl;
-	rlim_t reserve = (rlim_t)cfg->upstream_maxconns + 256, need;
+	rlim_t own, rest, pool, fit, need;
+	long conns = cfg->max_connections, idle = cfg->upstream_maxconns;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
-	need = (rlim_t)cfg->max_connections * 2 + reserve;
+	need = FD_OWN_MAX + (rlim_t)conns * 9 / 4 + 1 + (rlim_t)idle;
 	if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (rl.rlim_cur < need) {
-		long fit = rl.rlim_cur > reserve + 2 ?
-		    (long)((rl.rlim_cur - reserve) / 2) : 1;
-
-		/* the default is only a ceiling: say so only when the
-		 * user's own choice is cut */
-		if (cfg->max_connections_given)
-			log_warnx("the descriptor limit (%llu) holds %ld client "
-			    "connections, not %ld: --max-connections is %ld "
-			    "(raise ulimit -n for more)",
-			    (unsigned long long)rl.rlim_cur, fit,
-			    cfg->max_connections, fit);
-		else
-			log_debug("the descriptor limit (%llu) holds %ld client "
-			    "connections: --max-connections is %ld",
-			    (unsigned long long)rl.rlim_cur, fit, fit);
-		cfg->max_connections = fit;
+	if (rl.rlim_cur >= need)
+		return;
+	own = rl.rlim_cur / 4;
+	own = own < FD_OWN_MIN ? FD_OWN_MIN : own > FD_OWN_MAX ? FD_OWN_MAX :
+	    own;
+	if (own > rl.rlim_cur)
+		own = rl.rlim_cur;
+	rest = rl.rlim_cur - own;
+	pool = rest / 4 < (rlim_t)idle ? rest / 4 : (rlim_t)idle;
+	fit = (rest - pool) * 4 / 9;
+	if (fit >= (rlim_t)conns) {
+		/* the clients fit: the idle connections take what is left */
+		fit = (rlim_t)conns;
+		pool = rest > fit * 9 / 4 + 1 ? rest - (fit * 9 / 4 + 1) : 0;
+		if (pool > (rlim_t)idle)
+			pool = (rlim_t)idle;
 	}
+	if (fit < 1)
+		fit = 1;
+	if (pool < 1)
+		pool = 1;
+	if ((fit < (rlim_t)conns && cfg->max_connections_given) ||
+	    (pool < (rlim_t)idle && cfg->upstream_maxconns_given)) {
+		char cut[256] = "";
+
+		if (fit < (rlim_t)conns)
+			snprintf(cut, sizeof(cut), "%llu client connection%s, "
+			    "not %ld (--max-connections)",
+			    (unsigned long long)fit, fit == 1 ? "" : "s", conns);
+		if (pool < (rlim_t)idle)
+			snprintf(cut + strlen(cut), sizeof(cut) - strlen(cut),
+			    "%s%llu idle connection%s to replicas, not %ld "
+			    "(--upstream-connections)", cut[0] ? " and " : "",
+			    (unsigned long long)pool, pool == 1 ? "" : "s",
+			    idle);
+		log_warnx("the descriptor limit (%llu) holds %s; raise ulimit "
+		    "-n for more", (unsigned long long)rl.rlim_cur, cut);
+	} else
+		log_info("the descriptor limit (%llu) allows %llu client "
+		    "connection%s (--max-connections) and %llu idle "
+		    "connection%s to replicas (--upstream-connections), "
+		    "keeping %llu for ringlb itself; raise ulimit -n for more",
+		    (unsigned long long)rl.rlim_cur, (unsigned long long)fit,
+		    fit == 1 ? "" : "s", (unsigned long long)pool,
+		    pool == 1 ? "" : "s", (unsigned long long)own);
+	cfg->max_connections = (long)fit;
+	cfg->upstream_maxconns = (long)pool;
 }
 
 int

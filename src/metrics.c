@@ -151,6 +151,9 @@ metrics_render(struct evbuffer *out, const struct metrics *m,
 		scalar(out, "ringlb_request_body_bytes", "gauge",
 		    "Bytes of request bodies held now, against "
 		    "--max-body-memory.", g->body_bytes);
+		scalar(out, "ringlb_response_buffer_bytes", "gauge",
+		    "Bytes of answers held for clients now, against "
+		    "--max-response-memory.", g->answer_bytes);
 		family(out, "ringlb_client_refused_total", "counter",
 		    "Requests and connections refused before reaching a route, "
 		    "by status.");

@@ -35,6 +35,7 @@
  * sending side (a half-close, which looks the same as a close until
  * something is written to it) still gets its answer.
  */
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,10 @@
 #include "util.h"
 
 #define PROXY_FREE_MAX		1024		/* idle transfers kept */
-#define PROXY_HIGH_WATER	(256 * 1024)	/* client backlog that pauses */
+#define PROXY_FREE_KEEP		64	/* ... however long they are idle */
+#define PROXY_SHRINK_MS		1000	/* see proxy_shrink() */
+#define PROXY_HIGH_WATER	(64 * 1024)	/* client backlog that pauses */
+#define PROXY_READ_SIZE		(16 * 1024 - 128)	/* see tx_get() */
 #define PROXY_TARGETS		2
 #define HANGUP_WATCH_MS		50	/* see proxy_sweep() */
 #define HANGUP_SWEEP_MS		25
@@ -127,6 +131,8 @@ struct proxy {
 	int			 early_close;	/* EV_CLOSED works here */
 	struct event		*sweep;		/* proxy_sweep() */
 	int			 sweeping;	/* sweep pending */
+	struct event		*shrink;	/* proxy_shrink() */
+	unsigned		 free_min;	/* least nfree since */
 };
 
 static void	tx_finish(struct proxy_tx *, CURLcode);
@@ -626,7 +632,10 @@ fast_head(struct proxy_tx *tx)
 	    code < 200 || code > 999 || code == 204 || code == 304 ||
 	    tx->saw_te || tx->saw_conn || tx->reason[0] == '\0' ||
 	    req->major != 1 || (req->minor != 0 && req->minor != 1) ||
-	    req->chunked)	/* a chunked request body: evhttp's flag */
+	    req->chunked ||	/* a chunked request body: evhttp's flag */
+	    /* ringlb closes after it (shutting down): evhttp says so */
+	    evhttp_find_header(evhttp_request_get_output_headers(req),
+	    "Connection") != NULL)
 		return -1;
 	while (rhead_next(tx, &off, &l) == 0) {
 		if (HEADER_IS(l.name, l.nl, "Content-Length"))
@@ -995,11 +1004,30 @@ client_drained(struct evhttp_connection *evcon, void *arg)
 	}
 }
 
+/*
+ * Are the answers held for all clients together past
+ * --max-response-memory?  Then a transfer whose client has bytes still
+ * to take waits for it to take them; one whose client has none still
+ * goes on (a piece at a time), so none is starved by the others.
+ */
+static int
+proxy_over_budget(const struct proxy *px)
+{
+	return px->metrics->clients != NULL &&
+	    px->metrics->clients->answer_bytes >= px->cfg->max_response_memory;
+}
+
+/*
+ * The replica's body bytes, as curl reads them: passed on, or the transfer
+ * paused (curl keeps these bytes) while the client has PROXY_HIGH_WATER
+ * to take, or anything to take once the budget is spent; client_drained
+ * resumes it.
+ */
 static size_t
 write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct proxy_tx *tx = arg;
-	size_t len = size * nmemb;
+	size_t len = size * nmemb, unsent;
 	struct bufferevent *bev;
 
 	if (!tx->started) {
@@ -1008,7 +1036,8 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		start_reply(tx);
 	}
 	bev = evhttp_connection_get_bufferevent(tx->evcon);
-	if (gate_unsent(bev) >= PROXY_HIGH_WATER) {
+	if ((unsent = gate_unsent(bev)) > 0 && (unsent >= PROXY_HIGH_WATER ||
+	    proxy_over_budget(tx->px))) {
 		tx->paused = 1;
 		return CURL_WRITEFUNC_PAUSE;
 	}
@@ -1138,7 +1167,8 @@ tx_get(struct proxy *px)
 
 	if (tx != NULL) {
 		px->free_list = tx->next;
-		px->nfree--;
+		if (--px->nfree < px->free_min)
+			px->free_min = px->nfree;
 	} else {
 		if ((tx = calloc(1, sizeof(*tx))) == NULL)
 			return NULL;
@@ -1164,6 +1194,10 @@ tx_get(struct proxy *px)
 		curl_easy_setopt(tx->easy, CURLOPT_ERRORBUFFER, tx->errbuf);
 		curl_easy_setopt(tx->easy, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(tx->easy, CURLOPT_TCP_NODELAY, 1L);
+		/* what curl hands write_cb at once, with an evbuffer chain's
+		 * own header, fits a 16 KiB allocation (16 KiB would take 32) */
+		curl_easy_setopt(tx->easy, CURLOPT_BUFFERSIZE,
+		    PROXY_READ_SIZE);
 		curl_easy_setopt(tx->easy, CURLOPT_HTTP_VERSION,
 		    CURL_HTTP_VERSION_1_1);
 		curl_easy_setopt(tx->easy, CURLOPT_PROTOCOLS_STR, "http");
@@ -1233,7 +1267,46 @@ tx_release(struct proxy_tx *tx)
 	}
 	tx->next = px->free_list;
 	px->free_list = tx;
-	px->nfree++;
+	if (++px->nfree > PROXY_FREE_KEEP &&
+	    !event_pending(px->shrink, EV_TIMEOUT, NULL)) {
+		struct timeval tv = { PROXY_SHRINK_MS / 1000,
+		    PROXY_SHRINK_MS % 1000 * 1000 };
+
+		px->free_min = px->nfree;
+		evtimer_add(px->shrink, &tv);
+	}
+}
+
+/*
+ * Idle transfers are kept for the requests to come, up to PROXY_FREE_MAX
+ * (after a burst of a thousand slow downloads, a thousand).  Those that
+ * stayed unused for a whole PROXY_SHRINK_MS are freed, down to
+ * PROXY_FREE_KEEP, and the memory handed back.
+ */
+static void
+proxy_shrink(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *px = arg;
+	struct timeval tv = { PROXY_SHRINK_MS / 1000,
+	    PROXY_SHRINK_MS % 1000 * 1000 };
+	struct proxy_tx *tx;
+	unsigned n = 0;
+
+	(void)fd;
+	(void)what;
+	while (px->free_min > PROXY_FREE_KEEP && px->nfree > PROXY_FREE_KEEP &&
+	    (tx = px->free_list) != NULL) {
+		px->free_list = tx->next;
+		px->nfree--;
+		px->free_min--;
+		tx_destroy(tx);
+		n++;
+	}
+	if (n >= PROXY_FREE_KEEP)
+		malloc_trim(0);
+	px->free_min = px->nfree;
+	if (px->nfree > PROXY_FREE_KEEP)
+		evtimer_add(px->shrink, &tv);
 }
 
 /*
@@ -1621,7 +1694,10 @@ proxy_new(struct event_base *base, const struct config *cfg,
 	px->metrics = metrics;
 	px->early_close = (event_base_get_features(base) &
 	    EV_FEATURE_EARLY_CLOSE) != 0;
-	if ((px->sweep = evtimer_new(base, proxy_sweep, px)) == NULL) {
+	if ((px->sweep = evtimer_new(base, proxy_sweep, px)) == NULL ||
+	    (px->shrink = evtimer_new(base, proxy_shrink, px)) == NULL) {
+		if (px->sweep != NULL)
+			event_free(px->sweep);
 		snprintf(err, errlen, "out of memory");
 		free(px);
 		return NULL;
@@ -1659,6 +1735,8 @@ proxy_free(struct proxy *px)
 	curlev_free(px->cv);
 	if (px->sweep != NULL)
 		event_free(px->sweep);
+	if (px->shrink != NULL)
+		event_free(px->shrink);
 	free(px);
 }
 

@@ -20,6 +20,7 @@ RINGLB = os.path.join(BUILD, "ringlb")
 REPLICA = os.path.join(BUILD, "ringlb-replica")
 UPSTREAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "upstream.py")
 BADREPLICA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "badreplica.py")
+BULKREPLICA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bulkreplica.py")
 
 
 def free_port():

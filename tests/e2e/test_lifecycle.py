@@ -1,6 +1,7 @@
 """Replicas are healed, remembered across restarts, and never orphaned."""
 import json
 import os
+import socket
 import signal
 import threading
 import time
@@ -177,3 +178,149 @@ def test_state_file_in_a_missing_directory_is_refused(tmp_path):
     assert "the directory %s does not exist; create it (mkdir -p %s)" % (
         tmp_path / "nope", tmp_path / "nope") in out.stderr
     assert not (tmp_path / "nope").exists()
+
+
+H = b"Host: x\r\n"
+
+
+def read_to_eof(s, timeout=15):
+    """Everything s receives until the peer closes it."""
+    s.settimeout(timeout)
+    out = b""
+    while True:
+        try:
+            got = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not got:
+            break
+        out += got
+    return out
+
+
+def answers(raw):
+    """[(status, headers dict, body)] of the HTTP/1.1 answers in raw, each
+    with a Content-Length."""
+    out = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        hdrs = {k.strip().lower(): v.strip() for k, v in
+                (l.split(":", 1) for l in lines[1:])}
+        n = int(hdrs.get("content-length", len(rest)))
+        out.append((int(lines[0].split()[1]), hdrs, rest[:n]))
+        raw = rest[n:]
+    return out
+
+
+def connect(port):
+    return socket.create_connection(("127.0.0.1", port), timeout=10)
+
+
+def read_one(s):
+    """One answer with a Content-Length, read whole; its status."""
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        raw += s.recv(65536)
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    n = int(head.lower().split(b"content-length:")[1].split()[0])
+    while len(rest) < n:
+        rest += s.recv(65536)
+    return int(head.split()[1])
+
+
+def test_sigterm_finishes_requests_still_arriving(procs):
+    """On SIGTERM, as nginx and HAProxy do on a graceful stop: the
+    listener closes (new connections are refused), idle keep-alive
+    connections are closed at once, a request whose head or body is
+    still arriving may finish within --stop-grace and is answered (with
+    Connection: close), one that does not is answered 503 with Connection:
+    close when the grace ends, a request in flight is answered; each
+    connection closes after its answer.  Before, the arriving ones got an
+    EOF with no answer."""
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up], "--stop-grace", "4000")
+    # a keep-alive connection, idle after one answer
+    idle = connect(lb.port)
+    idle.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\n")
+    assert read_one(idle) == 200
+    # one connected that has sent nothing yet
+    silent = connect(lb.port)
+    # a head, half sent
+    head = connect(lb.port)
+    head.sendall(b"GET /echo?request_id=1 HTTP/1.1\r\nHo")
+    # a body, half sent; a chunked one, half sent
+    body = connect(lb.port)
+    body.sendall(b"POST /echo HTTP/1.1\r\n" + H +
+                 b"Content-Length: 10\r\n\r\n01234")
+    chunked = connect(lb.port)
+    chunked.sendall(b"POST /echo HTTP/1.1\r\n" + H +
+                    b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    # a pipelined pair: the first whole, the second half sent
+    pipe = connect(lb.port)
+    pipe.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\nGET /echo HTTP/1.1\r\n")
+    # a head that never ends
+    stuck = connect(lb.port)
+    stuck.sendall(b"GET /echo HTTP/1.1\r\n" + H)
+    # a request in flight
+    slow = connect(lb.port)
+    slow.sendall(b"GET /slow?ms=1500 HTTP/1.1\r\n" + H + b"\r\n")
+    time.sleep(0.5)
+    assert read_one(pipe) == 200
+
+    lb.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    # idle connections close at once, well before the grace ends
+    assert read_to_eof(idle, timeout=3) == b""
+    assert read_to_eof(silent, timeout=3) == b""
+    assert time.monotonic() - start < 3.5
+    # new connections are refused: the listener is closed
+    try:
+        connect(lb.port).close()
+        refused = False
+    except ConnectionRefusedError:
+        refused = True
+    assert refused, "ringlb still accepts connections while stopping"
+
+    # the arriving requests finish within the grace, and are answered
+    time.sleep(0.5)
+    head.sendall(b"st: x\r\n\r\n")
+    body.sendall(b"56789")
+    chunked.sendall(b"2\r\nde\r\n0\r\n\r\n")
+    pipe.sendall(H + b"\r\n")
+    for s, want in ((head, 0), (body, 10), (chunked, 5), (pipe, 0)):
+        got = answers(read_to_eof(s))
+        assert len(got) == 1, got
+        code, hdrs, data = got[0]
+        assert code == 200, got
+        assert hdrs.get("connection") == "close", hdrs
+        assert json.loads(data)["body_len"] == want
+    got = answers(read_to_eof(slow))
+    assert [code for code, _, _ in got] == [200]
+    # the one that never finishes: a 503 when the grace ends, not an EOF
+    got = answers(read_to_eof(stuck))
+    assert time.monotonic() - start > 3
+    assert len(got) == 1, got
+    code, hdrs, data = got[0]
+    assert code == 503 and hdrs["connection"] == "close"
+    msg = json.loads(data)
+    assert msg["status"] == "failure" and "--stop-grace" in msg["message"]
+    assert lb.wait(15) == 0
+    for s in (idle, silent, head, body, chunked, pipe, stuck, slow):
+        s.close()
+
+
+def test_sigterm_with_nothing_arriving_stops_at_once(procs):
+    """With only idle connections open, SIGTERM does not wait out the
+    grace."""
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up], "--stop-grace", "5000")
+    idle = connect(lb.port)
+    idle.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\n")
+    assert read_one(idle) == 200
+    start = time.monotonic()
+    lb.send_signal(signal.SIGTERM)
+    assert lb.wait(10) == 0
+    assert time.monotonic() - start < 4
+    assert read_to_eof(idle, timeout=3) == b""
+    idle.close()

@@ -352,10 +352,10 @@ def test_answer_is_whole_when_the_connection_closes(procs):
     assert len(body) == 4 * 1024 * 1024 == int(headers["content-length"])
 
 
-def test_descriptor_limit_cuts_quietly_unless_asked(procs, tmp_path):
+def test_descriptor_limit_is_shared_out_and_logged(procs, tmp_path):
     """With ulimit -n 2000, the default --max-connections is lowered to
-    fit without a warning; an explicit one that does not fit is lowered
-    with one."""
+    fit, and the log says what the limit allows; an explicit one that does
+    not fit is lowered with a warning."""
     import resource
     import subprocess
     from conftest import RINGLB, free_port, wait_port
@@ -376,10 +376,94 @@ def test_descriptor_limit_cuts_quietly_unless_asked(procs, tmp_path):
                 p.wait(timeout=10)
         return log.read_text()
 
-    assert "descriptor limit" not in run()
+    assert "info: the descriptor limit (2000) allows 661 client " \
+        "connections (--max-connections) and 256 idle connections to " \
+        "replicas (--upstream-connections), keeping 256 for ringlb " \
+        "itself" in run()
     warned = run("--max-connections", "5000")
-    assert "the descriptor limit (2000) holds 744 client connections, not " \
-        "5000" in warned
+    assert "warn: the descriptor limit (2000) holds 661 client " \
+        "connections, not 5000 (--max-connections)" in warned
+    # a limit that holds everything asked for says nothing
+    assert "descriptor limit" not in run("--max-connections", "100")
+
+
+def start_limited(procs, nofile, backends, *extra):
+    """ringlb under ulimit -n nofile (soft and hard)."""
+    from conftest import RINGLB, free_port
+    port = free_port()
+    argv = ["sh", "-c", 'ulimit -n %d && exec "$@"' % nofile, "sh", RINGLB,
+            "--listen", "127.0.0.1:%d" % port]
+    for b in backends:
+        argv += ["--replica", "%s=127.0.0.1:%d" % (b.name, b.port)]
+    p = procs.start(argv + list(extra), port, name="ringlb")
+    p.port = port
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        r = get(port, "/heartbeat")     # 503 until a replica is up
+        assert b'"healthy"' in r.body, "ringlb refused its first " \
+            "client: %s" % r.body[:300]
+        if r.json()["healthy"] == len(backends):
+            return p
+        time.sleep(0.05)
+    raise AssertionError("the replicas did not come up")
+
+
+@pytest.mark.parametrize("nofile,clients", [(64, 13), (128, 32)])
+def test_small_descriptor_limit_still_serves(procs, nofile, clients):
+    """Under ulimit -n 64, ringlb used to take its reserve for replica
+    connections off the limit whole, leaving --max-connections at 1: one
+    idle client locked everyone out.  The reserve is now a share: idle
+    clients and a client at each free slot with a request in flight are
+    all served, and only connections past the limit get a 503."""
+    up = procs.upstream("echo-1")
+    # the test replica listens with a backlog of 5: a burst of connects
+    # to it may wait for a SYN to be sent again
+    lb = start_limited(procs, nofile, [up], "--connect-timeout", "5000")
+    # idle clients: connected, nothing sent yet, or kept alive
+    idle = [socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+            for _ in range(clients // 2)]
+    kept = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+    kept.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\n")
+    assert read_answer(kept).startswith(b"HTTP/1.1 200")
+    # the other slots (but one, for the /metrics below): requests in
+    # flight side by side, each with its connection to the replica
+    busy = clients - len(idle) - 2
+    results = []
+
+    def slow():
+        try:
+            results.append(get(lb.port, "/slow?ms=500", timeout=10).status)
+        except OSError as e:
+            results.append(repr(e))
+
+    threads = [threading.Thread(target=slow) for _ in range(busy)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert results == [200] * busy
+    # past the limit: a clear 503, not a hang
+    fill = [socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+            for _ in range(clients - len(idle) - 1)]
+    time.sleep(0.2)
+    extra = [socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+             for _ in range(3)]
+    for s in extra:
+        s.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\n")
+    got = [read_answer(s) for s in extra]
+    assert all(g.startswith(b"HTTP/1.1 503") for g in got), got
+    assert all(b"--max-connections" in g for g in got), got
+    for s in extra + idle + fill:
+        s.close()
+    kept.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\n")
+    assert read_answer(kept).startswith(b"HTTP/1.1 200")
+    kept.close()
+    time.sleep(0.3)
+    assert get(lb.port, "/echo").status == 200
+    with open(lb.log_path) as f:
+        log = f.read()
+    assert "the descriptor limit (%d) allows %d client connections" % (
+        nofile, clients) in log, log
 
 
 def test_absolute_form_is_refused_alike_everywhere(procs):
