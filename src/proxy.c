@@ -1539,6 +1539,14 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 	}
 
 	rep->errors++;
+	/* libcurl keeps one line of a head in a buffer of at most
+	 * CURL_MAX_HTTP_HEADER bytes, and says "out of memory" for a longer
+	 * one, without a word in the error buffer */
+	if (rc == CURLE_OUT_OF_MEMORY && !tx->started && tx->sends > 0 &&
+	    tx->abort_why[0] == '\0' && tx->errbuf[0] == '\0')
+		answer_invalid(tx, "a line of its head is longer than %d "
+		    "bytes, libcurl's limit (or ringlb ran out of memory)",
+		    CURL_MAX_HTTP_HEADER);
 	curl_easy_getinfo(tx->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	if (tx->invalid)
 		uf = UF_GARBLED;	/* refused by header_cb */

@@ -10,6 +10,9 @@ before any request (a body after the answer to a HEAD, a 204 or a 304,
 more than the answer's Content-Length), answer no request: they never
 reach the client whose request is sent on that connection next.  A paused
 transfer (a slow reader) is not idle: its answer arrives whole.
+
+A head line longer than libcurl takes (100 KB) is a 502 that says so, not
+"Out of memory".
 """
 import socket
 import threading
@@ -145,5 +148,27 @@ def test_a_paused_answer_on_a_pooled_connection_arrives_whole(procs):
         assert got == body, "%d of %d bytes" % (len(got), len(body))
         with open(lb.log_path) as f:
             assert "sent bytes on an idle connection" not in f.read()
+    finally:
+        rep.close()
+
+
+@pytest.mark.parametrize("where", ["header", "status"])
+def test_a_head_line_over_libcurls_limit_is_named(procs, where):
+    """libcurl refuses a head line over 100 KB as "out of memory": the 502
+    says what the replica did, and the log names the replica."""
+    long = b"a" * (200 * 1024)
+    head = (b"HTTP/1.1 200 OK\r\nX-Long: " + long + b"\r\n"
+            if where == "header" else b"HTTP/1.1 200 " + long + b"\r\n")
+    rep = RawReplica("fake", {None: head + b"Content-Length: 2\r\n\r\nok"})
+    try:
+        lb = procs.ringlb([rep], "--health-interval", "60000",
+                          "--max-response-header", "1m")
+        r = get(lb.port, "/long")
+        assert r.status == 502
+        msg = r.json()["message"]
+        assert "longer than 102400 bytes" in msg and "fake" in msg, msg
+        wait_for(lambda: "replica 'fake' sent an answer ringlb does not "
+                 "pass on" in open(lb.log_path).read(), what="the log line")
+        assert get(lb.port, "/heartbeat").status == 200
     finally:
         rep.close()
