@@ -1546,7 +1546,10 @@ tx_retryable(struct proxy_tx *tx, enum upstream_failure uf)
 	switch (uf) {
 	case UF_UNREACHED:
 	case UF_CONNECT_TIMEOUT:
-		/* it never saw the request */
+		/* it never saw the request, unless it was sent on a pooled
+		 * connection first (prereq_cb) */
+		if (tx->sends > 0)
+			return tx_resendable(tx);
 		return !tx->has_body || tx->idempotent;
 	case UF_DROPPED:
 		/* the replica may have seen the request: only if harmless */
@@ -1609,13 +1612,24 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 	}
 
 	rep->errors++;
+	/* libcurl keeps one line of a head in a buffer of at most
+	 * CURL_MAX_HTTP_HEADER bytes, and says "out of memory" for a longer
+	 * one, without a word in the error buffer */
+	if (rc == CURLE_OUT_OF_MEMORY && !tx->started && tx->sends > 0 &&
+	    tx->abort_why[0] == '\0' && tx->errbuf[0] == '\0')
+		answer_invalid(tx, "a line of its head is longer than %d "
+		    "bytes, libcurl's limit (or ringlb ran out of memory)",
+		    CURL_MAX_HTTP_HEADER);
 	curl_easy_getinfo(tx->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	if (tx->invalid)
 		uf = UF_GARBLED;	/* refused by header_cb */
 	else if (rc == CURLE_ABORTED_BY_CALLBACK && tx->sends > 1)
 		uf = UF_DROPPED;	/* not sent again: prereq_cb */
 	else
-		uf = upstream_failure(rc, connect_us > 0);
+		/* connected: a connect time, or a request on its way; a
+		 * pooled connection has no connect time of its own, and a
+		 * timeout on it is a slow replica, not an unreachable one */
+		uf = upstream_failure(rc, connect_us > 0 || tx->sends > 0);
 	tx_note_failure(tx, rc);
 	/* once an answer, with the replica's name: a replica that answers
 	 * badly is a fault to fix, not a passing network failure */
