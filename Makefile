@@ -241,7 +241,7 @@ dashboard-png: all
 # Sanitizer (in build/asan); any report fails it.
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=undefined
-asan: $(BUILD)/.deps-test
+asan: $(BUILD)/.deps-test newman-deps
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" \
 		all $(BUILD)/asan/test_ring $(BUILD)/asan/test_util \
 		$(BUILD)/asan/test_pool
