@@ -415,8 +415,10 @@ schedule_respawn(struct replica *rep, unsigned min, unsigned max)
 static unsigned
 start_failed(struct replica *rep)
 {
-	/* no heartbeats to what is left of it meanwhile */
+	/* no heartbeats to what is left of it meanwhile; down, not
+	 * starting, until the next start */
 	rep->addressed = 0;
+	rep->state = REPLICA_DOWN;
 	if (rep->early_deaths++ == 0)
 		schedule_respawn(rep, RESPAWN_FIRST_MS, RESPAWN_FIRST_MS);
 	else
