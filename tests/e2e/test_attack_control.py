@@ -76,3 +76,22 @@ def test_instance_given_up_on_is_not_counted_twice(procs, tmp_path):
     assert 3 <= n <= 7, starts(log)
     # each start fails once: the count in a row never runs ahead of them
     assert counts and max(counts) <= n, (counts, n, text[-2000:])
+
+
+def test_a_name_ending_with_a_space_is_refused(procs, tmp_path):
+    """"Server 4 " would show as "Server 4" in /rep and on the dashboard,
+    and /rm of "Server 4" would not find it; --replicas already drops
+    blanks around names.  /add refuses it, saying why."""
+    from conftest import request
+    lb = procs.ringlb((), "--replicas", "Server 1 , Server 2 ", healthy=2)
+    assert get(lb.port, "/rep").json()["message"]["replicas"] == [
+        "Server 1", "Server 2"]
+    for name in ("Server 4 ", "Server 4  ", "S "):
+        r = request(lb.port, "POST", "/add",
+                    body='{"n": 1, "hostnames": ["%s"]}' % name)
+        assert r.status == 400, (name, r.body)
+        assert "not ending with a space" in r.json()["message"], r.body
+    r = request(lb.port, "POST", "/add",
+                body='{"n": 1, "hostnames": ["Server  4"]}')
+    assert r.status == 200, r.body
+    assert len(get(lb.port, "/rep").json()["message"]["replicas"]) == 3
