@@ -529,7 +529,10 @@ on_health(struct replica *rep, int ok, const char *why, void *arg)
 
 	rep->hc_next = now + (rep->state == REPLICA_UP ?
 	    (uint64_t)p->cfg->health_interval_ms : POOL_FAST_CHECK_MS);
-	if (!ok && rep->state != REPLICA_STOPPING)
+	/* the checks of a replica still starting are refused until it
+	 * listens: only those of one that was serving count as failed */
+	if (!ok && rep->state != REPLICA_STOPPING &&
+	    rep->state != REPLICA_STARTING)
 		rep->heartbeat_failures++;
 
 	switch (rep->state) {

@@ -95,3 +95,24 @@ def test_a_name_ending_with_a_space_is_refused(procs, tmp_path):
                 body='{"n": 1, "hostnames": ["Server  4"]}')
     assert r.status == 200, r.body
     assert len(get(lb.port, "/rep").json()["message"]["replicas"]) == 3
+
+
+def heartbeat_failures(port):
+    text = get(port, "/metrics").body.decode()
+    return {line.split('"')[1]: int(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("ringlb_heartbeat_failures_total{")}
+
+
+def test_a_healthy_start_counts_no_heartbeat_failure(procs):
+    """The checks sent while a new replica is still starting up (refused
+    until it listens) are not failed heartbeats: a healthy start, or a
+    healthy /add, leaves ringlb_heartbeat_failures_total at 0, where an
+    alert on it fired at every start."""
+    from conftest import request
+    lb = procs.ringlb((), "--replicas", "2", healthy=2)
+    r = request(lb.port, "POST", "/add", body='{"n": 1}')
+    assert r.status == 200, r.body
+    time.sleep(1)
+    assert heartbeat_failures(lb.port) == {
+        "Server 1": 0, "Server 2": 0, "Server 3": 0}
