@@ -410,9 +410,9 @@ schedule_respawn(struct replica *rep, unsigned min, unsigned max)
 /*
  * One more failure in a row of rep's starts (see the top of this file):
  * schedule the next start, 0.1 s after a first failure, then 1 s doubling
- * to 30 s.  Returns the failures in a row.
+ * to 30 s.
  */
-static unsigned
+static void
 start_failed(struct replica *rep)
 {
 	/* no heartbeats to what is left of it meanwhile; down, not
@@ -423,7 +423,6 @@ start_failed(struct replica *rep)
 		schedule_respawn(rep, RESPAWN_FIRST_MS, RESPAWN_FIRST_MS);
 	else
 		schedule_respawn(rep, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
-	return rep->early_deaths;
 }
 
 /* " N times in a row;" for a failure after the first, else "". */
