@@ -107,7 +107,8 @@ admin_body_parse(const char *body, size_t len, int adding, int replicas,
 		if (!name_is_valid(name)) {
 			snprintf(err, errlen, "hostname '%s' must be letters, "
 			    "digits, spaces, '_', '.' and '-', starting with a "
-			    "letter or digit", name);
+			    "letter or digit and not ending with a space",
+			    name);
 			goto fail;
 		}
 		for (k = 0; k < ch->ngiven; k++)

@@ -68,7 +68,8 @@ add_static(struct config *cfg, const char *v, size_t len, char *err,
 	if (!name_is_valid(item)) {
 		snprintf(err, errlen, "replica name '%s' must be 1 to %d "
 		    "characters of letters, digits, spaces and _.-, "
-		    "starting with a letter or digit", item, RING_NAME_MAX);
+		    "starting with a letter or digit and not ending with a "
+		    "space", item, RING_NAME_MAX);
 		return -1;
 	}
 	for (i = 0; i < cfg->nstatic; i++)
@@ -132,8 +133,9 @@ set_replica_names(struct config *cfg, const char *v, char *err,
 			if (!name_is_valid(name)) {
 				snprintf(err, errlen, "replica name '%s' must "
 				    "be letters, digits, spaces, '_', '.' and "
-				    "'-', starting with a letter or digit (names "
-				    "are separated by commas)", name);
+				    "'-', starting with a letter or digit and not "
+				    "ending with a space (names are separated by "
+				    "commas)", name);
 				return -1;
 			}
 			for (i = 0; i < cfg->nreplica_names; i++)

@@ -19,13 +19,14 @@
  * One timer ticks every POOL_TICK_MS and does all the waiting: heartbeats
  * that are due, start timeouts, respawn back-off, draining and freeing.
  *
- * Back-off.  A start that fails (the spawn fails, or the instance dies
- * before its first heartbeat) is retried after 0.1 s, doubling to 5 s.
- * An instance that dies within POOL_STABLE_MS of joining the ring counts
- * as a failed start too: the first such death is replaced at once (a
- * replica killed by hand comes back at once), each further one in a row
- * waits twice as long as the last, from 1 s up to 30 s - so a replica
- * that crashes just after its first heartbeat is started about 6 times
+ * Back-off.  A start fails when the spawn fails, the instance dies
+ * before its first heartbeat, or it gives no heartbeat answer within
+ * --start-timeout; an instance that dies within POOL_STABLE_MS of joining
+ * the ring counts as a failed start too.  Failures in a row are counted
+ * together: the first is retried at once (a replica killed by hand comes
+ * back at once; a failed spawn after 0.1 s), each further one waits twice
+ * as long as the last, from 1 s up to 30 s - so a replica that crashes
+ * just before or just after its first heartbeat is started about 6 times
  * in its first minute (at 0, 1, 3, 7, 15 and 31 s), then twice a minute.
  * An instance that stays up POOL_STABLE_MS clears the count and the
  * delay.
@@ -51,11 +52,10 @@
 #define POOL_MAX		(CONFIG_REPLICAS_MAX * 2)
 #define POOL_TICK_MS		25
 #define POOL_FAST_CHECK_MS	50	/* heartbeats while starting */
-#define RESPAWN_MIN_MS		100	/* after a failed start ... */
-#define RESPAWN_MAX_MS		5000	/* ... doubling up to this */
-#define POOL_STABLE_MS		10000	/* dying sooner after joining: */
-#define EARLY_DEATH_MIN_MS	1000	/* ... waits this, doubling ... */
-#define EARLY_DEATH_MAX_MS	30000	/* ... up to this */
+#define RESPAWN_FIRST_MS	100	/* a first failed start waits this */
+#define POOL_STABLE_MS		10000	/* dying sooner after joining fails */
+#define BACKOFF_MIN_MS		1000	/* further failures wait this, */
+#define BACKOFF_MAX_MS		30000	/* ... doubling up to this */
 
 /* An /add in progress; at most one at a time. */
 struct pool_op {
@@ -407,10 +407,48 @@ schedule_respawn(struct replica *rep, unsigned min, unsigned max)
 	rep->respawn_at = now_ms() + d;
 }
 
+/*
+ * One more failure in a row of rep's starts (see the top of this file):
+ * schedule the next start, 0.1 s after a first failure, then 1 s doubling
+ * to 30 s.
+ */
+static void
+start_failed(struct replica *rep)
+{
+	/* no heartbeats to what is left of it meanwhile; down, not
+	 * starting, until the next start */
+	rep->addressed = 0;
+	rep->state = REPLICA_DOWN;
+	if (rep->early_deaths++ == 0)
+		schedule_respawn(rep, RESPAWN_FIRST_MS, RESPAWN_FIRST_MS);
+	else
+		schedule_respawn(rep, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+}
+
+/* " N times in a row;" for a failure after the first, else "". */
+static const char *
+in_a_row(const struct replica *rep, char *buf, size_t len)
+{
+	if (rep->early_deaths < 2)
+		return "";
+	snprintf(buf, len, " %u times in a row;", rep->early_deaths);
+	return buf;
+}
+
+/* Tell the dashboard that rep's next start waits. */
+static void
+note_backing_off(struct pool *p, const struct replica *rep, const char *what)
+{
+	pool_note(p, "backing off", rep, "%s %u times in a row; next start "
+	    "in %.1f s", what, rep->early_deaths,
+	    rep->respawn_delay_ms / 1000.0);
+}
+
 static void
 on_spawned(struct replica *rep, int status, const char *why, void *arg)
 {
 	struct pool *p = arg;
+	char buf[40];
 
 	rep->spawning = 0;
 	if (rep->state == REPLICA_STOPPING)
@@ -420,9 +458,12 @@ on_spawned(struct replica *rep, int status, const char *why, void *arg)
 			op_fail(p, rep, why);
 			return;
 		}
-		log_warnx("replica %s could not be started: %s", rep->name,
-		    why);
-		schedule_respawn(rep, RESPAWN_MIN_MS, RESPAWN_MAX_MS);
+		start_failed(rep);
+		log_warnx("replica %s could not be started: %s;%s trying "
+		    "again in %u ms", rep->name, why, in_a_row(rep, buf,
+		    sizeof(buf)), rep->respawn_delay_ms);
+		if (rep->early_deaths > 1)
+			note_backing_off(p, rep, "failed to start");
 		return;
 	}
 	rep->addressed = 1;
@@ -463,20 +504,16 @@ pool_evict(struct pool *p, struct replica *rep, const char *why)
 	if (now - rep->up_since >= POOL_STABLE_MS) {
 		rep->early_deaths = 0;
 		rep->respawn_delay_ms = 0;
-	} else if (rep->early_deaths++ > 0) {
-		/* no heartbeats to what is left of it meanwhile */
-		rep->addressed = 0;
-		schedule_respawn(rep, EARLY_DEATH_MIN_MS, EARLY_DEATH_MAX_MS);
+	} else if (rep->early_deaths > 0) {
+		start_failed(rep);
 		log_warnx("replica %s evicted (%s) %llu ms after joining, %u "
 		    "times in a row; starting a replacement in %u ms",
 		    rep->name, why, (unsigned long long)(now - rep->up_since),
 		    rep->early_deaths, rep->respawn_delay_ms);
-		pool_note(p, "backing off", rep, "died %u times in a row "
-		    "within %d s of joining; next start in %.1f s",
-		    rep->early_deaths, POOL_STABLE_MS / 1000,
-		    rep->respawn_delay_ms / 1000.0);
+		note_backing_off(p, rep, "died soon after joining");
 		return;
-	}
+	} else
+		rep->early_deaths = 1;	/* replaced at once, this once */
 	log_warnx("replica %s evicted (%s); starting a replacement",
 	    rep->name, why);
 	rep->respawns++;
@@ -491,7 +528,10 @@ on_health(struct replica *rep, int ok, const char *why, void *arg)
 
 	rep->hc_next = now + (rep->state == REPLICA_UP ?
 	    (uint64_t)p->cfg->health_interval_ms : POOL_FAST_CHECK_MS);
-	if (!ok && rep->state != REPLICA_STOPPING)
+	/* the checks of a replica still starting are refused until it
+	 * listens: only those of one that was serving count as failed */
+	if (!ok && rep->state != REPLICA_STOPPING &&
+	    rep->state != REPLICA_STARTING)
 		rep->heartbeat_failures++;
 
 	switch (rep->state) {
@@ -558,7 +598,15 @@ static void
 on_lost(struct replica *rep, const char *why, void *arg)
 {
 	struct pool *p = arg;
+	char buf[40];
 
+	if (rep->respawn_at != 0 && rep->state != REPLICA_STOPPING) {
+		/* an instance already given up on, left to the next start
+		 * (which kills it): its end is no new failure */
+		log_debug("replica %s: the instance given up on %s", rep->name,
+		    why);
+		return;
+	}
 	switch (rep->state) {
 	case REPLICA_STOPPING:
 		break;
@@ -567,9 +615,12 @@ on_lost(struct replica *rep, const char *why, void *arg)
 			op_fail(p, rep, why);
 			break;
 		}
-		log_warnx("replica %s: %s while starting", rep->name, why);
-		rep->addressed = 0;
-		schedule_respawn(rep, RESPAWN_MIN_MS, RESPAWN_MAX_MS);
+		start_failed(rep);
+		log_warnx("replica %s: %s while starting;%s starting it "
+		    "again in %u ms", rep->name, why, in_a_row(rep, buf,
+		    sizeof(buf)), rep->respawn_delay_ms);
+		if (rep->early_deaths > 1)
+			note_backing_off(p, rep, "died while starting");
 		break;
 	default:
 		pool_evict(p, rep, why);
@@ -675,7 +726,7 @@ tick_replica(struct pool *p, struct replica *rep, uint64_t now)
 	if (rep->state == REPLICA_STARTING && rep->addressed &&
 	    !rep->ready &&
 	    now - rep->started_at >= (uint64_t)p->cfg->start_timeout_ms) {
-		char why[128];
+		char why[128], buf[40];
 
 		snprintf(why, sizeof(why), "no heartbeat answer within %ld ms "
 		    "(--start-timeout)", p->cfg->start_timeout_ms);
@@ -689,9 +740,13 @@ tick_replica(struct pool *p, struct replica *rep, uint64_t now)
 			rep->state = REPLICA_DOWN;
 			return;
 		}
-		log_warnx("replica %s: %s; starting it again", rep->name, why);
-		rep->respawns++;
-		pool_spawn(p, rep);
+		/* what is left of it is killed by the next spawn */
+		start_failed(rep);
+		log_warnx("replica %s: %s;%s starting it again in %u ms",
+		    rep->name, why, in_a_row(rep, buf, sizeof(buf)),
+		    rep->respawn_delay_ms);
+		if (rep->early_deaths > 1)
+			note_backing_off(p, rep, "gave no heartbeat answer");
 		return;
 	}
 	if (rep->addressed && !rep->hc_busy && now >= rep->hc_next)

@@ -43,7 +43,7 @@ state_load(const char *path, char (*names)[RING_NAME_LEN], int max, char *err,
 
 		if (name == NULL || !name_is_valid(name)) {
 			snprintf(err, errlen, "state file %s: entry %zu is not "
-			    "a valid replica name", path, i);
+			    "a valid replica name; fix or remove it", path, i);
 			goto fail;
 		}
 		for (k = 0; k < n; k++)

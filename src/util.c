@@ -123,7 +123,8 @@ name_is_valid(const char *s)
 		    c != ' ')))
 			return 0;
 	}
-	return 1;
+	/* "Server 4 " would look like "Server 4" wherever it is shown */
+	return s[n - 1] != ' ';
 }
 
 static int

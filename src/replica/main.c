@@ -121,7 +121,17 @@ on_request(struct evhttp_request *req, void *arg)
 	struct evbuffer *buf;
 
 	gate_track(rs->gate, req);
-	if (path == NULL || *path == '\0')
+	/* origin-form (/path?query), or absolute-form (http://host/path) as
+	 * a proxy sends it; anything else ("home", "*") names no path */
+	if (path == NULL || (evhttp_request_get_uri(req)[0] != '/' &&
+	    evhttp_uri_get_scheme(u) == NULL)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		respond_error(req, 400, "the request target must be a path "
+		    "such as /home");
+		return;
+	}
+	if (*path == '\0')
 		path = "/";
 	if (strcmp(path, "/home") == 0 || strcmp(path, "/heartbeat") == 0) {
 		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
@@ -426,6 +436,10 @@ main(int argc, char **argv)
 	evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body);
 	evhttp_set_max_headers_size(http, (ev_ssize_t)(2 * cfg->max_header +
 	    4096));
+	/* as ringlb's: evhttp answers the others with an HTML 501 page */
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	gate_attach(rs.gate, http);
 	evhttp_set_gencb(http, on_request, &rs);
 	if ((bound = evhttp_bind_socket_with_handle(http, host, port)) == NULL)

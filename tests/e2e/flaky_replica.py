@@ -7,6 +7,8 @@ cue, for back-off tests.  Takes ringlb-replica's --id, --listen, --parent.
     FLAKY_DIE_TIMES=K      ... only in the first K starts (counted in
                            FLAKY_LOG); later starts stay up
     FLAKY_HEARTBEAT_MS=N   answer /heartbeat after N ms
+    FLAKY_EXIT_AT_START_MS=N  exit N ms after starting, never listening
+    FLAKY_NEVER_LISTEN=1   never listen (a start that hangs)
 """
 import argparse
 import ctypes
@@ -38,6 +40,12 @@ def main():
     die_ms = int(os.environ.get("FLAKY_DIE_AFTER_MS", "0"))
     die_times = int(os.environ.get("FLAKY_DIE_TIMES", "1000000"))
     dying = die_ms > 0 and starts <= die_times
+    if os.environ.get("FLAKY_EXIT_AT_START_MS"):
+        time.sleep(int(os.environ["FLAKY_EXIT_AT_START_MS"]) / 1000.0)
+        sys.exit(3)
+    if os.environ.get("FLAKY_NEVER_LISTEN"):
+        while True:
+            time.sleep(60)
     hb_delay = int(os.environ.get("FLAKY_HEARTBEAT_MS", "0")) / 1000.0
     host, port = a.listen.rsplit(":", 1)
 

@@ -74,6 +74,8 @@ test_names(void)
 	CHECK(!name_is_valid("-a"));
 	CHECK(name_is_valid("Server 4"));
 	CHECK(!name_is_valid(" a"));
+	CHECK(!name_is_valid("Server 4 "));
+	CHECK(name_is_valid("Server  4"));
 	CHECK(!name_is_valid("a\tb"));
 	CHECK(!name_is_valid("a/b"));
 	CHECK(!name_is_valid(
