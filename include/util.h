@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 
 /*
  * Split "host:port", "[v6]:port" or ":port" (host left empty) into its
@@ -68,5 +69,12 @@ int	free_loopback_port(uint16_t *port);
 /* Milliseconds and nanoseconds on the monotonic clock. */
 uint64_t now_ms(void);
 uint64_t now_ns(void);
+
+/*
+ * Raise the soft limit on descriptors towards need, as far as the hard
+ * limit allows, and leave the limit then in force in *rl.  -1 if the
+ * limit cannot be read.
+ */
+int	fd_limit_raise(rlim_t need, struct rlimit *rl);
 
 #endif /* RINGLB_UTIL_H */

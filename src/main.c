@@ -30,6 +30,7 @@
 #include "pool.h"
 #include "proxy.h"
 #include "ring.h"
+#include "util.h"
 
 #define DRAIN_POLL_MS	50
 #define DRAIN_MAX_MS	10000	/* longest wait for in-flight requests */
@@ -223,14 +224,9 @@ fd_limit(struct config *cfg)
 	rlim_t own, rest, pool, fit, need;
 	long conns = cfg->max_connections, idle = cfg->upstream_maxconns;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return;
 	need = FD_OWN_MAX + (rlim_t)conns * 9 / 4 + 1 + (rlim_t)idle;
-	if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-		(void)getrlimit(RLIMIT_NOFILE, &rl);
-	}
+	if (fd_limit_raise(need, &rl) == -1)
+		return;
 	if (rl.rlim_cur >= need)
 		return;
 	own = rl.rlim_cur / 4;

@@ -334,3 +334,16 @@ free_loopback_port(uint16_t *port)
 	*port = ntohs(sin.sin_port);
 	return 0;
 }
+
+int
+fd_limit_raise(rlim_t need, struct rlimit *rl)
+{
+	if (getrlimit(RLIMIT_NOFILE, rl) == -1)
+		return -1;
+	if (rl->rlim_cur < need && rl->rlim_cur < rl->rlim_max) {
+		rl->rlim_cur = need < rl->rlim_max ? need : rl->rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, rl);
+		(void)getrlimit(RLIMIT_NOFILE, rl);
+	}
+	return 0;
+}

@@ -231,13 +231,8 @@ fd_limit(struct config *cfg, int given)
 	rlim_t need = (rlim_t)cfg->max_connections + FD_RESERVE;
 	long fit;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+	if (fd_limit_raise(need, &rl) == -1)
 		return;
-	if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-		(void)getrlimit(RLIMIT_NOFILE, &rl);
-	}
 	if (rl.rlim_cur >= need)
 		return;
 	fit = rl.rlim_cur > 2 * FD_RESERVE ? (long)(rl.rlim_cur - FD_RESERVE) :

@@ -1,19 +1,9 @@
 """The control plane against inputs next to the ones its fixes were made
 for: replicas failing before their first heartbeat, as well as after."""
-import os
 import time
 
 from conftest import get
-
-FLAKY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flaky_replica.py")
-
-
-def starts(path):
-    try:
-        with open(path) as f:
-            return [float(line.split()[0]) for line in f]
-    except FileNotFoundError:
-        return []
+from test_backoff import FLAKY, starts
 
 
 def check_backs_off(t, window):
