@@ -326,7 +326,6 @@ static int
 closesocket_cb(void *arg, curl_socket_t s)
 {
 	struct curlev *cv = arg;
-
 	size_t i;
 
 	if (s >= 0 && (size_t)s < cv->nsocks) {
