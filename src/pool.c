@@ -1075,8 +1075,15 @@ pool_name_clash(const struct pool *p, const char *name,
 
 	/* a replica being stopped still holds its container */
 	for (i = 0; i < p->nreps; i++)
-		if (names_clash(p, name, p->reps[i]->name, why, whylen))
+		if (names_clash(p, name, p->reps[i]->name, why, whylen)) {
+			if (p->reps[i]->state == REPLICA_STOPPING) {
+				size_t n = strlen(why);
+
+				snprintf(why + n, whylen - n, " (it is being "
+				    "removed: try again once it is gone)");
+			}
 			return 1;
+		}
 	for (i = 0; i < nalso; i++)
 		if (names_clash(p, name, also[i], why, whylen))
 			return 1;

@@ -154,6 +154,19 @@ def test_seed_names_add_and_rm(procs, fake_engine):
     assert len([e for e in fake_engine.control.log()
                 if "/containers/create" in e["path"]]) == creates
     assert e2e.rep_names(lb.port) == ["Server 2", "Server 3", "Server 4"]
+    # Server 1, until its container is removed, still holds the alias
+    # server-1: "server 1" is refused meanwhile, and says why
+    r = e2e.post_json(lb.port, "/add", {"n": 1, "hostnames": ["server 1"]})
+    assert r.status in (200, 400), r.body
+    if r.status == 400:
+        assert "being removed: try again once it is gone" in r.body.decode()
+    else:
+        e2e.post_json(lb.port, "/rm", {"n": 1, "hostnames": ["server 1"]},
+                      method="DELETE")
+    e2e.wait_for(lambda: all(
+        x["name"] not in ("Server 1", "server 1") for x in
+        e2e.get(lb.port, "/status").json()["replicas"]), timeout=20,
+        what="Server 1 and server 1 gone")
     # a generated name skips one that would clash: "server 1" holds
     # server-1, so the gap Server 1 is not taken; Server 5 is
     r = e2e.post_json(lb.port, "/add", {"n": 2, "hostnames": ["server 1"]})
