@@ -15,12 +15,12 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/http_struct.h>	/* a request's version */
 #include <jansson.h>
 
 #include "admin.h"
 #include "backend.h"
 #include "config.h"
+#include "evhttp_peek.h"
 #include "frontend.h"
 #include "gate.h"
 #include "log.h"
@@ -272,7 +272,7 @@ fe_request(struct evhttp_request *req, void *arg)
 	 * it after).  Said to an HTTP/1.1 client; to a 1.0 one evhttp would
 	 * add its own "Connection: keep-alive" beside it.
 	 */
-	if (gate_stopping(fe->gate) && req->major == 1 && req->minor >= 1)
+	if (gate_stopping(fe->gate) && evhttp_peek_minor(req) >= 1)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
 	if (path == NULL) {

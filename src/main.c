@@ -24,6 +24,7 @@
 #include "admin.h"
 #include "config.h"
 #include "curlev.h"
+#include "evhttp_peek.h"
 #include "frontend.h"
 #include "log.h"
 #include "metrics.h"
@@ -294,6 +295,8 @@ main(int argc, char **argv)
 	if (lb.cfg.check)
 		return check_running(&lb.cfg);
 	log_init("ringlb", lb.cfg.log_level);
+	if (evhttp_peek_check(err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	signal(SIGPIPE, SIG_IGN);
 	fd_limit(&lb.cfg);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

@@ -50,12 +50,12 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/http_struct.h>	/* a request's version, chunked */
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 
 #include "config.h"
 #include "curlev.h"
+#include "evhttp_peek.h"
 #include "gate.h"
 #include "headers.h"
 #include "log.h"
@@ -626,13 +626,13 @@ fast_head(struct proxy_tx *tx)
 	const char *conn = NULL;
 	char date[64], *p;
 	size_t off = 0, n;
-	int have_clen = 0, have_date = 0, code = tx->status;
+	int have_clen = 0, have_date = 0, code = tx->status, minor = -1;
 
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ||
 	    code < 200 || code > 999 || code == 204 || code == 304 ||
 	    tx->saw_te || tx->saw_conn || tx->reason[0] == '\0' ||
-	    req->major != 1 || (req->minor != 0 && req->minor != 1) ||
-	    req->chunked ||	/* a chunked request body: evhttp's flag */
+	    (minor = evhttp_peek_minor(req)) < 0 || minor > 1 ||
+	    evhttp_peek_chunked(req) ||	/* a chunked request body */
 	    /* ringlb closes after it (shutting down): evhttp says so */
 	    evhttp_find_header(evhttp_request_get_output_headers(req),
 	    "Connection") != NULL)
@@ -659,7 +659,7 @@ fast_head(struct proxy_tx *tx)
 		return -1;
 	p = tx->scratch;
 	memcpy(p, "HTTP/1.x NNN ", 13);
-	p[7] = req->minor == 1 ? '1' : '0';
+	p[7] = minor == 1 ? '1' : '0';
 	p[9] = '0' + code / 100;
 	p[10] = '0' + code / 10 % 10;
 	p[11] = '0' + code % 10;
@@ -668,7 +668,7 @@ fast_head(struct proxy_tx *tx)
 	for (off = 0; rhead_next(tx, &off, &l) == 0; )
 		if (!HEADER_IS(l.name, l.nl, "X-Served-By"))
 			p = put(p, tx->rhead + l.start, l.end - l.start);
-	if (!have_date && req->minor == 1 &&
+	if (!have_date && minor == 1 &&
 	    (n = (size_t)evutil_date_rfc1123(date, sizeof(date), NULL)) > 0 &&
 	    n < sizeof(date)) {
 		p = put(p, "\r\nDate: ", 8);
@@ -676,7 +676,7 @@ fast_head(struct proxy_tx *tx)
 	}
 	if (conn != NULL && strcasecmp(conn, "close") == 0)
 		p = put(p, "\r\nConnection: close", 19);
-	else if (req->minor == 0 && conn != NULL &&
+	else if (minor == 0 && conn != NULL &&
 	    strncasecmp(conn, "keep-alive", 10) == 0)
 		p = put(p, "\r\nConnection: keep-alive", 24);
 	p = put(p, "\r\nX-Served-By: ", 15);
@@ -707,7 +707,8 @@ close_delimited(struct proxy_tx *tx)
 	struct evhttp_request *req = tx->req;
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 
-	if (req->minor != 0 || tx->status == 204 || tx->status == 304 ||
+	if (evhttp_peek_minor(req) != 0 || tx->status == 204 ||
+	    tx->status == 304 ||
 	    evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
 		return;			/* chunked, or no body */
 	while (evhttp_remove_header(in, "Connection") == 0)
