@@ -54,6 +54,8 @@ int		 ring_capacity(const struct ring_config *cfg);
 /* A new empty ring; NULL on bad config or no memory. */
 struct ring	*ring_new(const struct ring_config *cfg);
 void		 ring_free(struct ring *r);
+/* A copy that changes independently of r; NULL on no memory. */
+struct ring	*ring_clone(const struct ring *r);
 
 /*
  * Add a member.  name is copied; data is the caller's and is returned by

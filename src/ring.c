@@ -1174,3 +1174,47 @@ ring_key_position(const struct ring *r, const void *key, size_t len)
 		return (double)classic_key_slot(key, len) / RING_CLASSIC_SLOTS;
 	return (double)XXH3_64bits(key, len) / 18446744073709551616.0;
 }
+
+static void *
+dup_array(const void *src, size_t n, size_t cap, size_t size)
+{
+	void *p;
+
+	if (src == NULL)
+		return NULL;
+	if ((p = calloc(cap ? cap : 1, size)) != NULL && n > 0)
+		memcpy(p, src, n * size);
+	return p;
+}
+
+/*
+ * A copy of r that changes independently: the route snapshots are
+ * immutable, so a membership change edits a clone.  The table's arcs are
+ * copied only once a member owns them; an empty ring's stay untouched.
+ */
+struct ring *
+ring_clone(const struct ring *r)
+{
+	struct ring *c;
+	size_t arcs = r->nmembers > 0 ? RING_TABLE_SIZE : 0;
+
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return NULL;
+	*c = *r;
+	c->members = dup_array(r->members, r->nmembers, r->cap,
+	    sizeof(*r->members));
+	c->points = dup_array(r->points, r->npoints, r->points_cap,
+	    sizeof(*r->points));
+	c->owner8 = dup_array(r->owner8, arcs, RING_TABLE_SIZE,
+	    sizeof(*r->owner8));
+	c->owner16 = dup_array(r->owner16, arcs, RING_TABLE_SIZE,
+	    sizeof(*r->owner16));
+	if ((r->members != NULL && c->members == NULL) ||
+	    (r->points != NULL && c->points == NULL) ||
+	    (r->owner8 != NULL && c->owner8 == NULL) ||
+	    (r->owner16 != NULL && c->owner16 == NULL)) {
+		ring_free(c);
+		return NULL;
+	}
+	return c;
+}

@@ -774,6 +774,53 @@ print_routes(void)
 	return harness_failed_checks ? 1 : 0;
 }
 
+/*
+ * A clone routes as its original, and each changes without the other:
+ * a route snapshot keeps routing as it was while the next one is edited.
+ */
+static void
+check_clone(const struct ring_config *cfg)
+{
+	static const char *names[] = { "a", "server-2", "b", "server-10" };
+	struct ring *r = make_ring(cfg, names, 4), *c, *e;
+	char err[128];
+	int k, same = 0, moved = 0;
+
+	c = ring_clone(r);
+	CHECK(c != NULL);
+	for (k = 0; k < NKEYS; k++)
+		same += strcmp(owner(r, k), owner(c, k)) == 0;
+	CHECK_EQ_INT(same, NKEYS);
+	CHECK(ring_add(c, "web.1", NULL, err, sizeof(err)) == 0);
+	CHECK(ring_remove(c, "a") == 0);
+	CHECK_EQ_INT(ring_count(r), 4);
+	CHECK_EQ_INT(ring_count(c), 4);
+	CHECK(ring_find(r, "a") >= 0 && ring_find(r, "web.1") == -1);
+	for (k = 0; k < NKEYS; k++)
+		moved += strcmp(owner(r, k), owner(c, k)) != 0;
+	CHECK(moved > 0);
+	ring_free(r);
+	/* the clone of an emptied ring takes its first member whole */
+	CHECK(ring_remove(c, "b") == 0 && ring_remove(c, "web.1") == 0 &&
+	    ring_remove(c, "server-2") == 0 && ring_remove(c, "server-10") == 0);
+	e = ring_clone(c);
+	CHECK(e != NULL && ring_count(e) == 0 && ring_lookup(e, "k", 1) == -1);
+	CHECK(ring_add(e, "only", NULL, err, sizeof(err)) == 0);
+	for (k = 0, same = 0; k < NKEYS; k++)
+		same += strcmp(owner(e, k), "only") == 0;
+	CHECK_EQ_INT(same, NKEYS);
+	ring_free(c);
+	ring_free(e);
+}
+
+static void
+test_clone(void)
+{
+	check_clone(&table_cfg);
+	check_clone(&hash_cfg);
+	check_clone(&classic_cfg);
+}
+
 static const struct test_case tests[] = {
 	{ "bounded loads never exceed the cap", test_bounded_loads },
 	{ "empty ring maps nothing", test_empty_ring },
@@ -798,6 +845,7 @@ static const struct test_case tests[] = {
 	  test_table_width },
 	{ "the table ring routes pinned keys as it always has",
 	  test_routes_pinned },
+	{ "a clone routes alike and changes on its own", test_clone },
 };
 
 int
