@@ -19,6 +19,13 @@ struct evhttp_request;
 void	respond_send(struct evhttp_request *req, int code, const char *reason,
 	    struct evbuffer *buf);
 
+/*
+ * body as the JSON text of an answer (a reference is stolen), or, out of
+ * memory, an error saying so with *code set to 500.  NULL only when not
+ * even that could be had.
+ */
+struct evbuffer *respond_json_text(json_t *body, int *code);
+
 /* Send body (a reference is stolen) as the whole reply. */
 void	respond_json(struct evhttp_request *req, int code, json_t *body);
 

@@ -30,8 +30,8 @@ respond_send(struct evhttp_request *req, int code, const char *reason,
 	evhttp_send_reply(req, code, reason, NULL);
 }
 
-void
-respond_json(struct evhttp_request *req, int code, json_t *body)
+struct evbuffer *
+respond_json_text(json_t *body, int *code)
 {
 	static const char oom[] = "{\"message\":\"<Error> ringlb could not "
 	    "build its answer (out of memory)\",\"status\":\"failure\"}\n";
@@ -44,19 +44,25 @@ respond_json(struct evhttp_request *req, int code, json_t *body)
 		if (buf != NULL)
 			evbuffer_add_reference(buf, oom, sizeof(oom) - 1, NULL,
 			    NULL);
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Content-Type", "application/json");
-		respond_send(req, 500, NULL, buf);
-		evbuffer_free(buf);
-		return;
+		*code = 500;
+		return buf;
 	}
 	evbuffer_add(buf, text, strlen(text));
 	evbuffer_add(buf, "\n", 1);
 	free(text);
+	return buf;
+}
+
+void
+respond_json(struct evhttp_request *req, int code, json_t *body)
+{
+	struct evbuffer *buf = respond_json_text(body, &code);
+
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
 	respond_send(req, code, NULL, buf);
-	evbuffer_free(buf);
+	if (buf != NULL)
+		evbuffer_free(buf);
 }
 
 /* The length of the valid UTF-8 sequence at p (of left bytes), or 0. */
