@@ -5,6 +5,7 @@
 #   make test       unit and end-to-end tests
 #   make test-deps  what the tests need; newman for the Postman run, with
 #                   npm or, offline, NEWMAN_TARBALL=/path/to/newman-6.2.2.tgz
+#   make tsan       the threaded suites under ThreadSanitizer, 4 workers
 #   make cost       instructions per proxied request, under callgrind
 #   make bench      ringlb against nginx and HAProxy
 #   make clean
@@ -23,8 +24,8 @@ PYTHON    := $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo py
 
 WARN      := -Wall -Wextra -Wstrict-prototypes -Wshadow -Wpointer-arith
 CFLAGS    ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP
-ALL_LDLIBS = $(PKG_LIBS) $(LDLIBS)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP
+ALL_LDLIBS = $(PKG_LIBS) $(LDLIBS) -pthread
 ifeq ($(CI),true)
 ALL_CFLAGS += -Werror
 endif
@@ -42,12 +43,12 @@ NEWMAN_TARBALL ?=
 NEWMAN_DIR ?= build/newman
 NEWMAN_BIN := $(NEWMAN_DIR)/node_modules/.bin/newman
 
-LIB_SRCS  := src/log.c src/util.c src/ring.c src/replica.c src/respond.c \
+LIB_SRCS  := src/log.c src/util.c src/ring.c src/route.c src/replica.c src/respond.c \
              src/curlev.c src/admin_body.c src/headers.c
 LB_SRCS   := src/config.c src/backend.c src/backend_static.c \
              src/backend_process.c src/backend_docker.c src/docker.c src/pool.c src/health.c src/state.c \
              src/metrics.c src/admin.c src/proxy.c src/gate.c src/frontend.c \
-             src/status.c src/main.c
+             src/status.c src/mbox.c src/ctl.c src/worker.c src/main.c
 REP_SRCS  := src/replica/main.c
 ANA_SRCS  := src/analyze/main.c src/analyze/ring_report.c src/analyze/load.c \
              src/analyze/experiments.c src/analyze/zipf.c
@@ -56,7 +57,8 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 LB_OBJS   := $(LB_SRCS:%.c=$(OBJ)/%.o) $(OBJ)/gen/dashboard.o
 REP_OBJS  := $(REP_SRCS:%.c=$(OBJ)/%.o) $(OBJ)/src/gate.o
 ANA_OBJS  := $(ANA_SRCS:%.c=$(OBJ)/%.o)
-TEST_BINS := $(BUILD)/test_ring $(BUILD)/test_util $(BUILD)/test_pool
+TEST_BINS := $(BUILD)/test_ring $(BUILD)/test_util $(BUILD)/test_pool \
+             $(BUILD)/test_mbox
 
 ifeq ($(V),1)
 Q :=
@@ -64,7 +66,7 @@ else
 Q := @
 endif
 
-.PHONY: all run test unit e2e clean deps test-deps newman-deps dashboard-png experiments bench cost asan fuzz soak
+.PHONY: all run test unit e2e clean deps test-deps newman-deps dashboard-png experiments bench cost asan tsan fuzz soak
 .SECONDARY:
 all: $(BUILD)/ringlb $(BUILD)/ringlb-replica $(BUILD)/ringlb-analyze
 
@@ -211,6 +213,10 @@ $(BUILD)/test_pool: $(OBJ)/tests/unit/test_pool.o $(OBJ)/src/pool.o \
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS) -lm
 
+$(BUILD)/test_mbox: $(OBJ)/tests/unit/test_mbox.o $(OBJ)/src/mbox.o $(LIB_OBJS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
+
 $(BUILD)/test_%: $(OBJ)/tests/unit/test_%.o $(LIB_OBJS)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LDLIBS) -lm
@@ -244,10 +250,34 @@ ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 asan: $(BUILD)/.deps-test newman-deps
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" \
 		all $(BUILD)/asan/test_ring $(BUILD)/asan/test_util \
-		$(BUILD)/asan/test_pool
+		$(BUILD)/asan/test_pool $(BUILD)/asan/test_mbox
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		RINGLB_TEST_SANITIZED=1 sh tests/run.sh $(BUILD)/asan $(PYTHON)
+
+# The suites that exercise threads, on a build with ThreadSanitizer (in
+# build/tsan) at 4 workers: forwarding, the admin API, replicas failing,
+# start and stop, and membership churn under load.  Reports go to files,
+# so that one from any process, even one killed by a test, fails it.
+TSAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+TSAN_SUITES := tests/e2e/test_forwarding.py tests/e2e/test_admin.py \
+               tests/e2e/test_failures.py tests/e2e/test_lifecycle.py \
+               tests/e2e/test_workers.py
+tsan: $(BUILD)/.deps-test
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan CFLAGS="$(TSAN_FLAGS)" \
+		all $(BUILD)/tsan/test_mbox
+	@rm -rf $(BUILD)/tsan/reports && mkdir -p $(BUILD)/tsan/reports
+	@rc=0; TSAN_OPTIONS="log_path=$(abspath $(BUILD))/tsan/reports/tsan" \
+		$(BUILD)/tsan/test_mbox || rc=1; TSAN_OPTIONS="log_path=$(abspath $(BUILD))/tsan/reports/tsan \
+		second_deadlock_stack=1" RINGLB_WORKERS=4 RINGLB_TEST_SANITIZED=1 \
+		RINGLB_BUILD="$(abspath $(BUILD))/tsan" $(PYTHON) -m pytest -q \
+		-p no:cacheprovider --timeout=300 $(TSAN_SUITES) || rc=1; \
+	if ls $(BUILD)/tsan/reports/tsan* >/dev/null 2>&1; then \
+		cat $(BUILD)/tsan/reports/tsan*; \
+		echo "ThreadSanitizer: $$(cat $(BUILD)/tsan/reports/tsan* | \
+			grep -c '^WARNING: ThreadSanitizer') reports"; exit 1; \
+	fi; \
+	echo "ThreadSanitizer: 0 reports"; exit $$rc
 
 # libFuzzer targets (clang), each run for FUZZ_SECONDS; the corpus grows
 # in build/fuzz/corpus-NAME.  Any crash or broken invariant fails it.

@@ -18,6 +18,7 @@
 
 #define CONFIG_STATIC_MAX	256
 #define CONFIG_REPLICAS_MAX	256	/* replicas one ringlb manages */
+#define CONFIG_WORKERS_MAX	64	/* worker threads */
 #define CONFIG_ALLOW_MAX	32	/* RINGLB_ADMIN_ALLOW networks */
 #define CONFIG_ADMIN_HOSTS_MAX	16	/* --admin-host names */
 #define CONFIG_HOST_NAME_MAX	253
@@ -102,6 +103,7 @@ struct config {
 	int			upstream_maxconns_given;
 	int			log_level;
 	int			check;		/* --check: probe and exit */
+	int			workers;	/* threads serving clients */
 };
 
 struct config;

@@ -7,19 +7,28 @@
 
 #include <stddef.h>
 
-struct admin;
 struct config;
+struct ctl_port;
 struct event_base;
 struct frontend;
 struct gate_stats;
-struct metrics;
-struct pool;
 struct proxy;
 
-/* Bind cfg->listen_*; NULL with the reason in err. */
+/*
+ * May cfg->listen_* be bound?  0, or -1 with the reason in err: another
+ * program listens there (another ringlb too).
+ */
+int		 frontend_probe(const struct config *cfg, char *err,
+		    size_t errlen);
+/*
+ * A worker's front end: bind cfg->listen_* (SO_REUSEPORT: each worker's
+ * binds it), proxy what is not ringlb's own, hand ringlb's own endpoints
+ * to port.  Client connections are counted in clients, which the front
+ * ends of all workers share.  NULL with the reason in err.
+ */
 struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
-		    struct pool *pool, struct proxy *proxy, struct admin *admin,
-		    const struct metrics *metrics, char *err, size_t errlen);
+		    struct proxy *proxy, struct ctl_port *port,
+		    struct gate_stats *clients, char *err, size_t errlen);
 /*
  * Shutting down: stop accepting new connections (the listener is
  * closed); idle ones are closed, requests arriving have --stop-grace to
@@ -29,7 +38,5 @@ void		 frontend_stop_accepting(struct frontend *fe);
 /* Client connections with a request arriving or being answered. */
 unsigned	 frontend_busy(const struct frontend *fe);
 void		 frontend_free(struct frontend *fe);
-/* Counts of client connections and refusals, live for fe's lifetime. */
-const struct gate_stats *frontend_clients(const struct frontend *fe);
 
 #endif /* RINGLB_FRONTEND_H */

@@ -36,9 +36,13 @@ extern const int gate_codes[GATE_CODES];
 
 /*
  * A gate for one evhttp server; NULL when out of memory.  It keeps cfg
- * (the limits and timeouts) and reads it for as long as it lives.
+ * (the limits and timeouts) and reads it for as long as it lives.  The
+ * gates of several threads count in one shared gate_stats, and hold
+ * their connections and bodies to cfg's limits together; shared NULL:
+ * the gate counts alone.
  */
-struct gate	*gate_new(struct event_base *base, const struct config *cfg);
+struct gate	*gate_new(struct event_base *base, const struct config *cfg,
+		    struct gate_stats *shared);
 
 /* The server's name in the messages of refusals ("ringlb" unless set);
  * name is kept, not copied. */
@@ -68,6 +72,9 @@ size_t		 gate_unsent(struct bufferevent *bev);
 void		 gate_flush_now(struct bufferevent *bev);
 
 const struct gate_stats *gate_stats(const struct gate *g);
+/* A copy of s, read while other threads count in it. */
+void		 gate_stats_read(const struct gate_stats *s,
+		    struct gate_stats *out);
 
 /*
  * Shutting down (the listener is closed already): close idle connections

@@ -20,6 +20,7 @@ struct config;
 struct event_base;
 struct pool;
 struct replica;
+struct route_table;
 
 /*
  * The outcome of pool_add(): status 0, or -1 with an HTTP status and the
@@ -85,18 +86,18 @@ int		 pool_pick_victims(const struct pool *p,
 void		 pool_suspect(struct pool *p, struct replica *rep);
 
 /*
+ * Call publish with each new route table (route.h), the first time at
+ * once with the current one; publish takes references of its own.
+ */
+void		 pool_set_publish(struct pool *p,
+		    void (*publish)(struct route_table *, void *), void *arg);
+
+/*
  * Stop every replica (gracefully: --stop-grace) and call done once all
  * are gone.
  */
 void		 pool_shutdown(struct pool *p, void (*done)(void *), void *arg);
 
-/*
- * The replica owning key and the next distinct ones on the ring (at most
- * max, for retries).  Returns how many were written, 0 when the ring is
- * empty.
- */
-int		 pool_route(struct pool *p, const void *key, size_t len,
-		    struct replica **out, int max);
 /* The replica owning key on the ring, whatever the loads; NULL if none. */
 struct replica	*pool_owner(struct pool *p, const void *key, size_t len);
 
@@ -118,8 +119,6 @@ long		 pool_stop_deadline_ms(const struct pool *p);
 size_t		 pool_ring_points(const struct pool *p);
 uint64_t	 pool_ring_changes(const struct pool *p);
 double		 pool_ring_last_moved(const struct pool *p);
-/* Requests sent away from their owner by --balance-factor. */
-uint64_t	 pool_displaced(const struct pool *p);
 
 /* What happened to replicas lately, for the dashboard: oldest first. */
 #define POOL_EVENTS	128

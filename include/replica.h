@@ -12,6 +12,8 @@
 
 #include "ring.h"
 
+struct route_stats;
+
 enum replica_state {
 	REPLICA_STARTING = 0,	/* backend asked to start it */
 	REPLICA_UP,		/* on the ring, taking traffic */
@@ -44,14 +46,11 @@ struct replica {
 	void			*url;
 	enum replica_state	 state;
 
-	/* counters, read by /metrics */
-	uint64_t		 requests;	/* answered by this replica */
-	uint64_t		 errors;	/* failed at this replica */
+	/* what the workers count for it (route.h), and the rest */
+	struct route_stats	*stats;
 	uint64_t		 heartbeat_failures;
 	uint64_t		 respawns;
-	unsigned		 inflight;	/* transfers running on it */
 	double			 keyspace_share; /* of the ring, 0 when off it */
-	unsigned		 refs;		/* transfers that may use it */
 
 	/* pool bookkeeping (pool.c) */
 	uint64_t		 seq;		/* creation order */

@@ -67,6 +67,10 @@ int	host_name_is_valid(const char *s, size_t len);
 int	free_loopback_port(uint16_t *port);
 
 /* Milliseconds and nanoseconds on the monotonic clock. */
+struct event_base;
+/* An event_base for ringlb's loops (the main one, each worker's). */
+struct event_base *event_loop_new(void);
+
 uint64_t now_ms(void);
 uint64_t now_ns(void);
 

@@ -35,7 +35,6 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
@@ -44,32 +43,32 @@
 #include "admin_body.h"
 #include "backend.h"
 #include "config.h"
+#include "ctl.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
-#include "proxy.h"
+#include "route.h"
 #include "replica.h"
 #include "respond.h"
+#include "status.h"
 #include "util.h"
+#include "worker.h"
 
 
 struct admin {
 	const struct config	*cfg;
 	struct pool		*pool;
-	struct metrics		*metrics;
-	struct proxy		*proxy;
+	struct workers		*workers;
 };
 
 /* An /add waiting for its replicas to answer. */
 struct pending_add {
 	struct admin		*admin;
-	struct evhttp_request	*req;
-	int			 gone;	/* the client hung up */
+	struct ctl_req		*req;
 };
 
 struct admin *
-admin_new(const struct config *cfg, struct pool *pool,
-    struct metrics *metrics, struct proxy *proxy)
+admin_new(const struct config *cfg, struct pool *pool)
 {
 	struct admin *a;
 
@@ -77,9 +76,13 @@ admin_new(const struct config *cfg, struct pool *pool,
 		return NULL;
 	a->cfg = cfg;
 	a->pool = pool;
-	a->metrics = metrics;
-	a->proxy = proxy;
 	return a;
+}
+
+void
+admin_set_workers(struct admin *a, struct workers *ws)
+{
+	a->workers = ws;
 }
 
 void
@@ -199,41 +202,9 @@ addr16(const char *text, unsigned char out[16])
 	return inet_pton(AF_INET6, text, out) == 1 ? 0 : -1;
 }
 
-/* The local address of req's connection, as addr16() gives it. */
-static int
-local_addr16(struct evhttp_request *req, unsigned char out[16])
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev, *under;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	evutil_socket_t fd;
-
-	if (evcon == NULL ||
-	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
-		return -1;
-	/* the gate's filter sits over the socket */
-	if ((fd = bufferevent_getfd(bev)) < 0 &&
-	    (under = bufferevent_get_underlying(bev)) != NULL)
-		fd = bufferevent_getfd(under);
-	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
-		return -1;
-	memset(out, 0, 16);
-	if (ss.ss_family == AF_INET) {
-		out[10] = out[11] = 0xff;
-		memcpy(out + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-		return 0;
-	}
-	if (ss.ss_family == AF_INET6) {
-		memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-		return 0;
-	}
-	return -1;
-}
-
 /* Is host a name ringlb answers to (see the top of this file)? */
 static int
-host_is_ours(struct admin *a, struct evhttp_request *req, const char *host)
+host_is_ours(struct admin *a, struct ctl_req *req, const char *host)
 {
 	unsigned char h[16], l[16];
 	int i;
@@ -247,15 +218,15 @@ host_is_ours(struct admin *a, struct evhttp_request *req, const char *host)
 	    strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0)
 		return 1;
 	/* the address the client connected to, written as an address */
-	return addr16(host, h) == 0 && local_addr16(req, l) == 0 &&
+	return addr16(host, h) == 0 && ctl_local(req, l) == 0 &&
 	    memcmp(h, l, 16) == 0;
 }
 
 /* The value of header name, and through *count how many times it came. */
 static const char *
-header_once(struct evhttp_request *req, const char *name, int *count)
+header_once(struct ctl_req *req, const char *name, int *count)
 {
-	struct evkeyvalq *hs = evhttp_request_get_input_headers(req);
+	struct evkeyvalq *hs = ctl_input_headers(req);
 	struct evkeyval *kv;
 	const char *v = NULL;
 
@@ -272,7 +243,7 @@ header_once(struct evhttp_request *req, const char *name, int *count)
  * has none: HTTP/1.0).
  */
 static int
-admin_refuse_pages(struct evhttp_request *req, const char *path,
+admin_refuse_pages(struct ctl_req *req, const char *path,
     struct authority *au)
 {
 	const char *host, *origin, *site, *sep;
@@ -284,7 +255,7 @@ admin_refuse_pages(struct evhttp_request *req, const char *path,
 	origin = header_once(req, "Origin", &norigin);
 	site = header_once(req, "Sec-Fetch-Site", &nsite);
 	if (nhost > 1 || norigin > 1 || nsite > 1) {
-		respond_error(req, 403, "%s refuses a request with more than "
+		ctl_reply_error(req, 403, "%s refuses a request with more than "
 		    "one %s header", path, nhost > 1 ? "Host" : norigin > 1 ?
 		    "Origin" : "Sec-Fetch-Site");
 		return -1;
@@ -292,14 +263,14 @@ admin_refuse_pages(struct evhttp_request *req, const char *path,
 	au->host[0] = '\0';
 	au->port = 0;
 	if (host != NULL && authority_parse(host, strlen(host), au) == -1) {
-		respond_error(req, 403, "%s refuses Host '%.100s': it is not a "
+		ctl_reply_error(req, 403, "%s refuses Host '%.100s': it is not a "
 		    "host name or address with an optional port, such as "
 		    "localhost:5000", path, host);
 		return -1;
 	}
 	if (site != NULL && strcasecmp(site, "same-origin") != 0 &&
 	    strcasecmp(site, "none") != 0) {
-		respond_error(req, 403, "%s refuses what a web browser sends on "
+		ctl_reply_error(req, 403, "%s refuses what a web browser sends on "
 		    "behalf of a page of another site or origin (Sec-Fetch-Site: "
 		    "%.40s), so that no web page can change the replicas: use "
 		    "the dashboard (/dashboard) or a client such as curl, which "
@@ -309,7 +280,7 @@ admin_refuse_pages(struct evhttp_request *req, const char *path,
 	if (origin == NULL)
 		return 0;
 	if (strcmp(origin, "null") == 0) {
-		respond_error(req, 403, "%s refuses what a web browser sends from "
+		ctl_reply_error(req, 403, "%s refuses what a web browser sends from "
 		    "a page without an origin of its own (Origin: null: a "
 		    "sandboxed frame, a file:// page, a redirect): use the "
 		    "dashboard (/dashboard) or a client such as curl, which "
@@ -320,7 +291,7 @@ admin_refuse_pages(struct evhttp_request *req, const char *path,
 	sep = https ? origin + 8 : strncasecmp(origin, "http://", 7) == 0 ?
 	    origin + 7 : NULL;
 	if (sep == NULL || authority_parse(sep, strlen(sep), &ou) == -1) {
-		respond_error(req, 403, "%s refuses Origin '%.100s': it is not "
+		ctl_reply_error(req, 403, "%s refuses Origin '%.100s': it is not "
 		    "an origin such as http://localhost:5000; clients other "
 		    "than web browsers need not send one", path, origin);
 		return -1;
@@ -330,7 +301,7 @@ admin_refuse_pages(struct evhttp_request *req, const char *path,
 	hport = au->port ? au->port : https ? 443 : 80;
 	if (au->host[0] == '\0' || strcmp(ou.host, au->host) != 0 ||
 	    oport != hport) {
-		respond_error(req, 403, "%s refuses requests from web pages of "
+		ctl_reply_error(req, 403, "%s refuses requests from web pages of "
 		    "other origins (Origin: %.100s, but this request is for "
 		    "%.100s), so that no web page can change the replicas: use "
 		    "the dashboard at /dashboard of this address, or a client "
@@ -343,12 +314,12 @@ admin_refuse_pages(struct evhttp_request *req, const char *path,
 
 /* Without a token: is the request's Host a name ringlb answers to? */
 static int
-admin_check_host(struct admin *a, struct evhttp_request *req,
+admin_check_host(struct admin *a, struct ctl_req *req,
     const char *path, const struct authority *au)
 {
 	if (au->host[0] == '\0' || host_is_ours(a, req, au->host))
 		return 0;
-	respond_error(req, 403, "%s refuses Host '%s': ringlb answers to "
+	ctl_reply_error(req, 403, "%s refuses Host '%s': ringlb answers to "
 	    "localhost, 127.0.0.1, [::1], its listen address and the address "
 	    "connected to; if you reach it by this name, start ringlb with "
 	    "--admin-host %s (RINGLB_ADMIN_HOSTS), or set RINGLB_ADMIN_TOKEN "
@@ -359,24 +330,23 @@ admin_check_host(struct admin *a, struct evhttp_request *req,
 
 /* 0 if req may change the replica set; else answered with 401/403. */
 static int
-admin_authorize(struct admin *a, struct evhttp_request *req,
+admin_authorize(struct admin *a, struct ctl_req *req,
     const char *path)
 {
 	const char *auth;
 	const struct backend *be;
 	struct authority au;
-	char *peer = NULL;
-	ev_uint16_t port;
+	const char *peer = ctl_peer(req);
 
 	if (admin_refuse_pages(req, path, &au) == -1)
 		return -1;
 	if (a->cfg->admin_token[0] != '\0') {
-		auth = evhttp_find_header(evhttp_request_get_input_headers(req),
+		auth = evhttp_find_header(ctl_input_headers(req),
 		    "Authorization");
 		if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
-			evhttp_add_header(evhttp_request_get_output_headers(
-			    req), "WWW-Authenticate", "Bearer realm=\"ringlb\"");
-			respond_error(req, 401, "%s needs the header "
+			ctl_add_header(req, "WWW-Authenticate",
+			    "Bearer realm=\"ringlb\"");
+			ctl_reply_error(req, 401, "%s needs the header "
 			    "'Authorization: Bearer <token>', with the token "
 			    "ringlb was started with (RINGLB_ADMIN_TOKEN)",
 			    path);
@@ -385,20 +355,18 @@ admin_authorize(struct admin *a, struct evhttp_request *req,
 		auth += 7;
 		auth += strspn(auth, " ");
 		if (!token_equal(auth, a->cfg->admin_token)) {
-			respond_error(req, 403, "the bearer token is not the "
+			ctl_reply_error(req, 403, "the bearer token is not the "
 			    "one ringlb was started with (RINGLB_ADMIN_TOKEN)");
 			return -1;
 		}
 		return 0;	/* a page cannot send it: any Host will do */
 	}
-	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer,
-	    &port);
 	be = pool_backend(a->pool);
 	if (peer != NULL && (peer_is_allowed(peer, a->cfg->admin_allow,
 	    a->cfg->nadmin_allow) || (be->ntrusted > 0 &&
 	    peer_is_allowed(peer, be->trusted, be->ntrusted))))
 		return admin_check_host(a, req, path, &au);
-	respond_error(req, 403, "%s is accepted from loopback%s only, and your "
+	ctl_reply_error(req, 403, "%s is accepted from loopback%s only, and your "
 	    "address is %s: start ringlb with RINGLB_ADMIN_TOKEN set and send "
 	    "'Authorization: Bearer <token>', or list your network in "
 	    "RINGLB_ADMIN_ALLOW", path, be->ntrusted > 0 ? " and the Docker "
@@ -416,10 +384,10 @@ admin_exists(const char *name, void *arg)
 
 /* Check an /add or /rm body; 0, or -1 with the answer sent. */
 static int
-parse_change(struct admin *a, struct evhttp_request *req, int adding,
+parse_change(struct admin *a, struct ctl_req *req, int adding,
     struct admin_change *ch)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct evbuffer *in = ctl_body(req);
 	size_t len = evbuffer_get_length(in);
 	char err[512];
 	int code;
@@ -429,14 +397,14 @@ parse_change(struct admin *a, struct evhttp_request *req, int adding,
 	    err, sizeof(err));
 	if (code == 0)
 		return 0;
-	respond_error(req, code, "%s", err);
+	ctl_reply_error(req, code, "%s", err);
 	return -1;
 }
 
 /* --- endpoints -------------------------------------------------------- */
 
 void
-admin_rep(struct admin *a, struct evhttp_request *req)
+admin_rep(struct admin *a, struct ctl_req *req)
 {
 	json_t *names = json_array();
 	struct replica *rep;
@@ -444,41 +412,26 @@ admin_rep(struct admin *a, struct evhttp_request *req)
 
 	for (i = 0; (rep = pool_replica(a->pool, i)) != NULL; i++)
 		json_array_append_new(names, json_string(rep->name));
-	respond_json(req, 200, json_pack("{s:{s:i, s:o}, s:s}", "message",
+	ctl_reply_json(req, 200, json_pack("{s:{s:i, s:o}, s:s}", "message",
 	    "N", pool_size(a->pool), "replicas", names, "status",
 	    "successful"));
 }
 
-static void
-add_client_gone(struct evhttp_connection *evcon, void *arg)
-{
-	struct pending_add *pa = arg;
-
-	(void)evcon;
-	pa->gone = 1;
-	/* detached from its dying connection: finishing it frees it */
-	if (evhttp_request_get_connection(pa->req) == NULL)
-		evhttp_send_reply_end(pa->req);
-}
-
+/* The /add is whole, or undone: answer it. */
 static void
 add_done(int status, int http_code, const char *why, void *arg)
 {
 	struct pending_add *pa = arg;
 
-	if (!pa->gone) {
-		evhttp_connection_set_closecb(evhttp_request_get_connection(
-		    pa->req), NULL, NULL);
-		if (status == 0)
-			admin_rep(pa->admin, pa->req);
-		else
-			respond_error(pa->req, http_code, "%s", why);
-	}
+	if (status == 0)
+		admin_rep(pa->admin, pa->req);
+	else
+		ctl_reply_error(pa->req, http_code, "%s", why);
 	free(pa);
 }
 
 void
-admin_add(struct admin *a, struct evhttp_request *req)
+admin_add(struct admin *a, struct ctl_req *req)
 {
 	char names[CONFIG_REPLICAS_MAX][RING_NAME_LEN];
 	struct admin_change ch = { 0, names, 0 };
@@ -491,26 +444,26 @@ admin_add(struct admin *a, struct evhttp_request *req)
 	    parse_change(a, req, 1, &ch) == -1)
 		return;
 	if (pool_size(a->pool) + ch.n > CONFIG_REPLICAS_MAX) {
-		respond_error(req, 400, "ringlb manages at most %d replicas; "
+		ctl_reply_error(req, 400, "ringlb manages at most %d replicas; "
 		    "there are %d", CONFIG_REPLICAS_MAX, pool_size(a->pool));
 		return;
 	}
 	be = pool_backend(a->pool);
 	if (be->ops->check_add != NULL && be->ops->check_add(be, names,
 	    ch.ngiven, (int)ch.n, err, sizeof(err)) == -1) {
-		respond_error(req, 400, "%s", err);
+		ctl_reply_error(req, 400, "%s", err);
 		return;
 	}
 	for (i = 0; i < ch.ngiven; i++)
 		if (pool_name_clash(a->pool, names[i], names, i, err,
 		    sizeof(err))) {
-			respond_error(req, 400, "%s", err);
+			ctl_reply_error(req, 400, "%s", err);
 			return;
 		}
 	pool_generate_names(a->pool, names, ch.ngiven, names + ch.ngiven,
 	    (int)ch.n - ch.ngiven);
 	if ((pa = calloc(1, sizeof(*pa))) == NULL) {
-		respond_error(req, 500, "out of memory");
+		ctl_reply_error(req, 500, "out of memory");
 		return;
 	}
 	pa->admin = a;
@@ -518,15 +471,13 @@ admin_add(struct admin *a, struct evhttp_request *req)
 	if (pool_add(a->pool, names, (int)ch.n, add_done, pa, &code, err,
 	    sizeof(err)) == -1) {
 		free(pa);
-		respond_error(req, code, "%s", err);
+		ctl_reply_error(req, code, "%s", err);
 		return;
 	}
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    add_client_gone, pa);
 }
 
 void
-admin_rm(struct admin *a, struct evhttp_request *req)
+admin_rm(struct admin *a, struct ctl_req *req)
 {
 	char names[CONFIG_REPLICAS_MAX][RING_NAME_LEN];
 	struct admin_change ch = { 0, names, 0 };
@@ -538,40 +489,155 @@ admin_rm(struct admin *a, struct evhttp_request *req)
 		return;
 	if (pool_pick_victims(a->pool, names, ch.ngiven, names + ch.ngiven,
 	    (int)ch.n - ch.ngiven) == -1) {
-		respond_error(req, 400, "n is %ld but there are only %d "
+		ctl_reply_error(req, 400, "n is %ld but there are only %d "
 		    "replicas to remove", ch.n, pool_size(a->pool));
 		return;
 	}
 	if (pool_remove(a->pool, names, (int)ch.n, &code, err,
 	    sizeof(err)) == -1) {
-		respond_error(req, code, "%s", err);
+		ctl_reply_error(req, code, "%s", err);
 		return;
 	}
 	admin_rep(a, req);
 }
 
 void
-admin_heartbeat(struct admin *a, struct evhttp_request *req)
+admin_heartbeat(struct admin *a, struct ctl_req *req)
 {
 	int n = pool_size(a->pool), healthy = pool_healthy(a->pool);
 
-	respond_json(req, healthy > 0 ? 200 : 503, json_pack(
+	ctl_reply_json(req, healthy > 0 ? 200 : 503, json_pack(
 	    "{s:i, s:i, s:s}", "N", n, "healthy", healthy, "status",
 	    healthy > 0 ? "successful" : "failure"));
 }
 
 void
-admin_metrics(struct admin *a, struct evhttp_request *req)
+admin_metrics(struct admin *a, struct ctl_req *req)
 {
 	struct evbuffer *buf = evbuffer_new();
+	struct metrics sum;
 
 	if (buf == NULL) {
-		respond_error(req, 500, "out of memory");
+		ctl_reply_error(req, 500, "out of memory");
 		return;
 	}
-	metrics_render(buf, a->metrics, a->pool, proxy_inflight(a->proxy));
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	respond_send(req, 200, NULL, buf);
+	workers_metrics(a->workers, &sum);
+	metrics_render(buf, &sum, a->pool, workers_inflight(a->workers));
+	workers_render(a->workers, buf);
+	ctl_add_header(req, "Content-Type",
+	    "text/plain; version=0.0.4; charset=utf-8");
+	ctl_reply(req, 200, buf);
 	evbuffer_free(buf);
+}
+
+/*
+ * Decode query parameter name into out.  Returns its length, -1 when the
+ * parameter is absent, -2 when it is malformed (answered already).
+ */
+static long
+query_param(struct ctl_req *req, const char *name, char *out, size_t outlen)
+{
+	const char *v;
+	size_t vl;
+	long n;
+
+	if ((v = query_find(ctl_query(req), name, &vl)) == NULL)
+		return -1;
+	if (vl > 3 * ROUTE_KEY_MAX ||
+	    (n = query_decode(v, vl, out, outlen)) == -1) {
+		ctl_reply_error(req, 400, "query parameter '%s' must be at most "
+		    "%d bytes of valid percent-encoding", name, ROUTE_KEY_MAX);
+		return -2;
+	}
+	return n;
+}
+
+/* A decimal integer without leading zeros, small enough for JSON? */
+static int
+is_json_int(const char *s, long len)
+{
+	long i = (s[0] == '-');
+
+	if (len - i < 1 || len - i > 18 || (s[i] == '0' && len - i > 1))
+		return 0;
+	for (; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+void
+admin_map_request(struct admin *a, struct ctl_req *req)
+{
+	struct replica *owner;
+	char key[ROUTE_KEY_MAX + 1];
+	json_t *id, *doc;
+	long klen;
+	int escaped = 0;
+
+	klen = query_param(req, "id", key, sizeof(key));
+	if (klen == -2)
+		return;
+	if (klen == -1) {
+		ctl_reply_error(req, 400, "give the key to look up as ?id=K, "
+		    "e.g. /map_request?id=42");
+		return;
+	}
+	if ((owner = pool_owner(a->pool, key, (size_t)klen)) == NULL) {
+		ctl_reply_error(req, 503, "no replica is available to map to");
+		return;
+	}
+	id = is_json_int(key, klen) ? json_integer(strtoll(key, NULL, 10)) :
+	    respond_key(key, (size_t)klen, &escaped);
+	doc = json_pack("{s:o, s:s}", "request_id", id, "mapped_server",
+	    owner->name);
+	if (doc != NULL && escaped)
+		json_object_set_new(doc, "request_id_encoding",
+		    json_string("percent"));
+	ctl_reply_json(req, 200, doc);
+}
+
+void
+admin_status(struct admin *a, struct ctl_req *req)
+{
+	char key[ROUTE_KEY_MAX + 1];
+	struct metrics sum;
+	long klen;
+
+	if ((klen = query_param(req, "key", key, sizeof(key))) == -2)
+		return;
+	workers_metrics(a->workers, &sum);
+	ctl_reply_json(req, 200, status_json(a->cfg, a->pool, &sum,
+	    workers_inflight(a->workers), klen >= 0 ? key : NULL,
+	    klen >= 0 ? (size_t)klen : 0));
+}
+
+void
+admin_serve(void *arg, struct ctl_req *req)
+{
+	struct admin *a = arg;
+
+	switch (ctl_route(req)) {
+	case CTL_STATUS:
+		admin_status(a, req);
+		break;
+	case CTL_MAP_REQUEST:
+		admin_map_request(a, req);
+		break;
+	case CTL_REP:
+		admin_rep(a, req);
+		break;
+	case CTL_HEARTBEAT:
+		admin_heartbeat(a, req);
+		break;
+	case CTL_METRICS:
+		admin_metrics(a, req);
+		break;
+	case CTL_ADD:
+		admin_add(a, req);
+		break;
+	case CTL_RM:
+		admin_rm(a, req);
+		break;
+	}
 }

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,6 +574,38 @@ set_max_connections(struct config *cfg, const char *v, char *err,
 	return 0;
 }
 
+/* The CPUs this process may run on, at most CONFIG_WORKERS_MAX. */
+static int
+online_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	else
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > CONFIG_WORKERS_MAX ? CONFIG_WORKERS_MAX : (int)n;
+}
+
+static int
+set_workers(struct config *cfg, const char *v, char *err, size_t errlen)
+{
+	long n;
+
+	if (strcmp(v, "auto") == 0) {
+		cfg->workers = online_cpus();
+		return 0;
+	}
+	if (parse_long(v, 1, CONFIG_WORKERS_MAX, &n) == -1) {
+		snprintf(err, errlen, "workers '%s' must be 'auto' (one per "
+		    "CPU) or a number from 1 to %d", v, CONFIG_WORKERS_MAX);
+		return -1;
+	}
+	cfg->workers = (int)n;
+	return 0;
+}
+
 static int
 set_maxconns(struct config *cfg, const char *v, char *err, size_t errlen)
 {
@@ -705,6 +738,10 @@ static const struct option_def options[] = {
 	{ "upstream-connections", "RINGLB_UPSTREAM_CONNECTIONS", "N",
 	  "idle keep-alive connections kept to replicas (default 256)",
 	  set_maxconns },
+	{ "workers", "RINGLB_WORKERS", "N",
+	  "threads serving clients, each with its own connections to "
+	  "replicas: 'auto' (default) is one per CPU ringlb may run on; the "
+	  "limits above are for all of them together", set_workers },
 	{ "log-level", "RINGLB_LOG_LEVEL", "LEVEL",
 	  "error, warn, info (default) or debug", set_log_level },
 	{ "check", NULL, NULL,
@@ -795,6 +832,7 @@ config_defaults(struct config *cfg)
 	cfg->keepalive_timeout_s = 15;
 	cfg->max_connections = 10000;
 	cfg->upstream_maxconns = 256;
+	cfg->workers = online_cpus();
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 

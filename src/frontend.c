@@ -1,8 +1,9 @@
 /*
  * frontend.c - evhttp routes.
  *
- * Reserved paths are answered here (admin.c does most); every other
- * request is keyed and handed to the proxy.  The request key is the query parameter request_id
+ * ringlb's own paths go to the control plane (ctl.h; /dashboard, a fixed
+ * page, is sent here); every other request is keyed and handed to the
+ * proxy.  The request key is the query parameter request_id
  * if present, else the X-Request-Id header, else a fallback (a random key,
  * or the client's address).
  */
@@ -15,47 +16,39 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/util.h>
 #include <jansson.h>
 
-#include "admin.h"
-#include "backend.h"
 #include "config.h"
+#include "ctl.h"
 #include "evhttp_peek.h"
 #include "frontend.h"
 #include "gate.h"
 #include "log.h"
-#include "pool.h"
 #include "proxy.h"
-#include "replica.h"
 #include "respond.h"
 #include "status.h"
 #include "util.h"
 
 #define KEY_MAX		1024	/* longest request key, decoded */
-#define ROUTE_TARGETS	2	/* owner + one retry */
 
 struct frontend {
 	struct event_base		*base;
 	const struct config		*cfg;
-	struct pool			*pool;
 	struct proxy			*proxy;
-	struct admin			*admin;
-	const struct metrics		*metrics;
+	struct ctl_port			*port;
 	struct evhttp			*http;
 	struct evhttp_bound_socket	*bound;
 	struct gate			*gate;
 	uint64_t			 rng;
 };
 
-typedef void (*route_fn)(struct frontend *, struct evhttp_request *);
-typedef void (*admin_fn)(struct admin *, struct evhttp_request *);
-
 struct route {
 	const char	*path;
 	int		 methods;	/* EVHTTP_REQ_* allowed */
 	const char	*allow;		/* for 405's Allow header */
-	route_fn	 fn;		/* one of these two */
-	admin_fn	 admin;
+	int		 ctl;		/* enum ctl_route, or -1: the page */
 };
 
 /* xorshift64*: fast, and good enough to spread random keys. */
@@ -119,11 +112,9 @@ fe_query_param(struct evhttp_request *req, const char *name, char *out,
 static void
 fe_proxy(struct frontend *fe, struct evhttp_request *req)
 {
-	struct replica *targets[ROUTE_TARGETS];
 	char key[KEY_MAX + 1], rid[17];
 	const char *xrid, *sendrid = NULL;
 	long klen;
-	int n;
 
 	klen = fe_query_param(req, "request_id", key, sizeof(key));
 	if (klen == -2)
@@ -164,98 +155,21 @@ fe_proxy(struct frontend *fe, struct evhttp_request *req)
 		sendrid = key;
 	}
 
-	n = pool_route(fe->pool, key, (size_t)klen, targets, ROUTE_TARGETS);
-	if (n == 0) {
-		respond_error(req, 503, "no replica is available: %d "
-		    "replicas, none answering heartbeats; GET /rep lists "
-		    "them, %s", pool_size(fe->pool),
-		    pool_backend(fe->pool)->ops->replaces ? "POST /add starts "
-		    "more" : "and ringlb takes each back as soon as it answers");
-		return;
-	}
-	proxy_forward(fe->proxy, req, targets, n, sendrid);
-}
-
-/* A decimal integer without leading zeros, small enough for JSON? */
-static int
-is_json_int(const char *s, long len)
-{
-	long i = (s[0] == '-');
-
-	if (len - i < 1 || len - i > 18 || (s[i] == '0' && len - i > 1))
-		return 0;
-	for (; i < len; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
-static void
-fe_map_request(struct frontend *fe, struct evhttp_request *req)
-{
-	struct replica *owner;
-	char key[KEY_MAX + 1];
-	json_t *id, *doc;
-	long klen;
-	int escaped = 0;
-
-	klen = fe_query_param(req, "id", key, sizeof(key));
-	if (klen == -2)
-		return;
-	if (klen == -1) {
-		respond_error(req, 400, "give the key to look up as ?id=K, "
-		    "e.g. /map_request?id=42");
-		return;
-	}
-	if ((owner = pool_owner(fe->pool, key, (size_t)klen)) == NULL) {
-		respond_error(req, 503, "no replica is available to map to");
-		return;
-	}
-	id = is_json_int(key, klen) ? json_integer(strtoll(key, NULL, 10)) :
-	    respond_key(key, (size_t)klen, &escaped);
-	doc = json_pack("{s:o, s:s}", "request_id", id, "mapped_server",
-	    owner->name);
-	if (doc != NULL && escaped)
-		json_object_set_new(doc, "request_id_encoding",
-		    json_string("percent"));
-	respond_json(req, 200, doc);
-}
-
-static void
-fe_status(struct frontend *fe, struct evhttp_request *req)
-{
-	char key[KEY_MAX + 1];
-	long klen;
-
-	if ((klen = fe_query_param(req, "key", key, sizeof(key))) == -2)
-		return;
-	respond_json(req, 200, status_json(fe->cfg, fe->pool, fe->metrics,
-	    proxy_inflight(fe->proxy), klen >= 0 ? key : NULL,
-	    klen >= 0 ? (size_t)klen : 0));
-}
-
-static void
-fe_dashboard(struct frontend *fe, struct evhttp_request *req)
-{
-	(void)fe;
-	status_dashboard(req);
+	proxy_forward(fe->proxy, req, key, (size_t)klen, sendrid);
 }
 
 static const struct route routes[] = {
-	{ "/status", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", fe_status,
-	  NULL },
-	{ "/dashboard", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD",
-	  fe_dashboard, NULL },
+	{ "/status", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", CTL_STATUS },
+	{ "/dashboard", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", -1 },
 	{ "/map_request", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD",
-	  fe_map_request, NULL },
-	{ "/rep", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", NULL,
-	  admin_rep },
-	{ "/heartbeat", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", NULL,
-	  admin_heartbeat },
-	{ "/metrics", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", NULL,
-	  admin_metrics },
-	{ "/add", EVHTTP_REQ_POST, "POST", NULL, admin_add },
-	{ "/rm", EVHTTP_REQ_DELETE, "DELETE", NULL, admin_rm },
+	  CTL_MAP_REQUEST },
+	{ "/rep", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", CTL_REP },
+	{ "/heartbeat", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD",
+	  CTL_HEARTBEAT },
+	{ "/metrics", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD",
+	  CTL_METRICS },
+	{ "/add", EVHTTP_REQ_POST, "POST", CTL_ADD },
+	{ "/rm", EVHTTP_REQ_DELETE, "DELETE", CTL_RM },
 };
 
 static void
@@ -302,20 +216,84 @@ fe_request(struct evhttp_request *req, void *arg)
 			    routes[i].allow);
 			return;
 		}
-		if (routes[i].admin != NULL)
-			routes[i].admin(fe->admin, req);
+		if (routes[i].ctl == -1)
+			status_dashboard(req);
 		else
-			routes[i].fn(fe, req);
+			ctl_submit(fe->port, req, (enum ctl_route)routes[i].ctl);
 		return;
 	}
 	fe_proxy(fe, req);
 }
 
+#define LISTEN_BACKLOG	511	/* nginx's; the kernel caps it at somaxconn */
+
+/*
+ * A listening socket on cfg's address, with SO_REUSEPORT when reuseport
+ * (each worker has one; the kernel spreads connections over them).  NULL
+ * with errno set.
+ */
+static struct evconnlistener *
+listen_on(struct event_base *base, const struct config *cfg, int reuseport)
+{
+	struct evutil_addrinfo hints, *ai = NULL, *a;
+	struct evconnlistener *lev = NULL;
+	char port[8];
+	int err;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
+	snprintf(port, sizeof(port), "%u", (unsigned)cfg->listen_port);
+	if ((err = evutil_getaddrinfo(cfg->listen_host, port, &hints,
+	    &ai)) != 0) {
+		errno = err == EVUTIL_EAI_SYSTEM ? errno : EADDRNOTAVAIL;
+		return NULL;
+	}
+	for (a = ai; a != NULL && lev == NULL; a = a->ai_next)
+		lev = evconnlistener_new_bind(base, NULL, NULL,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+		    LEV_OPT_REUSEABLE | (reuseport ? LEV_OPT_REUSEABLE_PORT :
+		    0), LISTEN_BACKLOG, a->ai_addr,
+		    (int)a->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+	return lev;
+}
+
+int
+frontend_probe(const struct config *cfg, char *err, size_t errlen)
+{
+	struct event_base *base;
+	struct evconnlistener *lev;
+
+	/*
+	 * Without SO_REUSEPORT: a bind that fails where any socket listens,
+	 * another ringlb's workers included, which a bind with it would
+	 * join (and take half of its connections).
+	 */
+	if ((base = event_base_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	lev = listen_on(base, cfg, 0);
+	if (lev == NULL)
+		snprintf(err, errlen, "cannot listen on %s:%u (%s); choose "
+		    "another address with --listen HOST:PORT",
+		    cfg->listen_host, (unsigned)cfg->listen_port,
+		    strerror(errno));
+	else
+		evconnlistener_free(lev);
+	event_base_free(base);
+	return lev == NULL ? -1 : 0;
+}
+
 struct frontend *
 frontend_new(struct event_base *base, const struct config *cfg,
-    struct pool *pool, struct proxy *proxy, struct admin *admin,
-    const struct metrics *metrics, char *err, size_t errlen)
+    struct proxy *proxy, struct ctl_port *port, struct gate_stats *clients,
+    char *err, size_t errlen)
 {
+	struct evconnlistener *lev;
 	struct frontend *fe;
 
 	if ((fe = calloc(1, sizeof(*fe))) == NULL) {
@@ -324,14 +302,12 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	}
 	fe->base = base;
 	fe->cfg = cfg;
-	fe->pool = pool;
 	fe->proxy = proxy;
-	fe->admin = admin;
-	fe->metrics = metrics;
+	fe->port = port;
 	if (getrandom(&fe->rng, sizeof(fe->rng), 0) != sizeof(fe->rng) ||
 	    fe->rng == 0)
 		fe->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)fe;
-	if ((fe->gate = gate_new(base, cfg)) == NULL ||
+	if ((fe->gate = gate_new(base, cfg, clients)) == NULL ||
 	    (fe->http = evhttp_new(base)) == NULL) {
 		snprintf(err, errlen, "cannot create the HTTP server");
 		gate_free(fe->gate);
@@ -352,8 +328,9 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	gate_attach(fe->gate, fe->http);
 	evhttp_set_gencb(fe->http, fe_request, fe);
-	fe->bound = evhttp_bind_socket_with_handle(fe->http, cfg->listen_host,
-	    cfg->listen_port);
+	if ((lev = listen_on(base, cfg, 1)) != NULL &&
+	    (fe->bound = evhttp_bind_listener(fe->http, lev)) == NULL)
+		evconnlistener_free(lev);
 	if (fe->bound == NULL) {
 		snprintf(err, errlen, "cannot listen on %s:%u (%s); choose "
 		    "another address with --listen HOST:PORT",
@@ -365,12 +342,6 @@ frontend_new(struct event_base *base, const struct config *cfg,
 		return NULL;
 	}
 	return fe;
-}
-
-const struct gate_stats *
-frontend_clients(const struct frontend *fe)
-{
-	return gate_stats(fe->gate);
 }
 
 void

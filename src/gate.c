@@ -110,8 +110,19 @@ struct gate {
 	struct gate_conn	*conns;		/* every connection */
 	int			 stopping;	/* gate_stop called */
 	struct event		*grace;		/* its --stop-grace */
-	struct gate_stats	 stats;
+	struct gate_stats	*stats;		/* shared by the workers' gates */
+	struct gate_stats	 own;		/* ... or this gate's alone */
 };
+
+/*
+ * The counts are the process's, shared by every worker's gate: atomic,
+ * so that --max-connections and --max-body-memory bound them all.
+ */
+#define STAT_LOAD(g, f)		__atomic_load_n(&(g)->stats->f, __ATOMIC_RELAXED)
+#define STAT_ADD(g, f, n)	__atomic_add_fetch(&(g)->stats->f, (n), \
+				    __ATOMIC_RELAXED)
+#define STAT_SUB(g, f, n)	__atomic_sub_fetch(&(g)->stats->f, (n), \
+				    __ATOMIC_RELAXED)
 
 struct gate_conn {
 	struct gate		*g;
@@ -209,7 +220,7 @@ gate_count_refusal(struct gate *g, int code)
 
 	for (i = 0; i < GATE_CODES; i++)
 		if (gate_codes[i] == code)
-			g->stats.refused[i]++;
+			STAT_ADD(g, refused[i], 1);
 }
 
 /* --- timers ----------------------------------------------------------- */
@@ -303,7 +314,7 @@ gate_release(struct gate_conn *c, uint64_t n)
 	if (n > c->held)
 		n = c->held;
 	c->held -= n;
-	c->g->stats.body_bytes -= n;
+	STAT_SUB(c->g, body_bytes, n);
 	gate_freed(c->g, n);
 }
 
@@ -381,15 +392,22 @@ gate_send_refusal(struct gate_conn *c)
 	evbuffer_add(bufferevent_get_output(c->sock), c->err_text, c->err_len);
 }
 
-/* May n more bytes of bodies be held?  If not, the request gets a 503. */
+/*
+ * May n more bytes of bodies be held?  If not, the request gets a 503.
+ * take: hold them now, counted against the limit in the same atomic step
+ * (c->held is the caller's to raise).
+ */
 static int
-gate_budget(struct gate_conn *c, uint64_t n)
+gate_budget(struct gate_conn *c, uint64_t n, int take)
 {
-	uint64_t used = c->g->stats.body_bytes;
+	uint64_t *stat = &c->g->stats->body_bytes;
+	uint64_t used = __atomic_load_n(stat, __ATOMIC_RELAXED);
 	uint64_t max = c->g->cfg->max_body_memory;
 
-	if (n <= max - used)
-		return 0;
+	while (n <= max - used)
+		if (!take || __atomic_compare_exchange_n(stat, &used,
+		    used + n, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return 0;
 	gate_refuse(c, 503, "%s holds %llu bytes of request bodies, and "
 	    "this one's %llu more would pass its limit of %llu "
 	    "(--max-body-memory); try again shortly", c->g->name,
@@ -649,7 +667,7 @@ gate_head_done(struct gate_conn *c)
 		    (unsigned long long)cfg->max_body);
 		return -1;
 	}
-	if (c->clen > 0 && gate_budget(c, c->clen) == -1)
+	if (c->clen > 0 && gate_budget(c, c->clen, 0) == -1)
 		return -1;
 	return 0;
 }
@@ -837,13 +855,12 @@ gate_chunk_data(struct gate_conn *c, struct evbuffer *src,
 	struct evbuffer_iovec v;
 
 	n = have < c->left ? have : (size_t)c->left;
-	if (gate_budget(c, n) == -1)
-		return -1;
 	if (c->chunks == NULL && (c->chunks = evbuffer_new()) == NULL) {
 		gate_refuse(c, 503, "ringlb is out of memory");
 		return -1;
 	}
-	c->g->stats.body_bytes += n;
+	if (gate_budget(c, n, 1) == -1)
+		return -1;
 	c->held += n;
 	c->staged += n;
 	c->left -= n;
@@ -906,7 +923,7 @@ gate_chunk_size(struct gate_conn *c, struct evbuffer *src,
 			    (unsigned long long)cfg->max_body);
 			return -1;
 		}
-		if (gate_budget(c, n) == -1)
+		if (gate_budget(c, n, 0) == -1)
 			return -1;
 		c->body += n;
 		c->state = n == 0 ? GATE_TRAILER : GATE_CHUNK_DATA;
@@ -963,9 +980,8 @@ gate_body(struct gate_conn *c, struct evbuffer *src, struct evbuffer *dst)
 
 	avail = have < c->left ? have : c->left;
 	if (avail > c->staged) {
-		if (gate_budget(c, avail - c->staged) == -1)
+		if (gate_budget(c, avail - c->staged, 1) == -1)
 			return -1;
-		c->g->stats.body_bytes += avail - c->staged;
 		c->held += avail - c->staged;
 		c->staged = avail;
 	}
@@ -1083,8 +1099,8 @@ gate_out_added(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
 	(void)buf;
 	/* answers held, all connections: the proxy pauses past a bound */
-	c->g->stats.answer_bytes += info->n_added;
-	c->g->stats.answer_bytes -= info->n_deleted;
+	if (info->n_added != info->n_deleted)
+		STAT_ADD(c->g, answer_bytes, info->n_added - info->n_deleted);
 	c->queued += info->n_added;
 	c->queued -= info->n_deleted;
 	if (info->n_added == 0 || c->wstate != GATE_W_IDLE)
@@ -1224,11 +1240,11 @@ gate_conn_free(void *arg)
 	if (c->over)
 		g->nover--;
 	else
-		g->stats.open--;
+		STAT_SUB(g, open, 1);
 	gate_release(c, c->held);
 	/* an answer left unsent, freed with the connection: a slow reader
 	 * gone, whose memory is worth handing back */
-	g->stats.answer_bytes -= c->queued;
+	STAT_SUB(g, answer_bytes, c->queued);
 	gate_freed(g, c->queued);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->sock), c->sent_cb);
@@ -1272,7 +1288,7 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case GATE_T_REFUSE:
 		gate_refuse(c, 503, "%s has %llu client connections open, "
 		    "its limit (--max-connections); try again shortly",
-		    c->g->name, (unsigned long long)c->g->stats.open);
+		    c->g->name, (unsigned long long)STAT_LOAD(c->g, open));
 		break;
 	case GATE_T_HEAD:
 		if (c->lines == 0 && evbuffer_get_length(
@@ -1289,7 +1305,7 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 		    "%ld s (--client-timeout)", cfg->client_timeout_s);
 		break;
 	case GATE_T_IDLE:
-		c->g->stats.idle_closed++;
+		STAT_ADD(c->g, idle_closed, 1);
 		gate_close(c);
 		break;
 	case GATE_T_LINGER:
@@ -1338,13 +1354,13 @@ gate_connection(struct gate *g)
 	    gate_sock_event, c);
 	/* a client that takes nothing of an answer for this long is cut */
 	bufferevent_set_timeouts(c->sock, NULL, &wtv);
-	g->stats.accepted++;
+	STAT_ADD(g, accepted, 1);
 	g->live++;
 	c->next = g->conns;
 	if (g->conns != NULL)
 		g->conns->prev = c;
 	g->conns = c;
-	if (g->stats.open >= (uint64_t)g->cfg->max_connections) {
+	if (STAT_ADD(g, open, 1) > (uint64_t)g->cfg->max_connections) {
 		struct timeval now = { 0, 0 };
 
 		/*
@@ -1358,9 +1374,9 @@ gate_connection(struct gate *g)
 		    GATE_T_CLOSE;
 		c->fire_at = 1;		/* deadline 0: now */
 		g->nover++;
+		STAT_SUB(g, open, 1);
 		event_add(c->timer, &now);
 	} else {
-		g->stats.open++;
 		gate_arm(c, GATE_T_HEAD, g->cfg->header_timeout_s);
 	}
 	return c->bev;
@@ -1537,7 +1553,8 @@ gate_flush_now(struct bufferevent *bev)
 }
 
 struct gate *
-gate_new(struct event_base *base, const struct config *cfg)
+gate_new(struct event_base *base, const struct config *cfg,
+    struct gate_stats *shared)
 {
 	struct gate *g;
 
@@ -1555,6 +1572,7 @@ gate_new(struct event_base *base, const struct config *cfg)
 	g->base = base;
 	g->cfg = cfg;
 	g->name = "ringlb";
+	g->stats = shared != NULL ? shared : &g->own;
 	return g;
 }
 
@@ -1573,7 +1591,23 @@ gate_attach(struct gate *g, struct evhttp *http)
 const struct gate_stats *
 gate_stats(const struct gate *g)
 {
-	return &g->stats;
+	return g->stats;
+}
+
+void
+gate_stats_read(const struct gate_stats *s, struct gate_stats *out)
+{
+	int i;
+
+#define GET(f)	__atomic_load_n(&s->f, __ATOMIC_RELAXED)
+	out->open = GET(open);
+	out->accepted = GET(accepted);
+	for (i = 0; i < GATE_CODES; i++)
+		out->refused[i] = GET(refused[i]);
+	out->idle_closed = GET(idle_closed);
+	out->body_bytes = GET(body_bytes);
+	out->answer_bytes = GET(answer_bytes);
+#undef GET
 }
 
 static void

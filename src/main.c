@@ -12,6 +12,7 @@
  * children; containers the docker backend leaves are removed at its next
  * start (or by make down, by their label).
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,15 +24,14 @@
 
 #include "admin.h"
 #include "config.h"
+#include "ctl.h"
 #include "curlev.h"
 #include "evhttp_peek.h"
-#include "frontend.h"
 #include "log.h"
-#include "metrics.h"
 #include "pool.h"
-#include "proxy.h"
 #include "ring.h"
 #include "util.h"
+#include "worker.h"
 
 #define DRAIN_POLL_MS	50
 #define DRAIN_MAX_MS	10000	/* longest wait for in-flight requests */
@@ -39,11 +39,10 @@
 struct ringlb {
 	struct event_base	*base;
 	struct config		 cfg;
-	struct metrics		 metrics;
 	struct pool		*pool;
-	struct proxy		*proxy;
 	struct admin		*admin;
-	struct frontend		*frontend;
+	struct ctl		*ctl;
+	struct workers		*workers;
 	struct event		*sigterm, *sigint, *sighup, *drain, *deadline;
 	int			 drain_waited_ms;
 	int			 stopping;
@@ -81,8 +80,8 @@ drain_tick(evutil_socket_t fd, short what, void *arg)
 {
 	static const struct timeval poll = { 0, DRAIN_POLL_MS * 1000 };
 	struct ringlb *lb = arg;
-	unsigned n = proxy_inflight(lb->proxy);
-	unsigned busy = frontend_busy(lb->frontend);
+	unsigned n = workers_inflight(lb->workers);
+	unsigned busy = workers_busy(lb->workers);
 	struct timeval tv;
 	long ms = pool_stop_deadline_ms(lb->pool);
 	long max = DRAIN_MAX_MS > lb->cfg.stop_grace_ms + 1000 ? DRAIN_MAX_MS :
@@ -117,11 +116,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	lb->stopping = 1;
-	frontend_stop_accepting(lb->frontend);
-	log_info("%s: no longer accepting; finishing %u requests in flight, "
-	    "and %u client connections busy (arriving requests have %ld ms)",
-	    strsignal((int)sig), proxy_inflight(lb->proxy),
-	    frontend_busy(lb->frontend), lb->cfg.stop_grace_ms);
+	workers_stop_accepting(lb->workers);
+	log_info("%s: no longer accepting; finishing %u requests in flight "
+	    "(arriving requests have %ld ms)", strsignal((int)sig),
+	    workers_inflight(lb->workers), lb->cfg.stop_grace_ms);
 	drain_tick(-1, 0, lb);
 }
 
@@ -181,51 +179,39 @@ check_running(const struct config *cfg)
 	return rc == CURLE_OK && code == 200 ? 0 : 1;
 }
 
-/*
- * The event loop's settings.  libcurl and libevent's bufferevents switch a
- * socket's interest between reading and writing several times per
- * request; with epoll's change list those switches within one loop
- * iteration cost one epoll_ctl(2), or none, instead of one each.
- */
-static struct event_base *
-base_new(void)
-{
-	struct event_config *cfg;
-	struct event_base *base;
-
-	if ((cfg = event_config_new()) == NULL)
-		return NULL;
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	return base;
-}
 
 /*
  * Descriptors: each client connection takes one, and so may its request
  * in flight to a replica; idle keep-alive connections to replicas
  * (--upstream-connections) take one each, as do connections past
  * --max-connections while they are refused (a quarter as many again is
- * kept for them), and ringlb itself (the listener, heartbeats, replicas'
- * pipes, logs) some more.  Raise the soft limit to the hard one if that is what
- * it takes; if even that cannot hold them, share out the limit: an eighth
- * to a quarter for ringlb's own, a quarter of the rest at most for idle
- * replica connections, and the others for clients, so that accept() and
- * connect() never fail for want of descriptors and a small limit still
- * serves.  What the limit allows is logged: a warning when it cuts an
- * option the user gave.
+ * kept for them), and ringlb itself (heartbeats, replicas' pipes, logs, a
+ * worker) some more, and each further worker FD_WORKER (its event loop,
+ * wake-ups, listener, libcurl's own); each worker keeps one idle
+ * connection to replicas at least.  Raise the soft limit to the hard one
+ * if that is what it takes; if even that cannot hold them, share out the
+ * limit: an eighth to a quarter for ringlb's own, a quarter of the rest
+ * at most for idle replica connections, and the others for clients, so
+ * that accept() and connect() never fail for want of descriptors and a
+ * small limit still serves.  What the limit allows is logged: a warning
+ * when it cuts an option the user gave.
  */
 #define FD_OWN_MIN	24
 #define FD_OWN_MAX	256
+#define FD_WORKER	8	/* each worker's loop, wakes, listener, ... */
 
 static void
 fd_limit(struct config *cfg)
 {
 	struct rlimit rl;
 	rlim_t own, rest, pool, fit, need;
+	rlim_t workers = (rlim_t)(cfg->workers - 1) * FD_WORKER;
 	long conns = cfg->max_connections, idle = cfg->upstream_maxconns;
 
-	need = FD_OWN_MAX + (rlim_t)conns * 9 / 4 + 1 + (rlim_t)idle;
+	/* each worker keeps at least one idle connection to replicas */
+	if (idle < cfg->workers)
+		idle = cfg->workers;
+	need = FD_OWN_MAX + workers + (rlim_t)conns * 9 / 4 + 1 + (rlim_t)idle;
 	if (fd_limit_raise(need, &rl) == -1)
 		return;
 	if (rl.rlim_cur >= need)
@@ -233,6 +219,7 @@ fd_limit(struct config *cfg)
 	own = rl.rlim_cur / 4;
 	own = own < FD_OWN_MIN ? FD_OWN_MIN : own > FD_OWN_MAX ? FD_OWN_MAX :
 	    own;
+	own += workers;
 	if (own > rl.rlim_cur)
 		own = rl.rlim_cur;
 	rest = rl.rlim_cur - own;
@@ -298,23 +285,33 @@ main(int argc, char **argv)
 	if (evhttp_peek_check(err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * A route table (the ring's 2 MiB of arcs) is made and freed on
+	 * every membership change.  Blocks that big stay mmap'd, and go back
+	 * to the system when freed, instead of glibc raising its threshold
+	 * after the first free and keeping the next ones in the heap.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	fd_limit(&lb.cfg);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("cannot initialise libcurl");
-	if ((lb.base = base_new()) == NULL)
+	if ((lb.base = event_loop_new()) == NULL)
 		fatalx("cannot create the event loop");
 
-	if ((lb.pool = pool_new(lb.base, &lb.cfg, err, sizeof(err))) == NULL ||
-	    (lb.proxy = proxy_new(lb.base, &lb.cfg, lb.pool, &lb.metrics, err,
+	/*
+	 * The control plane (pool, admin API, its relay), then the workers,
+	 * listening but not running until the replicas are under way.
+	 */
+	if ((lb.pool = pool_new(lb.base, &lb.cfg, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((lb.admin = admin_new(&lb.cfg, lb.pool)) == NULL ||
+	    (lb.ctl = ctl_new(lb.base, admin_serve, lb.admin)) == NULL)
+		fatalx("out of memory");
+	if ((lb.workers = workers_new(&lb.cfg, lb.ctl, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if ((lb.admin = admin_new(&lb.cfg, lb.pool, &lb.metrics,
-	    lb.proxy)) == NULL)
-		fatalx("out of memory");
-	if ((lb.frontend = frontend_new(lb.base, &lb.cfg, lb.pool, lb.proxy,
-	    lb.admin, &lb.metrics, err, sizeof(err))) == NULL)
-		fatalx("%s", err);
-	lb.metrics.clients = frontend_clients(lb.frontend);
+	admin_set_workers(lb.admin, lb.workers);
+	pool_set_publish(lb.pool, workers_publish, lb.workers);
 
 	lb.sigterm = evsignal_new(lb.base, SIGTERM, on_signal, &lb);
 	lb.sigint = evsignal_new(lb.base, SIGINT, on_signal, &lb);
@@ -328,12 +325,14 @@ main(int argc, char **argv)
 	    evsignal_add(lb.sighup, NULL) == -1)
 		fatalx("cannot set up signal handling");
 
-	if (pool_start(lb.pool, err, sizeof(err)) == -1)
+	if (pool_start(lb.pool, err, sizeof(err)) == -1 ||
+	    workers_start(lb.workers, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	log_info("ringlb listening on http://%s:%u (%s backend, %d replicas, "
-	    "%s ring)", lb.cfg.listen_host, (unsigned)lb.cfg.listen_port,
-	    lb.cfg.backend, pool_size(lb.pool),
-	    ring_algo_name(lb.cfg.ring.algo));
+	    "%s ring, %d worker%s)", lb.cfg.listen_host,
+	    (unsigned)lb.cfg.listen_port, lb.cfg.backend, pool_size(lb.pool),
+	    ring_algo_name(lb.cfg.ring.algo), lb.cfg.workers,
+	    lb.cfg.workers == 1 ? "" : "s");
 	admin_log_access(lb.admin);
 
 	event_base_dispatch(lb.base);
@@ -343,10 +342,17 @@ main(int argc, char **argv)
 	event_free(lb.sighup);
 	event_free(lb.sigint);
 	event_free(lb.sigterm);
-	proxy_free(lb.proxy);
-	frontend_free(lb.frontend);
-	admin_free(lb.admin);
+	/*
+	 * The threads first; then the control plane, which answers what it
+	 * still holds (an /add cut short) to the workers' mailboxes; then
+	 * the workers' structures, dropping those answers.
+	 */
+	workers_stop(lb.workers);
+	pool_set_publish(lb.pool, NULL, NULL);
 	pool_free(lb.pool);
+	admin_free(lb.admin);
+	ctl_free(lb.ctl);
+	workers_free(lb.workers);
 	event_base_free(lb.base);
 	curl_global_cleanup();
 	log_info("stopped");

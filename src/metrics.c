@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "replica.h"
+#include "route.h"
 
 static const double bounds[METRICS_BUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -22,15 +23,39 @@ metrics_observe(struct metrics *m, int status, double seconds)
 {
 	int i;
 
+	double sum;
+
 	if (status >= 100 && status < 600)
-		m->responses[status / 100]++;
+		METRICS_ADD(m->responses[status / 100], 1);
 	for (i = 0; i < METRICS_BUCKETS; i++)
 		if (seconds <= bounds[i]) {
-			m->latency_le[i]++;
+			METRICS_ADD(m->latency_le[i], 1);
 			break;
 		}
-	m->latency_count++;
-	m->latency_sum += seconds;
+	METRICS_ADD(m->latency_count, 1);
+	__atomic_load(&m->latency_sum, &sum, __ATOMIC_RELAXED);
+	sum += seconds;
+	__atomic_store(&m->latency_sum, &sum, __ATOMIC_RELAXED);
+}
+
+void
+metrics_sum(struct metrics *sum, const struct metrics *src)
+{
+	double d;
+	int i;
+
+#define GET(f)	__atomic_load_n(&src->f, __ATOMIC_RELAXED)
+	for (i = 0; i < 6; i++)
+		sum->responses[i] += GET(responses[i]);
+	sum->retries += GET(retries);
+	sum->client_aborts += GET(client_aborts);
+	sum->displaced += GET(displaced);
+	for (i = 0; i < METRICS_BUCKETS; i++)
+		sum->latency_le[i] += GET(latency_le[i]);
+	sum->latency_count += GET(latency_count);
+#undef GET
+	__atomic_load(&src->latency_sum, &d, __ATOMIC_RELAXED);
+	sum->latency_sum += d;
 }
 
 static void
@@ -65,9 +90,18 @@ per_replica(struct evbuffer *out, const struct pool *p, const char *name,
 		    rep->name, (unsigned long long)value(rep));
 }
 
-static uint64_t v_requests(const struct replica *r) { return r->requests; }
-static uint64_t v_errors(const struct replica *r) { return r->errors; }
-static uint64_t v_inflight(const struct replica *r) { return r->inflight; }
+static uint64_t v_requests(const struct replica *r)
+{
+	return route_stats_requests(r->stats);
+}
+static uint64_t v_errors(const struct replica *r)
+{
+	return route_stats_errors(r->stats);
+}
+static uint64_t v_inflight(const struct replica *r)
+{
+	return route_stats_inflight(r->stats);
+}
 static uint64_t v_hbfail(const struct replica *r)
 {
 	return r->heartbeat_failures;
@@ -139,8 +173,9 @@ metrics_render(struct evbuffer *out, const struct metrics *m,
 	    "Requests whose client went away before the answer ended.",
 	    m->client_aborts);
 	if (m->clients != NULL) {
-		const struct gate_stats *g = m->clients;
+		struct gate_stats copy, *g = &copy;
 
+		gate_stats_read(m->clients, &copy);
 		scalar(out, "ringlb_client_connections", "gauge",
 		    "Client connections open now.", g->open);
 		scalar(out, "ringlb_client_connections_total", "counter",
@@ -180,5 +215,5 @@ metrics_render(struct evbuffer *out, const struct metrics *m,
 	    pool_ring_last_moved(p));
 	scalar(out, "ringlb_bounded_displaced_total", "counter",
 	    "Requests sent past their owner because it was at the "
-	    "--balance-factor cap.", pool_displaced(p));
+	    "--balance-factor cap.", m->displaced);
 }

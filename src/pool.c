@@ -46,6 +46,7 @@
 #include "pool.h"
 #include "replica.h"
 #include "ring.h"
+#include "route.h"
 #include "state.h"
 #include "util.h"
 
@@ -70,12 +71,13 @@ struct pool {
 	const struct config	*cfg;
 	struct backend		*be;
 	struct health		*health;
-	struct ring		*ring;
+	struct route_table	*table;		/* the newest, published */
+	void			(*publish)(struct route_table *, void *);
+	void			*publish_arg;
 	struct replica		**reps;		/* sorted by name */
 	int			 nreps;
 	uint64_t		 seq;
 	uint64_t		 ring_changes;
-	uint64_t		 displaced;
 	struct pool_op		*op;
 	struct event		*tick;
 	int			 shutting_down;
@@ -121,7 +123,7 @@ pool_event(const struct pool *p, size_t i)
 const struct ring *
 pool_ring(const struct pool *p)
 {
-	return p->ring;
+	return p->table->ring;
 }
 
 /* --- the array -------------------------------------------------------- */
@@ -170,11 +172,15 @@ pool_new_replica(struct pool *p, const char *name)
 
 	if ((rep = calloc(1, sizeof(*rep))) == NULL)
 		return NULL;
+	if ((rep->stats = route_stats_new()) == NULL) {
+		free(rep);
+		return NULL;
+	}
 	snprintf(rep->name, sizeof(rep->name), "%s", name);
 	rep->seq = ++p->seq;
 	rep->state = REPLICA_STARTING;
 	if (pool_insert(p, rep) == -1) {
-		free(rep);
+		replica_free(rep);
 		return NULL;
 	}
 	return rep;
@@ -189,44 +195,92 @@ pool_new_replica(struct pool *p, const char *name)
 static void
 pool_update_shares(struct pool *p)
 {
+	struct ring *r = p->table->ring;
 	double shares[POOL_MAX];
-	int i, n = ring_count(p->ring);
+	int i, n = ring_count(r);
 
 	for (i = 0; i < p->nreps; i++)
 		p->reps[i]->keyspace_share = 0;
 	if (n > POOL_MAX)
 		return;
-	ring_shares(p->ring, shares);
+	ring_shares(r, shares);
 	for (i = 0; i < n; i++)
-		((struct replica *)ring_member_data(p->ring, i))->
+		((struct replica *)route_table_member(p->table, i)->owner)->
 		    keyspace_share = shares[i];
+}
+
+/* The replica on the ring at idx. */
+static struct replica *
+ring_replica(const struct pool *p, int idx)
+{
+	return idx == -1 ? NULL : route_table_member(p->table, idx)->owner;
+}
+
+/* t, a changed copy of the table, is the newest: hand it to the workers. */
+static void
+pool_publish(struct pool *p, struct route_table *t)
+{
+	route_table_unref(p->table);
+	p->table = t;
+	p->ring_changes++;
+	pool_update_shares(p);
+	if (p->publish != NULL)
+		p->publish(t, p->publish_arg);
+}
+
+void
+pool_set_publish(struct pool *p, void (*publish)(struct route_table *,
+    void *), void *arg)
+{
+	p->publish = publish;
+	p->publish_arg = arg;
+	if (publish != NULL)
+		publish(p->table, arg);
 }
 
 static void
 ring_join(struct pool *p, struct replica *rep)
 {
+	struct route_table *t;
+	struct route_member *m = NULL;
 	char err[256];
 
-	if (ring_add(p->ring, rep->name, rep, err, sizeof(err)) == -1) {
-		log_warnx("replica %s cannot join the ring: %s", rep->name,
-		    err);
+	if ((t = route_table_clone(p->table)) == NULL ||
+	    (m = route_member_new(rep, rep->stats, rep)) == NULL) {
+		log_warnx("replica %s cannot join the ring: out of memory",
+		    rep->name);
+		route_table_unref(t);
 		return;
 	}
-	p->ring_changes++;
-	pool_update_shares(p);
+	if (ring_add(t->ring, rep->name, m, err, sizeof(err)) == -1) {
+		log_warnx("replica %s cannot join the ring: %s", rep->name,
+		    err);
+		route_member_unref(m);
+		route_table_unref(t);
+		return;
+	}
+	pool_publish(p, t);
 }
 
 static void
 ring_leave(struct pool *p, struct replica *rep)
 {
-	int idx = ring_find(p->ring, rep->name);
+	struct route_table *t;
 
-	if (idx != -1 && ring_member_data(p->ring, idx) == rep) {
-		ring_remove(p->ring, rep->name);
-		p->ring_changes++;
-		pool_update_shares(p);
-	}
 	rep->keyspace_share = 0;
+	if (ring_replica(p, ring_find(p->table->ring, rep->name)) != rep)
+		return;
+	if ((t = route_table_clone(p->table)) == NULL) {
+		/* the replica must not be routed to: hold the rest */
+		log_warnx("replica %s leaves the ring with the others: out of "
+		    "memory for the ring without it", rep->name);
+		t = route_table_new(&p->cfg->ring);
+		if (t == NULL)
+			fatalx("out of memory");
+		t->replaces = p->table->replaces;
+	} else
+		ring_remove(t->ring, rep->name);
+	pool_publish(p, t);
 }
 
 /* --- the state file --------------------------------------------------- */
@@ -708,10 +762,14 @@ pool_remove(struct pool *p, char (*names)[RING_NAME_LEN], int n,
 static void
 tick_replica(struct pool *p, struct replica *rep, uint64_t now)
 {
+	/* a worker could not connect to it */
+	if (route_stats_take_suspect(rep->stats))
+		pool_suspect(p, rep);
 	if (rep->state == REPLICA_STOPPING) {
 		/* a spawn still out is answered first (backend.h) */
 		if (!rep->stop_issued && !rep->spawning &&
-		    (rep->inflight == 0 || now - rep->stopping_since >=
+		    (route_stats_inflight(rep->stats) == 0 ||
+		    now - rep->stopping_since >=
 		    (uint64_t)p->cfg->stop_grace_ms)) {
 			rep->stop_issued = 1;
 			p->be->ops->stop(p->be, rep, on_stopped, p);
@@ -769,7 +827,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		struct replica *rep = p->reps[i];
 
 		if (rep->state == REPLICA_STOPPING && rep->stop_done &&
-		    rep->refs == 0 && !rep->spawning) {
+		    !rep->spawning) {
 			pool_unlink(p, rep);
 			health_forget(p->health, rep);
 			replica_free(rep);
@@ -799,10 +857,11 @@ pool_new(struct event_base *base, const struct config *cfg, char *err,
 	p->cfg = cfg;
 	if ((p->be = backend_new(base, cfg, on_lost, p, err, errlen)) == NULL)
 		goto fail;
-	if ((p->ring = ring_new(&cfg->ring)) == NULL) {
+	if ((p->table = route_table_new(&cfg->ring)) == NULL) {
 		snprintf(err, errlen, "bad ring settings");
 		goto fail;
 	}
+	p->table->replaces = p->be->ops->replaces;
 	if ((p->health = health_new(base, cfg, on_health, p)) == NULL ||
 	    (p->tick = event_new(base, -1, EV_PERSIST, on_tick, p)) == NULL ||
 	    event_add(p->tick, &tick) == -1)
@@ -832,9 +891,12 @@ pool_free(struct pool *p)
 		replica_free(p->reps[i]);
 	}
 	health_free(p->health);
-	free(p->op);
+	/* an /add still waiting is answered, and its caller's state freed */
+	if (p->op != NULL)
+		op_finish(p, -1, 503, "ringlb stopped before the replicas "
+		    "answered; nothing was added");
 	free(p->reps);
-	ring_free(p->ring);
+	route_table_unref(p->table);
 	free(p);
 }
 
@@ -925,39 +987,10 @@ pool_shutdown(struct pool *p, void (*done)(void *), void *arg)
 
 /* --- queries ---------------------------------------------------------- */
 
-static unsigned
-replica_load(const void *data)
-{
-	return ((const struct replica *)data)->inflight;
-}
-
-int
-pool_route(struct pool *p, const void *key, size_t len, struct replica **out,
-    int max)
-{
-	int idx[8], n, i, displaced;
-	unsigned long total = 0;
-
-	if (max > 8)
-		max = 8;
-	if (p->cfg->balance_factor > 0) {
-		for (i = 0; i < ring_count(p->ring); i++)
-			total += replica_load(ring_member_data(p->ring, i));
-		n = ring_lookup_bounded(p->ring, key, len,
-		    p->cfg->balance_factor, total, replica_load, idx, max,
-		    &displaced);
-		p->displaced += displaced;
-	} else
-		n = ring_successors(p->ring, key, len, idx, max);
-	for (i = 0; i < n; i++)
-		out[i] = ring_member_data(p->ring, idx[i]);
-	return n;
-}
-
 struct replica *
 pool_owner(struct pool *p, const void *key, size_t len)
 {
-	return ring_member_data(p->ring, ring_lookup(p->ring, key, len));
+	return ring_replica(p, ring_lookup(p->table->ring, key, len));
 }
 
 int
@@ -996,15 +1029,13 @@ pool_has(const struct pool *p, const char *name)
 int
 pool_on_ring(const struct pool *p, const struct replica *rep)
 {
-	int idx = ring_find(p->ring, rep->name);
-
-	return idx != -1 && ring_member_data(p->ring, idx) == rep;
+	return ring_replica(p, ring_find(p->table->ring, rep->name)) == rep;
 }
 
 int
 pool_healthy(const struct pool *p)
 {
-	return ring_count(p->ring);
+	return ring_count(p->table->ring);
 }
 
 struct backend *
@@ -1022,7 +1053,7 @@ pool_stop_deadline_ms(const struct pool *p)
 size_t
 pool_ring_points(const struct pool *p)
 {
-	return ring_points(p->ring);
+	return ring_points(p->table->ring);
 }
 
 uint64_t
@@ -1034,14 +1065,9 @@ pool_ring_changes(const struct pool *p)
 double
 pool_ring_last_moved(const struct pool *p)
 {
-	return ring_last_moved(p->ring);
+	return ring_last_moved(p->table->ring);
 }
 
-uint64_t
-pool_displaced(const struct pool *p)
-{
-	return p->displaced;
-}
 
 static int
 name_in(char (*list)[RING_NAME_LEN], int n, const char *name)

@@ -60,9 +60,8 @@
 #include "headers.h"
 #include "log.h"
 #include "metrics.h"
-#include "pool.h"
 #include "proxy.h"
-#include "replica.h"
+#include "route.h"
 #include "respond.h"
 #include "util.h"
 
@@ -71,7 +70,7 @@
 #define PROXY_SHRINK_MS		1000	/* see proxy_shrink() */
 #define PROXY_HIGH_WATER	(64 * 1024)	/* client backlog that pauses */
 #define PROXY_READ_SIZE		(16 * 1024 - 128)	/* see tx_get() */
-#define PROXY_TARGETS		2
+#define PROXY_ATTEMPTS		2	/* the owner, one retry */
 #define HANGUP_WATCH_MS		50	/* see proxy_sweep() */
 #define HANGUP_SWEEP_MS		25
 #define HANGUP_POLL_MS		200	/* a half-closed client: see tx_gone() */
@@ -89,8 +88,10 @@ struct proxy_tx {
 	size_t				 nhnodes, hnodes_cap;
 	struct evbuffer			*chunk;
 	struct event			*hangup;	/* client closed */
-	struct replica			*targets[PROXY_TARGETS];
-	int				 ntargets;
+	struct route_view		*view;		/* routed by */
+	struct route_member		*rep;		/* this attempt's */
+	char				*key;		/* for a retry */
+	size_t				 klen, kcap;
 	int				 attempt;
 	int				 status;
 	char				 reason[64];
@@ -120,13 +121,13 @@ struct proxy_tx {
 struct proxy {
 	struct event_base	*base;
 	const struct config	*cfg;
-	struct pool		*pool;
+	struct route_inbox	*routes;
 	struct metrics		*metrics;
 	struct curlev		*cv;
 	struct proxy_tx		*active;
 	struct proxy_tx		*free_list;
 	struct proxy_tx		*heads;		/* head_ready */
-	unsigned		 nactive;
+	unsigned		 nactive;	/* read by other threads */
 	unsigned		 nfree;
 	int			 early_close;	/* EV_CLOSED works here */
 	struct event		*sweep;		/* proxy_sweep() */
@@ -619,7 +620,7 @@ static int
 fast_head(struct proxy_tx *tx)
 {
 	struct evhttp_request *req = tx->req;
-	struct replica *rep = tx->targets[tx->attempt];
+	struct route_member *rep = tx->rep;
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	struct evkeyval *h;
 	struct rline l;
@@ -720,7 +721,7 @@ static void
 start_reply(struct proxy_tx *tx)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(tx->req);
-	struct replica *rep = tx->targets[tx->attempt];
+	struct route_member *rep = tx->rep;
 	struct rline l, date = { 0 }, clen = { 0 };
 	size_t off = 0, nn = strlen(rep->name), n, o;
 	char *v;
@@ -1015,7 +1016,8 @@ static int
 proxy_over_budget(const struct proxy *px)
 {
 	return px->metrics->clients != NULL &&
-	    px->metrics->clients->answer_bytes >= px->cfg->max_response_memory;
+	    __atomic_load_n(&px->metrics->clients->answer_bytes,
+	    __ATOMIC_RELAXED) >= px->cfg->max_response_memory;
 }
 
 /*
@@ -1053,11 +1055,10 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 static void
 tx_abandon(struct proxy_tx *tx)
 {
-	log_debug("client went away during a request to %s",
-	    tx->targets[tx->attempt]->name);
-	tx->px->metrics->client_aborts++;
+	log_debug("client went away during a request to %s", tx->rep->name);
+	METRICS_ADD(tx->px->metrics->client_aborts, 1);
 	curlev_remove(tx->px->cv, tx->easy);
-	tx->targets[tx->attempt]->inflight--;
+	route_done(tx->rep, ROUTE_DROPPED);
 }
 
 static void
@@ -1151,7 +1152,7 @@ prereq_cb(void *arg, char *ip, char *local_ip, int port, int local_port)
 	if (tx->sends++ == 0)
 		return CURL_PREREQFUNC_OK;
 	if (tx_resendable(tx)) {
-		tx->px->metrics->retries++;
+		METRICS_ADD(tx->px->metrics->retries, 1);
 		return CURL_PREREQFUNC_OK;
 	}
 	snprintf(tx->abort_why, sizeof(tx->abort_why), "the connection "
@@ -1217,7 +1218,7 @@ tx_get(struct proxy *px)
 	if (px->active != NULL)
 		px->active->prev = tx;
 	px->active = tx;
-	px->nactive++;
+	METRICS_ADD(px->nactive, 1);
 	return tx;
 }
 
@@ -1231,6 +1232,7 @@ tx_destroy(struct proxy_tx *tx)
 	free(tx->hbuf);
 	free(tx->hnodes);
 	free(tx->rhead);
+	free(tx->key);
 	free(tx);
 }
 
@@ -1246,7 +1248,7 @@ tx_release(struct proxy_tx *tx)
 		px->active = tx->next;
 	if (tx->next != NULL)
 		tx->next->prev = tx->prev;
-	px->nactive--;
+	METRICS_ADD(px->nactive, -1);
 
 	if (tx->watching) {
 		event_del(tx->hangup);
@@ -1254,8 +1256,10 @@ tx_release(struct proxy_tx *tx)
 	}
 	if (tx->head_ready)
 		tx_unhead(tx);
-	while (tx->ntargets > 0)
-		tx->targets[--tx->ntargets]->refs--;
+	if (tx->view != NULL)
+		route_view_release(tx->view);
+	tx->view = NULL;
+	tx->rep = NULL;
 	evbuffer_drain(tx->chunk, evbuffer_get_length(tx->chunk));
 	tx->req = NULL;
 	tx->evcon = NULL;
@@ -1311,7 +1315,7 @@ proxy_shrink(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Point the easy handle at targets[attempt] and hand it to the multi.
+ * Point the easy handle at tx->rep and hand it to the multi.
  * The replica's URL comes parsed (rep->url), and the client's request
  * target goes as it came (CURLOPT_REQUEST_TARGET), less a fragment, as a
  * URL would have sent it: libcurl parses no URL per request.
@@ -1319,12 +1323,10 @@ proxy_shrink(evutil_socket_t fd, short what, void *arg)
 static int
 tx_launch(struct proxy_tx *tx)
 {
-	struct replica *rep = tx->targets[tx->attempt];
+	struct route_member *rep = tx->rep;
 	const char *uri = evhttp_request_get_uri(tx->req);
 	const char *hash = strchr(uri, '#');
 
-	if (rep->url == NULL)
-		return -1;
 	if (hash != NULL) {
 		size_t ul = (size_t)(hash - uri);
 
@@ -1345,12 +1347,7 @@ tx_launch(struct proxy_tx *tx)
 	tx->want_status = 1;
 	tx->saw_te = tx->saw_conn = tx->saw_clen = tx->invalid = 0;
 	tx->sends = 0;
-	rep->inflight++;
-	if (curlev_add(tx->px->cv, tx->easy) == -1) {
-		rep->inflight--;
-		return -1;
-	}
-	return 0;
+	return curlev_add(tx->px->cv, tx->easy);
 }
 
 static int
@@ -1457,35 +1454,79 @@ tx_arm_hangup(struct proxy_tx *tx)
 	}
 }
 
+/* Keep the request's key, for a retry's choice. */
+static int
+tx_keep_key(struct proxy_tx *tx, const char *key, size_t len)
+{
+	char *k;
+
+	if (len > tx->kcap) {
+		if ((k = realloc(tx->key, len)) == NULL)
+			return -1;
+		tx->key = k;
+		tx->kcap = len;
+	}
+	memcpy(tx->key, key, len);
+	tx->klen = len;
+	return 0;
+}
+
+/* Route to the member for key: counted in flight, or NULL (answered). */
+static struct route_member *
+proxy_pick(struct proxy *px, struct evhttp_request *req,
+    struct route_view *v, const char *key, size_t klen)
+{
+	struct route_member *m;
+	int displaced;
+
+	m = route_pick(v ? v->table : NULL, key, klen,
+	    px->cfg->balance_factor, NULL, &displaced);
+	if (m != NULL) {
+		METRICS_ADD(px->metrics->displaced, (unsigned)displaced);
+		return m;
+	}
+	respond_error(req, 503, "no replica is available: none is answering "
+	    "heartbeats; GET /rep lists them, %s", v && v->table->replaces ?
+	    "POST /add starts more" : "and ringlb takes each back as soon as "
+	    "it answers");
+	return NULL;
+}
+
 void
 proxy_forward(struct proxy *px, struct evhttp_request *req,
-    struct replica *const *targets, int ntargets, const char *request_id)
+    const char *key, size_t klen, const char *request_id)
 {
+	struct route_view *v = route_inbox_view(px->routes);
+	struct route_member *m;
 	struct proxy_tx *tx;
-	int i;
 
-	if ((tx = tx_get(px)) == NULL) {
+	if ((m = proxy_pick(px, req, v, key, klen)) == NULL)
+		return;
+	if ((tx = tx_get(px)) == NULL || tx_keep_key(tx, key, klen) == -1) {
+		route_done(m, ROUTE_DROPPED);
+		if (tx != NULL)
+			tx_release(tx);
 		respond_error(req, 500, "ringlb is out of memory");
 		return;
 	}
 	tx->req = req;
 	tx->evcon = evhttp_request_get_connection(req);
-	tx->ntargets = ntargets < PROXY_TARGETS ? ntargets : PROXY_TARGETS;
-	for (i = 0; i < tx->ntargets; i++) {
-		tx->targets[i] = targets[i];
-		targets[i]->refs++;	/* not freed while we may use it */
-	}
+	tx->view = v;
+	route_view_hold(v);
+	tx->rep = m;
 	tx->start_ns = now_ns();
 	tx->attempt = 0;
 	if (tx_setup(tx, request_id) == -1) {
 		respond_error(req, 500, "ringlb could not set up the request "
 		    "to the replica (out of memory)");
+		route_done(m, ROUTE_DROPPED);
 		tx_release(tx);
 		return;
 	}
 	if (tx_launch(tx) == -1) {
 		respond_error(req, 500, "ringlb could not start the request "
 		    "to the replica");
+		route_done(m, ROUTE_DROPPED);
 		tx_release(tx);
 		return;
 	}
@@ -1537,13 +1578,8 @@ upstream_failure(CURLcode rc, int connected)
 static int
 tx_retryable(struct proxy_tx *tx, enum upstream_failure uf)
 {
-	enum replica_state next;
-
-	if (tx->started || tx->attempt + 1 >= tx->ntargets)
+	if (tx->started || tx->attempt + 1 >= PROXY_ATTEMPTS)
 		return 0;
-	next = tx->targets[tx->attempt + 1]->state;
-	if (next != REPLICA_UP && next != REPLICA_SUSPECT)
-		return 0;		/* it left the ring meanwhile */
 	switch (uf) {
 	case UF_UNREACHED:
 	case UF_CONNECT_TIMEOUT:
@@ -1564,13 +1600,46 @@ tx_retryable(struct proxy_tx *tx, enum upstream_failure uf)
 static void
 tx_note_failure(struct proxy_tx *tx, CURLcode rc)
 {
-	struct replica *rep = tx->targets[tx->attempt];
+	struct route_member *rep = tx->rep;
 	size_t n = strlen(tx->why);
 
 	snprintf(tx->why + n, sizeof(tx->why) - n, "%sreplica '%s' (%s:%u): "
 	    "%s", n ? "; then " : "", rep->name, rep->host,
 	    (unsigned)rep->port, tx->abort_why[0] ? tx->abort_why :
 	    tx->errbuf[0] ? tx->errbuf : curl_easy_strerror(rc));
+}
+
+/*
+ * Send the request again, to the next replica of the key on the newest
+ * table: one that left the ring meanwhile is not chosen.  The transfer
+ * holds that table from then on.  0, or -1 with tx as it was.
+ */
+static int
+tx_retry(struct proxy_tx *tx)
+{
+	struct proxy *px = tx->px;
+	struct route_view *v = route_inbox_view(px->routes);
+	struct route_member *failed = tx->rep, *next;
+	int displaced;
+
+	if (v == NULL || (next = route_pick(v->table, tx->key, tx->klen,
+	    px->cfg->balance_factor, failed, &displaced)) == NULL)
+		return -1;
+	route_view_hold(v);
+	tx->rep = next;
+	tx->attempt++;
+	evhttp_clear_headers(evhttp_request_get_output_headers(tx->req));
+	if (tx_launch(tx) == -1) {
+		route_done(next, ROUTE_DROPPED);
+		route_view_release(v);
+		tx->rep = failed;
+		tx->attempt--;
+		return -1;
+	}
+	METRICS_ADD(px->metrics->retries, 1);
+	route_view_release(tx->view);
+	tx->view = v;
+	return 0;
 }
 
 /* A transfer ended (curlev_done_cb): answer, retry or report. */
@@ -1588,12 +1657,10 @@ static void
 tx_finish(struct proxy_tx *tx, CURLcode rc)
 {
 	struct proxy *px = tx->px;
-	struct replica *rep = tx->targets[tx->attempt];
+	struct route_member *rep = tx->rep;
 	enum upstream_failure uf;
 	curl_off_t connect_us = 0;
 	int code;
-
-	rep->inflight--;
 
 	/* a transfer that ended without a status line answered nothing */
 	if (rc == CURLE_OK && !tx->started && tx->status < 200) {
@@ -1601,7 +1668,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		snprintf(tx->errbuf, sizeof(tx->errbuf), "no HTTP answer");
 	}
 	if (rc == CURLE_OK) {
-		rep->requests++;
+		route_done(rep, ROUTE_ANSWERED);
 		if (!tx->started)
 			start_reply(tx);
 		tx_push(tx);
@@ -1612,7 +1679,7 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 		return;
 	}
 
-	rep->errors++;
+	route_done(rep, ROUTE_FAILED);
 	/* libcurl keeps one line of a head in a buffer of at most
 	 * CURL_MAX_HTTP_HEADER bytes, and says "out of memory" for a longer
 	 * one, without a word in the error buffer */
@@ -1642,16 +1709,9 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 	/* broken or misbehaving (not merely slow): have it checked now */
 	if (uf == UF_UNREACHED || uf == UF_CONNECT_TIMEOUT ||
 	    uf == UF_DROPPED || uf == UF_GARBLED)
-		pool_suspect(px->pool, rep);
-	if (tx_retryable(tx, uf)) {
-		tx->attempt++;
-		px->metrics->retries++;
-		evhttp_clear_headers(evhttp_request_get_output_headers(
-		    tx->req));
-		if (tx_launch(tx) == 0)
-			return;
-		tx->attempt--;
-	}
+		route_suspect(rep);
+	if (tx_retryable(tx, uf) && tx_retry(tx) == 0)
+		return;
 
 	evhttp_connection_set_closecb(tx->evcon, NULL, NULL);
 	if (tx->started) {
@@ -1695,7 +1755,8 @@ tx_finish(struct proxy_tx *tx, CURLcode rc)
 
 struct proxy *
 proxy_new(struct event_base *base, const struct config *cfg,
-    struct pool *pool, struct metrics *metrics, char *err, size_t errlen)
+    struct route_inbox *routes, struct metrics *metrics, int share,
+    char *err, size_t errlen)
 {
 	struct proxy *px;
 
@@ -1705,7 +1766,7 @@ proxy_new(struct event_base *base, const struct config *cfg,
 	}
 	px->base = base;
 	px->cfg = cfg;
-	px->pool = pool;
+	px->routes = routes;
 	px->metrics = metrics;
 	px->early_close = (event_base_get_features(base) &
 	    EV_FEATURE_EARLY_CLOSE) != 0;
@@ -1724,8 +1785,10 @@ proxy_new(struct event_base *base, const struct config *cfg,
 	}
 	curlev_set_after(px->cv, proxy_push_heads, px);
 	curlev_own_closes(px->cv);
+	/* --upstream-connections is for all workers: each keeps its share */
 	curl_multi_setopt(curlev_multi(px->cv), CURLMOPT_MAXCONNECTS,
-	    cfg->upstream_maxconns);
+	    cfg->upstream_maxconns / share > 0 ?
+	    cfg->upstream_maxconns / share : 1L);
 	return px;
 }
 
@@ -1740,7 +1803,7 @@ proxy_free(struct proxy *px)
 		curlev_remove(px->cv, tx->easy);
 		if (tx->evcon != NULL)
 			evhttp_connection_set_closecb(tx->evcon, NULL, NULL);
-		tx->targets[tx->attempt]->inflight--;
+		route_done(tx->rep, ROUTE_DROPPED);
 		tx_release(tx);
 	}
 	while ((tx = px->free_list) != NULL) {
@@ -1758,5 +1821,5 @@ proxy_free(struct proxy *px)
 unsigned
 proxy_inflight(const struct proxy *px)
 {
-	return px->nactive;
+	return __atomic_load_n(&px->nactive, __ATOMIC_RELAXED);
 }

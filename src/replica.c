@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "replica.h"
+#include "route.h"
 
 const char *
 replica_state_name(enum replica_state st)
@@ -62,6 +63,7 @@ replica_free(struct replica *rep)
 	if (rep == NULL)
 		return;
 	curl_url_cleanup(rep->url);
+	route_stats_unref(rep->stats);
 	free(rep);
 }
 

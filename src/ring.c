@@ -243,9 +243,12 @@ table_key_count(const struct ring *r, uint32_t key32, int skip)
 /*
  * The two loops that run over every arc on a membership change.  They are
  * written to vectorize (no branch on who wins an arc, 32-bit lanes) and
- * built for AVX2 as well as the baseline, the better picked at run time.
+ * built for AVX2 as well as the baseline, the better picked at run time
+ * (not under ThreadSanitizer, whose runtime is not up yet when the
+ * loader runs the picker).
  */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_THREAD__)
 #define TABLE_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define TABLE_CLONES

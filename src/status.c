@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "replica.h"
+#include "route.h"
 #include "respond.h"
 #include "ring.h"
 #include "status.h"
@@ -65,8 +66,10 @@ status_json(const struct config *cfg, struct pool *p, const struct metrics *m,
 		json_array_append_new(reps, json_pack("{s:s, s:s, s:s, s:I, "
 		    "s:I, s:i, s:f, s:I, s:b}", "name", rep->name, "state",
 		    replica_state_name(rep->state), "address", rep->addressed ?
-		    addr : "", "requests", (json_int_t)rep->requests, "errors",
-		    (json_int_t)rep->errors, "inflight", (int)rep->inflight,
+		    addr : "", "requests",
+		    (json_int_t)route_stats_requests(rep->stats), "errors",
+		    (json_int_t)route_stats_errors(rep->stats), "inflight",
+		    (int)route_stats_inflight(rep->stats),
 		    "share", rep->keyspace_share, "respawns",
 		    (json_int_t)rep->respawns, "on_ring",
 		    pool_on_ring(p, rep)));
@@ -83,7 +86,7 @@ status_json(const struct config *cfg, struct pool *p, const struct metrics *m,
 	    "replicas", reps, "ring", status_ring(cfg, pool_ring(p)), "events",
 	    events, "totals", "requests", (json_int_t)answered, "inflight",
 	    (int)inflight, "connections", (json_int_t)(m->clients ?
-	    m->clients->open : 0), "token_required",
+	    __atomic_load_n(&m->clients->open, __ATOMIC_RELAXED) : 0), "token_required",
 	    cfg->admin_token[0] != '\0');
 	if (doc != NULL && key != NULL) {
 		struct replica *owner = pool_owner(p, key, keylen);

@@ -422,7 +422,7 @@ main(int argc, char **argv)
 
 	if ((rs.base = event_base_new()) == NULL ||
 	    (http = evhttp_new(rs.base)) == NULL ||
-	    (rs.gate = gate_new(rs.base, cfg)) == NULL ||
+	    (rs.gate = gate_new(rs.base, cfg, NULL)) == NULL ||
 	    (rs.resume = evtimer_new(rs.base, on_resume, &rs)) == NULL)
 		fatalx("cannot set up the event loop");
 	gate_set_name(rs.gate, "ringlb-replica");

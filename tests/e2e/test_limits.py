@@ -366,7 +366,7 @@ def test_descriptor_limit_is_shared_out_and_logged(procs, tmp_path):
         with open(log, "wb") as out:
             p = subprocess.Popen(
                 [RINGLB, "--listen", "127.0.0.1:%d" % port, "--replicas", "0",
-                 *extra], stdout=out, stderr=subprocess.STDOUT,
+                 "--workers", "1", *extra], stdout=out, stderr=subprocess.STDOUT,
                 preexec_fn=lambda: resource.setrlimit(
                     resource.RLIMIT_NOFILE, (2000, 2000)))
             try:
@@ -385,6 +385,11 @@ def test_descriptor_limit_is_shared_out_and_logged(procs, tmp_path):
         "connections, not 5000 (--max-connections)" in warned
     # a limit that holds everything asked for says nothing
     assert "descriptor limit" not in run("--max-connections", "100")
+    # each further worker keeps 8 for itself (its loop, wake-ups, listener)
+    assert "info: the descriptor limit (2000) allows 650 client " \
+        "connections (--max-connections) and 256 idle connections to " \
+        "replicas (--upstream-connections), keeping 280 for ringlb " \
+        "itself" in run("--workers", "4")
 
 
 def start_limited(procs, nofile, backends, *extra):
@@ -408,8 +413,12 @@ def start_limited(procs, nofile, backends, *extra):
     raise AssertionError("the replicas did not come up")
 
 
-@pytest.mark.parametrize("nofile,clients", [(64, 13), (128, 32)])
-def test_small_descriptor_limit_still_serves(procs, nofile, clients):
+@pytest.mark.parametrize("nofile,workers,clients", [
+    (64, 1, 13), (128, 1, 32),
+    # each further worker takes 8 descriptors of its own
+    (64, 2, 10), (128, 2, 29)])
+def test_small_descriptor_limit_still_serves(procs, nofile, workers,
+                                             clients):
     """Under ulimit -n 64, ringlb used to take its reserve for replica
     connections off the limit whole, leaving --max-connections at 1: one
     idle client locked everyone out.  The reserve is now a share: idle
@@ -418,7 +427,8 @@ def test_small_descriptor_limit_still_serves(procs, nofile, clients):
     up = procs.upstream("echo-1")
     # the test replica listens with a backlog of 5: a burst of connects
     # to it may wait for a SYN to be sent again
-    lb = start_limited(procs, nofile, [up], "--connect-timeout", "5000")
+    lb = start_limited(procs, nofile, [up], "--connect-timeout", "5000",
+                       "--workers", str(workers))
     # idle clients: connected, nothing sent yet, or kept alive
     idle = [socket.create_connection(("127.0.0.1", lb.port), timeout=5)
             for _ in range(clients // 2)]

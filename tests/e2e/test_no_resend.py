@@ -21,9 +21,11 @@ def metric(port, name):
 
 @pytest.fixture
 def dying(procs):
-    """One replica whose every connection dies on its second request."""
+    """One replica whose every connection dies on its second request.
+    One worker: the connection warmed must be in the pool of the worker
+    that serves the next request, and each worker has a pool of its own."""
     rep = RawReplica("dying", {None: keep(OK)}, die_on_second=True)
-    lb = procs.ringlb([rep], "--health-interval", "60000")
+    lb = procs.ringlb([rep], "--health-interval", "60000", "--workers", "1")
     yield rep, lb
     rep.close()
 

@@ -126,7 +126,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.client_timeout_s = 60;
 		cfg.keepalive_timeout_s = 15;
 		cfg.max_connections = 1000000;
-		if (base == NULL || (g = gate_new(base, &cfg)) == NULL)
+		if (base == NULL || (g = gate_new(base, &cfg, NULL)) == NULL)
 			abort();
 	}
 	if (size < 1)

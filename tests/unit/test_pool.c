@@ -21,6 +21,7 @@
 #include "log.h"
 #include "pool.h"
 #include "replica.h"
+#include "route.h"
 #include "util.h"
 
 /* --- the fake backend --------------------------------------------------- */
@@ -600,13 +601,13 @@ test_remove_drains_in_flight_first(void)
 
 	setup(2);
 	r = find("Server 1");
-	r->inflight = 1;
+	r->stats->inflight = 1;
 	CHECK(pool_remove(pool, names, 1, &code, err, sizeof(err)) == 0);
 	CHECK_EQ_INT(pool_healthy(pool), 1);	/* off the ring at once */
 	CHECK_EQ_INT(pool_size(pool), 1);
 	loop_for(60);
 	CHECK_EQ_INT(fake.stops, 0);		/* a request still runs */
-	r->inflight = 0;
+	r->stats->inflight = 0;
 	loop_for(60);
 	CHECK_EQ_INT(fake.stops, 1);
 	answer_stops();
