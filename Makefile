@@ -42,7 +42,7 @@ NEWMAN_TARBALL ?=
 NEWMAN_DIR ?= build/newman
 NEWMAN_BIN := $(NEWMAN_DIR)/node_modules/.bin/newman
 
-RING_SRCS := src/ring.c
+RING_SRCS := src/ring.c src/ring_table.c src/ring_vnode.c src/ring_classic.c
 LIB_SRCS  := src/log.c src/util.c $(RING_SRCS) src/replica.c src/respond.c \
              src/curlev.c src/admin_body.c src/headers.c
 LB_SRCS   := src/config.c src/backend.c src/backend_static.c \
