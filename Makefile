@@ -43,7 +43,8 @@ NEWMAN_TARBALL ?=
 NEWMAN_DIR ?= build/newman
 NEWMAN_BIN := $(NEWMAN_DIR)/node_modules/.bin/newman
 
-LIB_SRCS  := src/log.c src/util.c src/ring.c src/route.c src/replica.c src/respond.c \
+RING_SRCS := src/ring.c src/ring_table.c src/ring_vnode.c src/ring_classic.c
+LIB_SRCS  := src/log.c src/util.c $(RING_SRCS) src/route.c src/replica.c src/respond.c \
              src/curlev.c src/admin_body.c src/headers.c
 LB_SRCS   := src/config.c src/backend.c src/backend_static.c \
              src/backend_process.c src/backend_docker.c src/docker.c src/pool.c src/health.c src/state.c \
@@ -192,7 +193,7 @@ $(OBJ)/gen/dashboard.o: $(BUILD)/gen/dashboard.c
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # The ring's loops over 2^21 arcs are written to vectorize.
-$(OBJ)/src/ring.o: ALL_CFLAGS += -O3
+$(RING_SRCS:%.c=$(OBJ)/%.o): ALL_CFLAGS += -O3
 
 $(BUILD)/ringlb: $(LB_OBJS) $(LIB_OBJS)
 	@echo "  LINK    $@"
@@ -285,7 +286,7 @@ FUZZ_TARGETS := ring query admin headers gate
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_SRCS    := src/ring.c src/util.c src/admin_body.c src/headers.c \
+FUZZ_SRCS    := $(RING_SRCS) src/util.c src/admin_body.c src/headers.c \
                 src/gate.c src/respond.c src/log.c
 
 # The ring's invariants do not depend on its size: 2^12 arcs fuzz faster.
