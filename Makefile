@@ -6,7 +6,7 @@
 #   make test-deps  what the tests need; newman for the Postman run, with
 #                   npm or, offline, NEWMAN_TARBALL=/path/to/newman-6.2.2.tgz
 #   make cost       instructions per proxied request, under callgrind
-#   make bench      ringlb against nginx and HAProxy
+#   make bench      ringlb against nginx and HAProxy, at 1 and 2 workers
 #   make clean
 #
 #   make build      the Docker image ringlb:latest (docker/Dockerfile)
@@ -285,7 +285,8 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	done
 
 # ringlb against nginx and HAProxy on the same backends (not a test: no
-# timing is asserted).  ROUNDS, DURATION and CONNS tune it.
+# timing is asserted), at each worker count of WORKERS ("1 2").  ROUNDS,
+# DURATION, CONNS, WORKERS and WRK_THREADS tune it.
 bench: all
 	$(call ensure,nginx-light haproxy wrk)
 	@bash tests/bench/bench.sh $(BUILD)
