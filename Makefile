@@ -7,6 +7,7 @@
 #                   npm or, offline, NEWMAN_TARBALL=/path/to/newman-6.2.2.tgz
 #   make cost       instructions per proxied request, under callgrind
 #   make bench      ringlb against nginx and HAProxy, at 1 and 2 workers
+#   make rss        ringlb's memory, idle, at 1, 2 and 4 workers
 #   make clean
 #
 #   make build      the Docker image ringlb:latest (docker/Dockerfile)
@@ -64,7 +65,7 @@ else
 Q := @
 endif
 
-.PHONY: all run test unit e2e clean deps test-deps newman-deps dashboard-png experiments bench cost asan fuzz soak
+.PHONY: all run test unit e2e clean deps test-deps newman-deps dashboard-png experiments bench cost rss asan fuzz soak
 .SECONDARY:
 all: $(BUILD)/ringlb $(BUILD)/ringlb-replica $(BUILD)/ringlb-analyze
 
@@ -297,6 +298,11 @@ bench: all
 cost: all
 	$(call ensure,valgrind curl)
 	@bash tests/bench/cost.sh $(BUILD)
+
+# ringlb's VmRSS and RssAnon, idle after some requests, at each worker count
+# of RSS_WORKERS ("1 2 4"), and the anonymous memory a worker adds.
+rss: all
+	@bash tests/bench/rss.sh $(BUILD)
 
 # Load and faults together for SOAK_SECONDS (60): no failed request, and
 # descriptors and memory back where they started.
