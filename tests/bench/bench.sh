@@ -218,8 +218,6 @@ HAP
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-
 threads_for() { echo "${WRK_THREADS:-$1}"; }
 
 # wrk_run OUT THREADS CONNS SECONDS URL: wrk with random request ids, its
@@ -269,7 +267,7 @@ for scenario in $scenarios; do
 		rss_kb "${ringlb_pid[$n]}" >"$dir/rss-idle-$n"
 	done
 
-	echo "bench: $scenario: $rounds rounds of wrk -tN -c$conns -d${duration}s at N = $workers, logs in $dir" >&2
+	echo "bench: $scenario: $rounds rounds of wrk -t${WRK_THREADS:-N} -c$conns -d${duration}s at N = $workers, logs in $dir" >&2
 	for r in $(seq 1 "$rounds"); do
 		for n in $workers; do
 			for lb in ringlb nginx haproxy; do
