@@ -7,7 +7,8 @@
 #                   npm or, offline, NEWMAN_TARBALL=/path/to/newman-6.2.2.tgz
 #   make tsan       the threaded suites under ThreadSanitizer, 4 workers
 #   make cost       instructions per proxied request, under callgrind
-#   make bench      ringlb against nginx and HAProxy
+#   make bench      ringlb against nginx and HAProxy, at 1 and 2 workers
+#   make rss        ringlb's memory, idle, at 1, 2 and 4 workers
 #   make clean
 #
 #   make build      the Docker image ringlb:latest (docker/Dockerfile)
@@ -67,7 +68,7 @@ else
 Q := @
 endif
 
-.PHONY: all run test unit e2e clean deps test-deps newman-deps dashboard-png experiments bench cost asan tsan fuzz soak
+.PHONY: all run test unit e2e clean deps test-deps newman-deps dashboard-png experiments bench cost rss asan tsan fuzz soak
 .SECONDARY:
 all: $(BUILD)/ringlb $(BUILD)/ringlb-replica $(BUILD)/ringlb-analyze
 
@@ -316,7 +317,8 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	done
 
 # ringlb against nginx and HAProxy on the same backends (not a test: no
-# timing is asserted).  ROUNDS, DURATION and CONNS tune it.
+# timing is asserted), at each worker count of WORKERS ("1 2").  ROUNDS,
+# DURATION, CONNS, WORKERS and WRK_THREADS tune it.
 bench: all
 	$(call ensure,nginx-light haproxy wrk)
 	@bash tests/bench/bench.sh $(BUILD)
@@ -327,6 +329,11 @@ bench: all
 cost: all
 	$(call ensure,valgrind curl)
 	@bash tests/bench/cost.sh $(BUILD)
+
+# ringlb's VmRSS and RssAnon, idle after some requests, at each worker count
+# of RSS_WORKERS ("1 2 4"), and the anonymous memory a worker adds.
+rss: all
+	@bash tests/bench/rss.sh $(BUILD)
 
 # Load and faults together for SOAK_SECONDS (60): no failed request, and
 # descriptors and memory back where they started.

@@ -11,7 +11,11 @@
 # answer long before ringlb asks again and their speed does not change the
 # figure; ringlb-replica needs nothing installed and answers what the
 # end-to-end tests check.  Heartbeats are sent once a minute, so that the
-# figure is the cost of proxied requests and not of time passing.
+# figure is the cost of proxied requests and not of time passing.  ringlb
+# runs one worker (RINGLB_WORKERS=1, whatever the environment says): how
+# the connections split among several event loops changes from run to run,
+# and with it the events each turn of a loop finds, so the figure would
+# move; callgrind runs a program's threads one at a time anyway.
 #
 #   usage: tests/bench/cost.sh BUILD_DIR
 #   environment: COST_REQUESTS (10000), COST_CONCURRENCY (16),
@@ -55,7 +59,7 @@ measure() {
 	port=$(free_port)
 	out="$work/callgrind.out.$run"
 	url="http://127.0.0.1:$port/home"
-	valgrind --tool=callgrind --instr-atstart=no \
+	RINGLB_WORKERS=1 valgrind --tool=callgrind --instr-atstart=no \
 		--callgrind-out-file="$out" \
 		"$build/ringlb" --listen "127.0.0.1:$port" --log-level warn \
 		--health-interval 60000 --health-timeout 10000 \
