@@ -139,8 +139,9 @@ int	config_set_path(char *dst, size_t dstlen, const char *what,
 	    const char *v, char *err, size_t errlen);
 
 /*
- * Fill cfg from defaults, the environment and argv.  Returns 0 to run,
- * 1 when --help or --version was answered, -1 with the reason in err.
+ * Fill cfg, which must be all zeros (static storage, or calloc), from
+ * defaults, the environment and argv.  Returns 0 to run, 1 when --help or
+ * --version was answered, -1 with the reason in err.
  */
 int	config_parse(struct config *cfg, int argc, char **argv, char *err,
 	    size_t errlen);

@@ -131,6 +131,9 @@ hc_easy(struct health *h, struct replica *rep)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	/* a heartbeat's answer is a line: libcurl's least buffer, not the
+	 * 16 KiB each replica's handle would otherwise keep */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->cfg->health_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    h->cfg->health_timeout_ms);

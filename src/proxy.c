@@ -66,7 +66,8 @@
 #include "util.h"
 
 #define PROXY_FREE_MAX		1024		/* idle transfers kept */
-#define PROXY_FREE_KEEP		64	/* ... however long they are idle */
+#define PROXY_FREE_KEEP		4	/* ... however long they are idle (each
+					   holds libcurl's 16 KiB buffer) */
 #define PROXY_SHRINK_MS		1000	/* see proxy_shrink() */
 #define PROXY_HIGH_WATER	(64 * 1024)	/* client backlog that pauses */
 #define PROXY_READ_SIZE		(16 * 1024 - 128)	/* see tx_get() */
@@ -134,6 +135,7 @@ struct proxy {
 	int			 sweeping;	/* sweep pending */
 	struct event		*shrink;	/* proxy_shrink() */
 	unsigned		 free_min;	/* least nfree since */
+	int			 trimmed;	/* no transfer ended since */
 };
 
 static void	tx_finish(struct proxy_tx *, CURLcode);
@@ -1272,8 +1274,9 @@ tx_release(struct proxy_tx *tx)
 	}
 	tx->next = px->free_list;
 	px->free_list = tx;
-	if (++px->nfree > PROXY_FREE_KEEP &&
-	    !event_pending(px->shrink, EV_TIMEOUT, NULL)) {
+	px->nfree++;
+	px->trimmed = 0;
+	if (!event_pending(px->shrink, EV_TIMEOUT, NULL)) {
 		struct timeval tv = { PROXY_SHRINK_MS / 1000,
 		    PROXY_SHRINK_MS % 1000 * 1000 };
 
@@ -1286,7 +1289,9 @@ tx_release(struct proxy_tx *tx)
  * Idle transfers are kept for the requests to come, up to PROXY_FREE_MAX
  * (after a burst of a thousand slow downloads, a thousand).  Those that
  * stayed unused for a whole PROXY_SHRINK_MS are freed, down to
- * PROXY_FREE_KEEP, and the memory handed back.
+ * PROXY_FREE_KEEP, and the memory handed back; so is, once, what the
+ * last requests' connections left free when the proxy falls idle (glibc
+ * keeps freed pages of a thread's arena otherwise).
  */
 static void
 proxy_shrink(evutil_socket_t fd, short what, void *arg)
@@ -1307,10 +1312,12 @@ proxy_shrink(evutil_socket_t fd, short what, void *arg)
 		tx_destroy(tx);
 		n++;
 	}
-	if (n >= PROXY_FREE_KEEP)
+	if (n > 0 || (px->nactive == 0 && !px->trimmed)) {
 		malloc_trim(0);
+		px->trimmed = 1;
+	}
 	px->free_min = px->nfree;
-	if (px->nfree > PROXY_FREE_KEEP)
+	if (px->nfree > PROXY_FREE_KEEP || !px->trimmed)
 		evtimer_add(px->shrink, &tv);
 }
 

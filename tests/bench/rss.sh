@@ -13,14 +13,14 @@
 #
 #   usage: tests/bench/rss.sh BUILD_DIR
 #   environment: RSS_WORKERS ("1 2 4"), RSS_REQUESTS (1000),
-#                RSS_SETTLE seconds after the requests (2)
+#                RSS_SETTLE seconds after the requests (3)
 set -euo pipefail
 
 build=$(cd "${1:-build}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 workers=${RSS_WORKERS:-1 2 4}
 requests=${RSS_REQUESTS:-1000}
-settle=${RSS_SETTLE:-2}
+settle=${RSS_SETTLE:-3}
 work=$(mktemp -d /tmp/ringlb-rss.XXXXXX)
 pids=()
 lb_pid=
