@@ -271,7 +271,8 @@ tsan: $(BUILD)/.deps-test
 	@rm -rf $(BUILD)/tsan/reports && mkdir -p $(BUILD)/tsan/reports
 	@rc=0; TSAN_OPTIONS="log_path=$(abspath $(BUILD))/tsan/reports/tsan" \
 		$(BUILD)/tsan/test_mbox || rc=1; TSAN_OPTIONS="log_path=$(abspath $(BUILD))/tsan/reports/tsan \
-		second_deadlock_stack=1" RINGLB_WORKERS=4 RINGLB_TEST_SANITIZED=1 \
+		second_deadlock_stack=1 suppressions=$(abspath tests/tsan.supp)" \
+		RINGLB_WORKERS=4 RINGLB_TEST_SANITIZED=1 \
 		RINGLB_BUILD="$(abspath $(BUILD))/tsan" $(PYTHON) -m pytest -q \
 		-p no:cacheprovider --timeout=300 $(TSAN_SUITES) || rc=1; \
 	if ls $(BUILD)/tsan/reports/tsan* >/dev/null 2>&1; then \
