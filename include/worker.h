@@ -1,7 +1,8 @@
 /*
  * worker.h - the threads that serve clients (--workers).
  *
- * Each worker is a whole data plane on a thread of its own: an event_base,
+ * Each worker is a whole data plane on a thread of its own (a single one
+ * on the main thread's loop, with no thread made): an event_base,
  * an evhttp front end with its gate on a listener of its own (SO_REUSEPORT
  * on the one address: the kernel spreads connections over them), and a
  * proxy whose libcurl multi handle keeps its own connections to the
@@ -24,10 +25,11 @@ struct workers;
 
 /*
  * cfg->workers workers, each listening already, none running yet; NULL
- * with the reason in err.  Their endpoints' requests go to ctl.
+ * with the reason in err.  Their endpoints' requests go to ctl.  A single
+ * worker runs on main_base, the main thread's loop, and no thread is made.
  */
 struct workers	*workers_new(const struct config *cfg, struct ctl *ctl,
-		    char *err, size_t errlen);
+		    struct event_base *main_base, char *err, size_t errlen);
 /* Start their threads; -1 with the reason in err. */
 int		 workers_start(struct workers *ws, char *err, size_t errlen);
 /* A new route table, for every worker (pool_set_publish's callback). */

@@ -307,7 +307,7 @@ main(int argc, char **argv)
 	if ((lb.admin = admin_new(&lb.cfg, lb.pool)) == NULL ||
 	    (lb.ctl = ctl_new(lb.base, admin_serve, lb.admin)) == NULL)
 		fatalx("out of memory");
-	if ((lb.workers = workers_new(&lb.cfg, lb.ctl, err,
+	if ((lb.workers = workers_new(&lb.cfg, lb.ctl, lb.base, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
 	admin_set_workers(lb.admin, lb.workers);

@@ -49,6 +49,7 @@ struct worker {
 	int			 id;
 	pthread_t		 thread;
 	int			 running;
+	int			 inline_;	/* on the main thread's loop */
 	struct event_base	*base;
 	struct route_inbox	 routes;
 	struct metrics		 metrics;
@@ -117,7 +118,8 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		return;
 	w->seen = cmd;
 	if (cmd == WORKER_EXIT) {
-		event_base_loopbreak(w->base);
+		if (!w->inline_)
+			event_base_loopbreak(w->base);
 		return;
 	}
 	frontend_stop_accepting(w->frontend);
@@ -141,14 +143,15 @@ worker_main(void *arg)
 
 static int
 worker_init(struct workers *ws, struct worker *w, struct ctl *ctl,
-    char *err, size_t errlen)
+    struct event_base *main_base, char *err, size_t errlen)
 {
 	const struct config *cfg = ws->cfg;
 
 	w->ws = ws;
 	w->metrics.clients = &ws->clients;
 	w->wakefd = -1;
-	if ((w->base = event_loop_new()) == NULL) {
+	w->inline_ = main_base != NULL;
+	if ((w->base = w->inline_ ? main_base : event_loop_new()) == NULL) {
 		snprintf(err, errlen, "cannot create an event loop");
 		return -1;
 	}
@@ -189,13 +192,13 @@ worker_fini(struct worker *w)
 		event_free(w->wake);
 	if (w->wakefd != -1)
 		close(w->wakefd);
-	if (w->base != NULL)
+	if (w->base != NULL && !w->inline_)
 		event_base_free(w->base);
 }
 
 struct workers *
-workers_new(const struct config *cfg, struct ctl *ctl, char *err,
-    size_t errlen)
+workers_new(const struct config *cfg, struct ctl *ctl,
+    struct event_base *main_base, char *err, size_t errlen)
 {
 	struct workers *ws;
 	int i;
@@ -212,7 +215,13 @@ workers_new(const struct config *cfg, struct ctl *ctl, char *err,
 	ws->n = cfg->workers;
 	for (i = 0; i < ws->n; i++) {
 		ws->w[i].id = i;
-		if (worker_init(ws, &ws->w[i], ctl, err, errlen) == -1) {
+		/*
+		 * One worker runs on the main thread's loop: a process of one
+		 * thread, as before there were workers, whose malloc takes
+		 * no locks (glibc's single-thread path).
+		 */
+		if (worker_init(ws, &ws->w[i], ctl, ws->n == 1 ? main_base :
+		    NULL, err, errlen) == -1) {
 			ws->n = i + 1;
 			workers_free(ws);
 			return NULL;
@@ -231,6 +240,10 @@ workers_start(struct workers *ws, char *err, size_t errlen)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (i = 0; i < ws->n; i++) {
+		if (ws->w[i].inline_) {
+			(void)route_inbox_view(&ws->w[i].routes);
+			continue;
+		}
 		rc = pthread_create(&ws->w[i].thread, NULL, worker_main,
 		    &ws->w[i]);
 		if (rc != 0) {
