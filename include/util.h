@@ -38,6 +38,14 @@ long	query_decode(const char *s, size_t len, char *out, size_t outlen);
  */
 const char *query_find(const char *query, const char *name, size_t *len);
 
+/*
+ * The value of parameter name in query, decoded into out: its length, -1
+ * when the parameter is absent, -2 when it is longer than max bytes
+ * decoded (3 * max encoded) or not valid percent-encoding.
+ */
+long	query_param(const char *query, const char *name, char *out,
+	    size_t outlen, size_t max);
+
 /* An IPv4 or IPv6 network. */
 struct allow_net {
 	int		family;		/* AF_INET or AF_INET6 */

@@ -535,20 +535,15 @@ admin_metrics(struct admin *a, struct ctl_req *req)
  * parameter is absent, -2 when it is malformed (answered already).
  */
 static long
-query_param(struct ctl_req *req, const char *name, char *out, size_t outlen)
+admin_query_param(struct ctl_req *req, const char *name, char *out,
+    size_t outlen)
 {
-	const char *v;
-	size_t vl;
-	long n;
+	long n = query_param(ctl_query(req), name, out, outlen,
+	    ROUTE_KEY_MAX);
 
-	if ((v = query_find(ctl_query(req), name, &vl)) == NULL)
-		return -1;
-	if (vl > 3 * ROUTE_KEY_MAX ||
-	    (n = query_decode(v, vl, out, outlen)) == -1) {
+	if (n == -2)
 		ctl_reply_error(req, 400, "query parameter '%s' must be at most "
 		    "%d bytes of valid percent-encoding", name, ROUTE_KEY_MAX);
-		return -2;
-	}
 	return n;
 }
 
@@ -575,7 +570,7 @@ admin_map_request(struct admin *a, struct ctl_req *req)
 	long klen;
 	int escaped = 0;
 
-	klen = query_param(req, "id", key, sizeof(key));
+	klen = admin_query_param(req, "id", key, sizeof(key));
 	if (klen == -2)
 		return;
 	if (klen == -1) {
@@ -604,7 +599,7 @@ admin_status(struct admin *a, struct ctl_req *req)
 	struct metrics sum;
 	long klen;
 
-	if ((klen = query_param(req, "key", key, sizeof(key))) == -2)
+	if ((klen = admin_query_param(req, "key", key, sizeof(key))) == -2)
 		return;
 	workers_metrics(a->workers, &sum);
 	ctl_reply_json(req, 200, status_json(a->cfg, a->pool, &sum,

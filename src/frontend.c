@@ -28,10 +28,10 @@
 #include "log.h"
 #include "proxy.h"
 #include "respond.h"
+#include "route.h"
 #include "status.h"
 #include "util.h"
 
-#define KEY_MAX		1024	/* longest request key, decoded */
 
 struct frontend {
 	struct event_base		*base;
@@ -93,26 +93,19 @@ fe_query_param(struct evhttp_request *req, const char *name, char *out,
     size_t outlen)
 {
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-	const char *q = u ? evhttp_uri_get_query(u) : NULL;
-	const char *v;
-	size_t vl;
-	long n;
+	long n = query_param(u ? evhttp_uri_get_query(u) : NULL, name, out,
+	    outlen, ROUTE_KEY_MAX);
 
-	if ((v = query_find(q, name, &vl)) == NULL)
-		return -1;
-	if (vl > 3 * KEY_MAX ||
-	    (n = query_decode(v, vl, out, outlen)) == -1) {
+	if (n == -2)
 		respond_error(req, 400, "query parameter '%s' must be at most "
-		    "%d bytes of valid percent-encoding", name, KEY_MAX);
-		return -2;
-	}
+		    "%d bytes of valid percent-encoding", name, ROUTE_KEY_MAX);
 	return n;
 }
 
 static void
 fe_proxy(struct frontend *fe, struct evhttp_request *req)
 {
-	char key[KEY_MAX + 1], rid[17];
+	char key[ROUTE_KEY_MAX + 1], rid[17];
 	const char *xrid, *sendrid = NULL;
 	long klen;
 
@@ -132,9 +125,9 @@ fe_proxy(struct frontend *fe, struct evhttp_request *req)
 		}
 	} else if (xrid != NULL) {
 		klen = (long)strlen(xrid);
-		if (klen > KEY_MAX) {
+		if (klen > ROUTE_KEY_MAX) {
 			respond_error(req, 400, "the X-Request-Id header is %ld "
-			    "bytes; a request key is at most %d", klen, KEY_MAX);
+			    "bytes; a request key is at most %d", klen, ROUTE_KEY_MAX);
 			return;
 		}
 		memcpy(key, xrid, (size_t)klen);

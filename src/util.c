@@ -369,3 +369,18 @@ event_loop_new(void)
 	event_config_free(cfg);
 	return base;
 }
+
+long
+query_param(const char *query, const char *name, char *out, size_t outlen,
+    size_t max)
+{
+	const char *v;
+	size_t vl;
+	long n;
+
+	if ((v = query_find(query, name, &vl)) == NULL)
+		return -1;
+	if (vl > 3 * max || (n = query_decode(v, vl, out, outlen)) == -1)
+		return -2;
+	return n;
+}

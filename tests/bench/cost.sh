@@ -42,15 +42,7 @@ trap cleanup EXIT
 me=cost
 . "$here/ports.sh"
 
-backend_ports=()
-for i in 1 2 3; do
-	p=$(free_port)
-	"$build/ringlb-replica" --id "server-$i" --listen "127.0.0.1:$p" \
-		2>"$work/replica-$i.log" &
-	pids+=($!)
-	backend_ports+=("$p")
-done
-for p in "${backend_ports[@]}"; do wait_port "$p"; done
+start_replicas
 
 # One measured run: a fresh ringlb under callgrind, warmed up, then
 # $requests requests with instrumentation on.  Prints the figure.

@@ -41,6 +41,25 @@ test_query_find(void)
 }
 
 static void
+test_query_param(void)
+{
+	char out[16];
+
+	CHECK_EQ_INT(query_param("a=1&id=x%20y", "id", out, sizeof(out), 8),
+	    3);
+	CHECK(strcmp(out, "x y") == 0);
+	CHECK_EQ_INT(query_param("a=1", "id", out, sizeof(out), 8), -1);
+	CHECK_EQ_INT(query_param(NULL, "id", out, sizeof(out), 8), -1);
+	CHECK_EQ_INT(query_param("id=%zz", "id", out, sizeof(out), 8), -2);
+	/* 3 * max encoded bytes at most, whatever they decode to */
+	CHECK_EQ_INT(query_param("id=%41%41%41", "id", out, sizeof(out), 3),
+	    3);
+	CHECK_EQ_INT(query_param("id=%41%41%41a", "id", out, sizeof(out), 3),
+	    -2);
+	CHECK_EQ_INT(query_param("id=", "id", out, sizeof(out), 8), 0);
+}
+
+static void
 test_hostport(void)
 {
 	char host[64], err[128];
@@ -220,6 +239,7 @@ static const struct test_case tests[] = {
 	{ "admin access: loopback and listed networks", test_admin_peers },
 	{ "query values are percent-decoded", test_query_decode },
 	{ "query parameters are found by exact name", test_query_find },
+	{ "query parameters are decoded, bounded, or refused", test_query_param },
 	{ "HOST:PORT parsing", test_hostport },
 	{ "replica name rules", test_names },
 	{ "numbers and sizes", test_sizes },
