@@ -278,8 +278,14 @@ ring_leave(struct pool *p, struct replica *rep)
 		if (t == NULL)
 			fatalx("out of memory");
 		t->replaces = p->table->replaces;
-	} else
+	} else {
+		/* the clone holds its members: this one's hold goes too */
+		struct route_member *m = route_table_member(t,
+		    ring_find(t->ring, rep->name));
+
 		ring_remove(t->ring, rep->name);
+		route_member_unref(m);
+	}
 	pool_publish(p, t);
 }
 
