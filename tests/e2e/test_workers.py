@@ -212,3 +212,59 @@ def test_churn_under_load_on_every_worker(procs):
     assert all(v > 0 for v in per_worker.values()), per_worker
     assert sum(metric_values(lb.port, "ringlb_responses_total").values()) \
         == len(load.served)
+
+
+FLAKY = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                     "flaky_replica.py")
+
+
+def slow_adder(procs, workers="2"):
+    """ringlb whose replicas answer their first heartbeat after 1.5 s, so
+    that an /add waits that long on the control plane."""
+    return procs.ringlb((), "--replicas", "1", "--replica-bin", FLAKY,
+                        "--workers", workers, "--start-timeout", "10000",
+                        "--health-timeout", "3000", "--health-interval", "1000",
+                        env={"FLAKY_HEARTBEAT_MS": "1500"}, healthy=1)
+
+
+def test_add_whose_client_hangs_up_is_still_whole(procs):
+    """The client of an /add relayed to the control plane goes away while
+    the replicas start: the /add completes whole all the same, its answer
+    is dropped on the worker, and every connection then sees it."""
+    import socket
+    lb = slow_adder(procs)
+    body = b'{"n": 2, "hostnames": ["gone-1", "gone-2"]}'
+    s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+    s.sendall(b"POST /add HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+              b"%d\r\n\r\n%s" % (len(body), body))
+    time.sleep(0.3)
+    s.close()
+    wait_for(lambda: sorted(rep_names(lb.port)) ==
+             ["Server 1", "gone-1", "gone-2"], timeout=15,
+             what="the abandoned /add to complete")
+    # every worker answers alike afterwards, and ringlb still serves
+    for _ in range(20):
+        assert sorted(rep_names(lb.port)) == ["Server 1", "gone-1", "gone-2"]
+    assert get(lb.port, "/home?request_id=7").status == 200
+
+
+def test_add_pending_at_sigterm_is_answered_and_ringlb_exits_cleanly(procs):
+    """SIGTERM while an /add waits for its replicas: the client gets an
+    answer (the /add finished, or a 503 saying nothing was added), and
+    ringlb exits 0 (the fixture checks it, and ASan its leaks)."""
+    lb = slow_adder(procs)
+    got = []
+
+    def add():
+        try:
+            got.append(post_json(lb.port, "/add", {"n": 1}).status)
+        except OSError as e:
+            got.append(repr(e))
+
+    t = threading.Thread(target=add)
+    t.start()
+    time.sleep(0.4)
+    lb.send_signal(signal.SIGTERM)
+    t.join(20)
+    assert lb.wait(20) == 0
+    assert got and got[0] in (200, 503), got
