@@ -30,6 +30,7 @@ struct gate_stats {
 	uint64_t	idle_closed;	/* keep-alive connections timed out */
 	uint64_t	body_bytes;	/* request bodies held now */
 	uint64_t	answer_bytes;	/* answers written, not yet sent */
+	uint64_t	over;		/* past the limit, being refused */
 };
 
 extern const int gate_codes[GATE_CODES];

@@ -114,12 +114,24 @@ void			 route_view_release(struct route_view *v);
  * until route_done): the key's owner; with factor > 0, the first of its
  * ranking under the bounded-loads cap, counted by a compare-and-swap so
  * that no worker ever puts a replica over it; skip's replica (skip may
- * be NULL), of this table or an older one, is passed over, for a retry.  *displaced tells whether the choice is not
- * the key's first.  NULL when there is none.
+ * be NULL), of this table or an older one, is passed over, for a retry.
+ * *displaced tells whether the choice is not the key's first.  NULL when
+ * there is none.
  */
 struct route_member	*route_pick(const struct route_table *t,
 			    const void *key, size_t len, double factor,
 			    const struct route_member *skip, int *displaced);
+/*
+ * route_pick() on the worker's newest table, *view set to it (NULL if
+ * none).  A member counted in flight is one the control plane, having
+ * published a table without it, sees in flight, or one of a table no
+ * older than that one: a replica leaving the ring is never stopped under
+ * a request just routed to it.
+ */
+struct route_member	*route_inbox_pick(struct route_inbox *in,
+			    const void *key, size_t len, double factor,
+			    const struct route_member *skip, int *displaced,
+			    struct route_view **view);
 /* How a transfer on a member ended, for its counters. */
 enum route_result {
 	ROUTE_ANSWERED,		/* the replica answered */

@@ -67,7 +67,8 @@
 #define HEADER_LINES_MAX 256	/* header lines in one head: 431 beyond */
 #define CHUNK_LINE_MAX	1024	/* a chunk-size line */
 #define LINGER_SECONDS	2	/* input still read after a refusal */
-#define OVER_MAX	256	/* connections past the limit being answered */
+#define OVER_MAX	256	/* connections past the limit being answered,
+				   all workers together */
 #define BODY_UNIT	(64 * 1024)	/* body bytes passed on at once */
 #define TRIM_BYTES	(1024 * 1024)	/* freed bodies that call for a trim */
 #define TRIM_DELAY_MS	50		/* after they are freed */
@@ -100,7 +101,6 @@ struct gate {
 	const struct config	*cfg;
 	struct gate_conn	**byfd;		/* connections by socket */
 	size_t			 nbyfd;
-	unsigned		 nover;		/* past the limit, being refused */
 	unsigned		 live;		/* connections not yet freed */
 	int			 freed;		/* gate_free called */
 	char			*line;		/* one head line, NUL-ended */
@@ -1238,7 +1238,7 @@ gate_conn_free(void *arg)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	if (c->over)
-		g->nover--;
+		STAT_SUB(g, over, 1);
 	else
 		STAT_SUB(g, open, 1);
 	gate_release(c, c->held);
@@ -1370,10 +1370,9 @@ gate_connection(struct gate *g)
 		 */
 		c->over = 1;
 		c->state = GATE_REFUSED;	/* what it sends is dropped */
-		c->timer_kind = g->nover < OVER_MAX ? GATE_T_REFUSE :
-		    GATE_T_CLOSE;
+		c->timer_kind = STAT_ADD(g, over, 1) <= OVER_MAX ?
+		    GATE_T_REFUSE : GATE_T_CLOSE;
 		c->fire_at = 1;		/* deadline 0: now */
-		g->nover++;
 		STAT_SUB(g, open, 1);
 		event_add(c->timer, &now);
 	} else {
@@ -1629,6 +1628,16 @@ gate_free(struct gate *g)
 	g->trim = NULL;
 	event_free(g->grace);
 	g->grace = NULL;
-	if (g->live == 0)
+	if (g->live == 0) {
 		gate_destroy(g);
+		return;
+	}
+	/*
+	 * Connections still to be finalized count down this gate's own
+	 * copy: the counts shared with other workers may be freed first.
+	 */
+	if (g->stats != &g->own) {
+		g->own = *g->stats;
+		g->stats = &g->own;
+	}
 }

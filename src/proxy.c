@@ -1478,16 +1478,21 @@ tx_keep_key(struct proxy_tx *tx, const char *key, size_t len)
 	return 0;
 }
 
-/* Route to the member for key: counted in flight, or NULL (answered). */
+/*
+ * Route to the member for key: counted in flight, with the view it was
+ * chosen in, or NULL (answered).
+ */
 static struct route_member *
 proxy_pick(struct proxy *px, struct evhttp_request *req,
-    struct route_view *v, const char *key, size_t klen)
+    struct route_view **view, const char *key, size_t klen)
 {
 	struct route_member *m;
+	struct route_view *v;
 	int displaced;
 
-	m = route_pick(v ? v->table : NULL, key, klen,
-	    px->cfg->balance_factor, NULL, &displaced);
+	m = route_inbox_pick(px->routes, key, klen, px->cfg->balance_factor,
+	    NULL, &displaced, view);
+	v = *view;
 	if (m != NULL) {
 		METRICS_ADD(px->metrics->displaced, (unsigned)displaced);
 		return m;
@@ -1503,11 +1508,11 @@ void
 proxy_forward(struct proxy *px, struct evhttp_request *req,
     const char *key, size_t klen, const char *request_id)
 {
-	struct route_view *v = route_inbox_view(px->routes);
+	struct route_view *v;
 	struct route_member *m;
 	struct proxy_tx *tx;
 
-	if ((m = proxy_pick(px, req, v, key, klen)) == NULL)
+	if ((m = proxy_pick(px, req, &v, key, klen)) == NULL)
 		return;
 	if ((tx = tx_get(px)) == NULL || tx_keep_key(tx, key, klen) == -1) {
 		route_done(m, ROUTE_DROPPED);
@@ -1625,12 +1630,12 @@ static int
 tx_retry(struct proxy_tx *tx)
 {
 	struct proxy *px = tx->px;
-	struct route_view *v = route_inbox_view(px->routes);
+	struct route_view *v;
 	struct route_member *failed = tx->rep, *next;
 	int displaced;
 
-	if (v == NULL || (next = route_pick(v->table, tx->key, tx->klen,
-	    px->cfg->balance_factor, failed, &displaced)) == NULL)
+	if ((next = route_inbox_pick(px->routes, tx->key, tx->klen,
+	    px->cfg->balance_factor, failed, &displaced, &v)) == NULL)
 		return -1;
 	route_view_hold(v);
 	tx->rep = next;

@@ -15,7 +15,8 @@
 #include "route.h"
 
 #define ROUTE_RANKING	8	/* members looked at for bounded loads */
-#define ROUTE_TRIES	8	/* compare-and-swap rounds, see route_pick */
+#define ROUTE_TRIES	64	/* compare-and-swap rounds: each one lost is
+				   another worker's claim, see pick_bounded */
 
 #define LOAD(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define ADD(x, n)	__atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
@@ -177,6 +178,9 @@ route_inbox_publish(struct route_inbox *in, struct route_table *t)
 
 	route_table_ref(t);
 	old = __atomic_exchange_n(&in->next, t, __ATOMIC_ACQ_REL);
+	/* before the control plane reads any count in flight: see
+	 * route_inbox_pick() */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	route_table_unref(old);
 }
 
@@ -316,6 +320,42 @@ route_pick(const struct route_table *t, const void *key, size_t len,
 	}
 	ADD(m->stats->inflight, 1);
 	return m;
+}
+
+#define ROUTE_REPICKS	4	/* tables newer than the pick, in a row */
+
+/*
+ * Dekker's pattern, between this worker and the control plane: the worker
+ * counts the transfer, then looks for a newer table; the control plane
+ * publishes, then (later) reads the count; each with a full fence
+ * between.  So either the worker sees the newer table, lets its count go
+ * and chooses again, or the control plane sees the count and keeps the
+ * replica until it is done.
+ */
+struct route_member *
+route_inbox_pick(struct route_inbox *in, const void *key, size_t len,
+    double factor, const struct route_member *skip, int *displaced,
+    struct route_view **view)
+{
+	struct route_member *m = NULL;
+	struct route_view *v;
+	int i;
+
+	for (i = 0; i < ROUTE_REPICKS; i++) {
+		*view = v = route_inbox_view(in);
+		if (v == NULL || (m = route_pick(v->table, key, len, factor,
+		    skip, displaced)) == NULL)
+			return NULL;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&in->next, __ATOMIC_RELAXED) == NULL)
+			return m;
+		route_done(m, ROUTE_DROPPED);
+	}
+	/* tables keep coming: this one is at most a few changes old */
+	*view = v = route_inbox_view(in);
+	if (v == NULL)
+		return NULL;
+	return route_pick(v->table, key, len, factor, skip, displaced);
 }
 
 void
