@@ -4,7 +4,7 @@
  *
  * A worker that reads a request for /rep, /add, /rm, /heartbeat,
  * /metrics, /status or /map_request hands it whole to the main thread
- * (ctl_submit): method, query, headers, body, the client's address and
+ * (ctl_submit): its route, query, headers, body, the client's address and
  * the address it reached.  There the control plane's handler answers it
  * (ctl_reply*, at once or later: an /add waits for its replicas), and the
  * answer goes back to the worker, which sends it on the client's
@@ -58,7 +58,6 @@ void		 ctl_submit(struct ctl_port *port, struct evhttp_request *req,
 
 /* On the main thread: the request as the worker read it. */
 enum ctl_route	 ctl_route(const struct ctl_req *req);
-enum evhttp_cmd_type ctl_method(const struct ctl_req *req);
 const char	*ctl_query(const struct ctl_req *req);	/* NULL: none */
 struct evkeyvalq *ctl_input_headers(struct ctl_req *req);
 struct evbuffer	*ctl_body(struct ctl_req *req);

@@ -41,7 +41,6 @@ struct ctl_req {
 
 	/* the request, as read; the handler's to read */
 	enum ctl_route		 route;
-	enum evhttp_cmd_type	 method;
 	char			*query;
 	struct evkeyvalq	 in;
 	struct evbuffer		*body;
@@ -134,12 +133,6 @@ enum ctl_route
 ctl_route(const struct ctl_req *cr)
 {
 	return cr->route;
-}
-
-enum evhttp_cmd_type
-ctl_method(const struct ctl_req *cr)
-{
-	return cr->method;
 }
 
 const char *
@@ -313,7 +306,6 @@ ctl_submit(struct ctl_port *port, struct evhttp_request *req,
 	cr->port = port;
 	cr->req = req;
 	cr->route = route;
-	cr->method = evhttp_request_get_command(req);
 	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
 		evhttp_add_header(&cr->in, kv->key, kv->value);
 	evbuffer_add_buffer(cr->body, evhttp_request_get_input_buffer(req));
