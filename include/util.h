@@ -71,6 +71,9 @@ int	peer_is_allowed(const char *peer, const struct allow_net *nets, int n);
  */
 int	host_name_is_valid(const char *s, size_t len);
 
+/* A socket bound to a loopback port the kernel picks, listening if
+ * backlog > 0; the descriptor or -1. */
+int	loopback_socket(uint16_t *port, int backlog);
 /* A loopback TCP port free right now (the kernel's pick); 0 or -1. */
 int	free_loopback_port(uint16_t *port);
 

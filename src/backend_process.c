@@ -1,8 +1,9 @@
 /*
  * backend_process.c - replicas as local ringlb-replica child processes.
  *
- * Each replica is a child started with posix_spawn() on a loopback port
- * picked here; no descriptor of ringlb leaks into it (closefrom 3), and it
+ * Each replica is a child started with posix_spawn() and handed, as its
+ * descriptor 3, a socket listening on a loopback port the kernel picked
+ * here; no other descriptor of ringlb leaks into it (closefrom 4), and it
  * is told ringlb's pid so it exits when ringlb dies, even by SIGKILL
  * (PR_SET_PDEATHSIG, see src/replica/main.c).  Children are reaped from a
  * SIGCHLD event with a waitpid(WNOHANG) loop, never blocking the loop.
@@ -30,6 +31,8 @@
 #include "util.h"
 
 #define PROCESS_MAX_REPLICAS	64	/* --max-replicas default */
+#define REPLICA_LISTEN_FD	3	/* the child's listening socket */
+#define REPLICA_BACKLOG		511	/* as nginx's default */
 
 extern char **environ;
 
@@ -237,32 +240,39 @@ process_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 {
 	struct proc *pr = be->priv;
 	posix_spawn_file_actions_t fa;
-	char listen[64], parent[32], why[512];
+	char fdarg[16], parent[32], why[512];
 	char *argv[9];
 	struct child *c;
 	uint16_t port;
 	pid_t pid;
-	int rc;
+	int rc, fd;
 
 	disown(rep);
-	if (free_loopback_port(&port) == -1) {
-		snprintf(why, sizeof(why), "no free loopback port: %s",
-		    strerror(errno));
-		backend_complete_later(be, rep, -1, why, done, arg);
-		return;
-	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		backend_complete_later(be, rep, -1, "out of memory", done,
 		    arg);
 		return;
 	}
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)port);
+	/*
+	 * The child is handed its listening socket, bound and listening
+	 * here: a port chosen here for the child to bind later could be
+	 * taken in between (by any outgoing connection's ephemeral port,
+	 * heartbeats to hundreds of replicas among them).
+	 */
+	if ((fd = loopback_socket(&port, REPLICA_BACKLOG)) == -1) {
+		free(c);
+		snprintf(why, sizeof(why), "cannot listen on a loopback "
+		    "port: %s", strerror(errno));
+		backend_complete_later(be, rep, -1, why, done, arg);
+		return;
+	}
+	snprintf(fdarg, sizeof(fdarg), "%d", REPLICA_LISTEN_FD);
 	snprintf(parent, sizeof(parent), "%ld", (long)getpid());
 	argv[0] = pr->bin;
 	argv[1] = "--id";
 	argv[2] = rep->name;
-	argv[3] = "--listen";
-	argv[4] = listen;
+	argv[3] = "--listen-fd";
+	argv[4] = fdarg;
 	argv[5] = "--parent";
 	argv[6] = parent;
 	argv[7] = NULL;
@@ -270,9 +280,12 @@ process_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
 	    O_RDONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+	/* dup2 clears close-on-exec, even when fd is already that number */
+	posix_spawn_file_actions_adddup2(&fa, fd, REPLICA_LISTEN_FD);
+	posix_spawn_file_actions_addclosefrom_np(&fa, REPLICA_LISTEN_FD + 1);
 	rc = posix_spawn(&pid, pr->bin, &fa, NULL, argv, pr->env);
 	posix_spawn_file_actions_destroy(&fa);
+	close(fd);
 	if (rc != 0) {
 		free(c);
 		snprintf(why, sizeof(why), "cannot start %.300s: %s", pr->bin,
@@ -287,8 +300,8 @@ process_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 	pr->children = c;
 	rep->backend_data = c;
 	replica_set_address(rep, "127.0.0.1", port);
-	log_debug("replica %s started as pid %ld on %s", rep->name, (long)pid,
-	    listen);
+	log_debug("replica %s started as pid %ld on 127.0.0.1:%u", rep->name,
+	    (long)pid, (unsigned)port);
 	backend_complete_later(be, rep, 0, NULL, done, arg);
 }
 

@@ -314,13 +314,16 @@ now_ms(void)
 	return now_ns() / 1000000;
 }
 
-/* A free loopback port, by asking the kernel for one. */
+/*
+ * A socket bound to a loopback port of the kernel's choosing; listening
+ * too when backlog > 0.  The descriptor (close-on-exec) or -1.
+ */
 int
-free_loopback_port(uint16_t *port)
+loopback_socket(uint16_t *port, int backlog)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
-	int fd;
+	int fd, saved;
 
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
@@ -328,12 +331,30 @@ free_loopback_port(uint16_t *port)
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    (backlog > 0 && listen(fd, backlog) == -1) ||
 	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1) {
+		saved = errno;
 		close(fd);
+		errno = saved;
 		return -1;
 	}
-	close(fd);
 	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/*
+ * A loopback port free right now.  Only for a program that will listen
+ * on it soon: until then any socket (an outgoing connection's ephemeral
+ * port among them) may take it.
+ */
+int
+free_loopback_port(uint16_t *port)
+{
+	int fd;
+
+	if ((fd = loopback_socket(port, 0)) == -1)
+		return -1;
+	close(fd);
 	return 0;
 }
 

@@ -19,6 +19,10 @@
  * while nothing can be accepted, with one log line per episode, rather
  * than retrying at once forever.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -33,6 +37,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
+#include <event2/util.h>
 #include <jansson.h>
 
 #include "config.h"
@@ -80,6 +85,9 @@ usage(FILE *fp)
 	    "  --id ID             name in /home answers [SERVER_ID]\n"
 	    "  --listen HOST:PORT  address to serve on (default "
 	    "0.0.0.0:5000)\n"
+	    "  --listen-fd N       serve on listening socket N, given "
+	    "bound (instead of\n"
+	    "                      --listen)\n"
 	    "  --parent PID        exit when process PID (the parent) exits\n"
 	    "  --help              print this help and exit\n"
 	    "\nLimits (sizes take k, m, g; a request past one gets a JSON "
@@ -303,12 +311,40 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(rs->base, NULL);
 }
 
+/* fd's address, if it is a listening TCP/IPv4 or IPv6 socket. */
+static int
+listening_address(int fd, char *host, size_t hostlen, uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int on = 0;
+	socklen_t onlen = sizeof(on);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &onlen) == -1 ||
+	    !on || getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return -1;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, hostlen);
+		*port = ntohs(sin->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, hostlen);
+		*port = ntohs(sin6->sin6_port);
+	} else
+		return -1;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "id", required_argument, NULL, 'i' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "listen-fd", required_argument, NULL, 'f' },
 		{ "parent", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "max-header", required_argument, NULL, 'L' },
@@ -327,7 +363,7 @@ main(int argc, char **argv)
 	struct event *sigterm, *sigint;
 	char host[256] = "0.0.0.0", err[256];
 	const char *listen = NULL;
-	long parent = 0;
+	long parent = 0, listen_fd = -1;
 	uint16_t port = 5000;
 	json_t *home;
 	int ch, li, conns_given = 0, bodymem_given = 0;
@@ -357,6 +393,13 @@ main(int argc, char **argv)
 		case 'l':
 			listen = optarg;
 			break;
+		case 'f':
+			if (parse_long(optarg, 3, 1L << 20, &listen_fd) == -1) {
+				fprintf(stderr, "ringlb-replica: --listen-fd "
+				    "must be a descriptor number, 3 or more\n");
+				return 2;
+			}
+			break;
 		case 'p':
 			if (parse_long(optarg, 1, 1L << 30, &parent) == -1) {
 				fprintf(stderr, "ringlb-replica: --parent must "
@@ -380,6 +423,17 @@ main(int argc, char **argv)
 	if (rs.id == NULL || *rs.id == '\0') {
 		fprintf(stderr, "ringlb-replica: no id: give --id ID or set "
 		    "SERVER_ID\n");
+		return 2;
+	}
+	if (listen != NULL && listen_fd != -1) {
+		fprintf(stderr, "ringlb-replica: give --listen or --listen-fd, "
+		    "not both\n");
+		return 2;
+	}
+	if (listen_fd != -1 && listening_address((int)listen_fd, host,
+	    sizeof(host), &port) == -1) {
+		fprintf(stderr, "ringlb-replica: --listen-fd %ld is not a "
+		    "listening TCP socket\n", listen_fd);
 		return 2;
 	}
 	if (listen != NULL) {
@@ -437,7 +491,14 @@ main(int argc, char **argv)
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	gate_attach(rs.gate, http);
 	evhttp_set_gencb(http, on_request, &rs);
-	if ((bound = evhttp_bind_socket_with_handle(http, host, port)) == NULL)
+	if (listen_fd != -1) {
+		if (evutil_make_socket_nonblocking((int)listen_fd) == -1 ||
+		    evutil_make_socket_closeonexec((int)listen_fd) == -1 ||
+		    (bound = evhttp_accept_socket_with_handle(http,
+		    (int)listen_fd)) == NULL)
+			fatal("cannot serve on descriptor %ld", listen_fd);
+	} else if ((bound = evhttp_bind_socket_with_handle(http, host,
+	    port)) == NULL)
 		fatal("cannot listen on %s:%u", host, (unsigned)port);
 	rs.listener = evhttp_bound_socket_get_listener(bound);
 	evconnlistener_set_error_cb(rs.listener, on_accept_error);

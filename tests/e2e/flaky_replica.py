@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A replica program for the process backend (--replica-bin) that dies on
-cue, for back-off tests.  Takes ringlb-replica's --id, --listen, --parent.
+cue, for back-off tests.  Takes ringlb-replica's --id, --listen or --listen-fd, --parent.
 
     FLAKY_LOG=PATH         one line per start appended here: "<time> <id>"
     FLAKY_DIE_AFTER_MS=N   exit N ms after answering the first /heartbeat
@@ -14,6 +14,7 @@ import argparse
 import ctypes
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -23,7 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--id", required=True)
-    ap.add_argument("--listen", required=True)
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--listen")
+    where.add_argument("--listen-fd", type=int)
     ap.add_argument("--parent", type=int, default=0)
     a = ap.parse_args()
     # die with ringlb, as ringlb-replica does
@@ -47,7 +50,6 @@ def main():
         while True:
             time.sleep(60)
     hb_delay = int(os.environ.get("FLAKY_HEARTBEAT_MS", "0")) / 1000.0
-    host, port = a.listen.rsplit(":", 1)
 
     class H(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -69,7 +71,13 @@ def main():
             if dying and self.path.startswith("/heartbeat"):
                 threading.Timer(die_ms / 1000.0, lambda: os._exit(0)).start()
 
-    ThreadingHTTPServer((host, int(port)), H).serve_forever()
+    if a.listen:
+        host, port = a.listen.rsplit(":", 1)
+        ThreadingHTTPServer((host, int(port)), H).serve_forever()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), H, bind_and_activate=False)
+    server.socket.close()
+    server.socket = socket.socket(fileno=a.listen_fd)
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -391,3 +391,45 @@ def test_descriptor_limit_no_spin(procs):
         lines = f.read().splitlines()
     assert len(lines) < 20, lines[:5] + lines[-5:]
     assert any(b"descriptor" in l or b"open files" in l for l in lines), lines
+
+
+def test_serves_on_a_given_listening_socket(tmp_path):
+    """--listen-fd: the process backend's way, the socket bound and
+    listening before the replica starts, so no one can take the port."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    port = s.getsockname()[1]
+    p = subprocess.Popen([REPLICA, "--id", "fd", "--listen-fd", str(s.fileno())],
+                         pass_fds=(s.fileno(),), stderr=subprocess.PIPE, text=True)
+    s.close()
+    try:
+        r = get(port, "/home")
+        assert r.status == 200 and r.json()["message"] == "Hello from Server: fd"
+    finally:
+        p.terminate()
+        _, err = p.communicate(timeout=10)
+    assert "listening on 127.0.0.1:%d" % port in err, err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--listen-fd", "0"], "a descriptor number, 3 or more"),
+    (["--listen-fd", "x"], "a descriptor number, 3 or more"),
+    (["--listen-fd", "9"], "--listen-fd 9 is not a listening TCP socket"),
+    (["--listen-fd", "9", "--listen", "127.0.0.1:1"], "not both"),
+])
+def test_bad_listen_fd(argv, message):
+    out = subprocess.run([REPLICA, "--id", "x"] + argv, capture_output=True,
+                         text=True, timeout=10)
+    assert out.returncode == 2, out
+    assert message in out.stderr, out.stderr
+
+
+def test_bound_but_not_listening_socket_is_refused():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    out = subprocess.run([REPLICA, "--id", "x", "--listen-fd", str(s.fileno())],
+                         pass_fds=(s.fileno(),), capture_output=True, text=True,
+                         timeout=10)
+    s.close()
+    assert out.returncode == 2 and "not a listening TCP socket" in out.stderr, out
