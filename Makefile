@@ -48,7 +48,7 @@ RING_SRCS := src/ring.c src/ring_table.c src/ring_vnode.c src/ring_classic.c
 LIB_SRCS  := src/log.c src/util.c $(RING_SRCS) src/route.c src/replica.c src/respond.c \
              src/curlev.c src/admin_body.c src/headers.c
 LB_SRCS   := src/config.c src/backend.c src/backend_static.c \
-             src/backend_process.c src/backend_docker.c src/docker.c src/pool.c src/health.c src/state.c \
+             src/backend_process.c src/backend_docker.c src/backend_swarm.c src/docker.c src/pool.c src/health.c src/state.c \
              src/metrics.c src/admin.c src/proxy.c src/gate.c src/frontend.c \
              src/status.c src/mbox.c src/ctl.c src/worker.c src/main.c
 REP_SRCS  := src/replica/main.c

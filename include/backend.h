@@ -9,6 +9,8 @@
  *   process  ringlb-replica children on loopback ports (the default)
  *   static   fixed addresses from the configuration; nothing is spawned
  *   docker   containers through the Docker Engine API
+ *   swarm    Docker Swarm services, a replica set shared by every ringlb
+ *            of the same owner
  *
  * The contract, for every backend:
  * - spawn and stop of one replica never overlap: the pool issues a stop
@@ -43,6 +45,21 @@ typedef void (*backend_done_cb)(struct replica *rep, int status,
  * with status 1".
  */
 typedef void (*backend_lost_cb)(struct replica *rep, const char *why,
+    void *arg);
+
+/*
+ * For a backend whose replica set is shared (swarm): a replica named
+ * name exists that the pool does not know of (another ringlb added it,
+ * or it was there before this one started); the pool adopts it.
+ */
+typedef void (*backend_found_cb)(const char *name, void *arg);
+
+/*
+ * For a shared set: rep is gone from it (another ringlb removed it, or
+ * it was not in the set this ringlb found at startup).  The pool takes
+ * it off the ring; its stop then releases only what this ringlb holds.
+ */
+typedef void (*backend_gone_cb)(struct replica *rep, const char *why,
     void *arg);
 
 struct backend_ops {
@@ -82,7 +99,14 @@ struct backend_ops {
 	 */
 	int		 (*name_clash)(struct backend *be, const char *a,
 			    const char *b, char *why, size_t whylen);
-	/* Take rep down for good and release what the backend holds. */
+	/*
+	 * rep was just removed by /rm and will be stopped once its
+	 * requests finish: tell whoever shares the set, so that they stop
+	 * routing to it before it goes.  NULL: nothing to tell.
+	 */
+	void		 (*leaving)(struct backend *be, struct replica *rep);
+	/* Take rep down for good and release what the backend holds; when
+	 * be->exiting, only what this ringlb holds if the set is shared. */
 	void		 (*stop)(struct backend *be, struct replica *rep,
 			    backend_done_cb done, void *arg);
 	void		 (*free)(struct backend *be);
@@ -95,6 +119,12 @@ struct backend {
 	void				*priv;
 	backend_lost_cb			 lost;
 	void				*lost_arg;
+	/* a shared set's changes (swarm), and their argument */
+	backend_found_cb		 found;
+	backend_gone_cb			 gone;
+	void				*members_arg;
+	/* ringlb is shutting down: a shared set outlives it */
+	int				 exiting;
 	/* Networks whose clients may use /add and /rm without a token,
 	 * besides loopback and RINGLB_ADMIN_ALLOW: the Docker host, when
 	 * ringlb runs in a container.  Filled in by the backend. */
@@ -127,5 +157,6 @@ int		 backend_complete_later(struct backend *be, struct replica *rep,
 extern const struct backend_ops backend_static_ops;
 extern const struct backend_ops backend_process_ops;
 extern const struct backend_ops backend_docker_ops;
+extern const struct backend_ops backend_swarm_ops;
 
 #endif /* RINGLB_BACKEND_H */

@@ -37,6 +37,9 @@ struct docker_config {
 	int		max;		/* replicas at most */
 	int		reach;		/* DOCKER_REACH_* */
 	uint16_t	port;		/* the replicas' port in their containers */
+	/* the swarm backend's (backend_swarm.c) */
+	char		constraints[512];	/* placement, one a line */
+	uint64_t	memory;		/* a task's limit, bytes; 0: none */
 };
 
 enum {
@@ -54,7 +57,7 @@ struct static_replica {
 struct config {
 	char			listen_host[REPLICA_HOST_MAX + 1];
 	uint16_t		listen_port;
-	char			backend[16];	/* process, static, docker */
+	char			backend[16];	/* process, static, docker, swarm */
 
 	struct static_replica	static_replicas[CONFIG_STATIC_MAX];
 	int			nstatic;
@@ -133,6 +136,7 @@ struct option_table {
 
 extern const struct option_table backend_process_options;
 extern const struct option_table backend_docker_options;
+extern const struct option_table backend_swarm_options;
 
 /* A path setting: 1 to dstlen - 1 bytes; 0, or -1 with a message. */
 int	config_set_path(char *dst, size_t dstlen, const char *what,

@@ -16,6 +16,7 @@ static const struct backend_ops *const backends[] = {
 	&backend_process_ops,
 	&backend_static_ops,
 	&backend_docker_ops,
+	&backend_swarm_ops,
 };
 
 struct backend *

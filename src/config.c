@@ -35,9 +35,9 @@ static int
 set_backend(struct config *cfg, const char *v, char *err, size_t errlen)
 {
 	if (strcmp(v, "static") != 0 && strcmp(v, "process") != 0 &&
-	    strcmp(v, "docker") != 0) {
+	    strcmp(v, "docker") != 0 && strcmp(v, "swarm") != 0) {
 		snprintf(err, errlen, "unknown backend '%s': use 'process', "
-		    "'static' or 'docker'", v);
+		    "'static', 'docker' or 'swarm'", v);
 		return -1;
 	}
 	snprintf(cfg->backend, sizeof(cfg->backend), "%s", v);
@@ -364,6 +364,33 @@ set_admin_token(struct config *cfg, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* The token from a file (a Docker secret): its first line. */
+static int
+set_admin_token_file(struct config *cfg, const char *v, char *err,
+    size_t errlen)
+{
+	char buf[sizeof(cfg->admin_token) + 2];
+	size_t n;
+	FILE *fp;
+
+	if ((fp = fopen(v, "r")) == NULL) {
+		snprintf(err, errlen, "cannot read the admin token file %.200s: "
+		    "%s", v, strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (set_admin_token(cfg, buf, err, errlen) == -1) {
+		size_t len = strlen(err);
+
+		snprintf(err + len, errlen - len, " (in %.200s)", v);
+		return -1;
+	}
+	return 0;
+}
+
 /* RINGLB_ADMIN_ALLOW: comma- or space-separated CIDRs or addresses. */
 static int
 set_admin_allow(struct config *cfg, const char *v, char *err, size_t errlen)
@@ -686,6 +713,9 @@ static const struct option_def options[] = {
 	{ NULL, "RINGLB_ADMIN_TOKEN", "TOKEN",
 	  "require 'Authorization: Bearer TOKEN' on /add and /rm (from any "
 	  "address)", set_admin_token },
+	{ "admin-token-file", "RINGLB_ADMIN_TOKEN_FILE", "PATH",
+	  "the admin token from the first line of PATH, e.g. a Docker secret "
+	  "(/run/secrets/ringlb_admin_token)", set_admin_token_file },
 	{ "ring", "RINGLB_RING", "ALGO",
 	  "table (default: 2^21 arcs, each owned by rendezvous hashing), "
 	  "hash (XXH3 virtual nodes on a sorted ring) or classic (512 slots, "
@@ -760,6 +790,7 @@ static const struct option_table *const tables[] = {
 	&ringlb_options,
 	&backend_process_options,
 	&backend_docker_options,
+	&backend_swarm_options,
 };
 #define NTABLES		(sizeof(tables) / sizeof(tables[0]))
 #define OPTIONS_MAX	128
@@ -897,11 +928,13 @@ config_check_count(const struct config *cfg, char *err, size_t errlen)
 		    cfg->max_replicas, cfg->max_replicas, CONFIG_REPLICAS_MAX);
 		return -1;
 	}
-	if (strcmp(cfg->backend, "docker") == 0 && n > cfg->docker.max) {
+	if ((strcmp(cfg->backend, "docker") == 0 ||
+	    strcmp(cfg->backend, "swarm") == 0) && n > cfg->docker.max) {
 		snprintf(err, errlen, "--replicas %d is more than --docker-max "
-		    "%d: the docker backend runs at most %d replicas; raise "
+		    "%d: the %s backend runs at most %d replicas; raise "
 		    "--docker-max (RINGLB_DOCKER_MAX), up to %d", n,
-		    cfg->docker.max, cfg->docker.max, CONFIG_REPLICAS_MAX);
+		    cfg->docker.max, cfg->backend, cfg->docker.max,
+		    CONFIG_REPLICAS_MAX);
 		return -1;
 	}
 	return 0;
@@ -929,6 +962,12 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "--replica NAME=HOST:PORT is for the "
 		    "static backend; the process backend starts its own "
 		    "replicas (--replicas N, or --replicas NAME,NAME,...)");
+		return -1;
+	}
+	if (strcmp(cfg->backend, "swarm") == 0 && cfg->state_file[0] != '\0') {
+		snprintf(err, errlen, "the swarm backend keeps no state file: "
+		    "the swarm's managers keep the replica set; drop "
+		    "--state-file (RINGLB_STATE_FILE)");
 		return -1;
 	}
 	if (config_check_count(cfg, err, errlen) == -1)

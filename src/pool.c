@@ -527,6 +527,9 @@ on_spawned(struct replica *rep, int status, const char *why, void *arg)
 		return;
 	}
 	rep->addressed = 1;
+	/* --start-timeout is for the first heartbeat answer: it counts
+	 * from when the instance has an address */
+	rep->started_at = now_ms();
 	rep->hc_next = 0;		/* check at once */
 }
 
@@ -688,6 +691,54 @@ on_lost(struct replica *rep, const char *why, void *arg)
 	}
 }
 
+/* A shared set (swarm) holds a replica the pool does not: adopt it. */
+static void
+on_found(const char *name, void *arg)
+{
+	struct pool *p = arg;
+	struct replica *rep;
+	char why[256];
+	int i;
+
+	if (p->shutting_down)
+		return;
+	/* one being removed here is not found again */
+	for (i = 0; i < p->nreps; i++)
+		if (strcmp(p->reps[i]->name, name) == 0)
+			return;
+	if (pool_size(p) >= pool_capacity(p, why, sizeof(why))) {
+		log_warnx("replica %s is in the shared set, but this ringlb "
+		    "runs at most %d (%s); not routing to it", name,
+		    pool_capacity(p, why, sizeof(why)), why);
+		return;
+	}
+	if ((rep = pool_new_replica(p, name)) == NULL) {
+		log_warnx("replica %s: out of memory", name);
+		return;
+	}
+	log_info("replica %s found in the shared set; it joins the ring "
+	    "once it answers", name);
+	pool_note(p, "found", rep, "in the shared set");
+	pool_spawn(p, rep);
+}
+
+/* A shared set (swarm) no longer holds rep. */
+static void
+on_gone(struct replica *rep, const char *why, void *arg)
+{
+	struct pool *p = arg;
+
+	if (rep->state == REPLICA_STOPPING)
+		return;
+	if (rep->pending) {
+		op_fail(p, rep, why);
+		return;
+	}
+	log_info("replica %s %s; taking it off the ring", rep->name, why);
+	pool_note(p, "removed", rep, "%s", why);
+	pool_retire(p, rep);
+}
+
 void
 pool_suspect(struct pool *p, struct replica *rep)
 {
@@ -758,6 +809,8 @@ pool_remove(struct pool *p, char (*names)[RING_NAME_LEN], int n,
 			    p->be->ops->name);
 		pool_note(p, "removed", victims[i], "by /rm");
 		pool_retire(p, victims[i]);
+		if (p->be->ops->leaving != NULL)
+			p->be->ops->leaving(p->be, victims[i]);
 	}
 	pool_save(p);
 	return 0;
@@ -863,6 +916,9 @@ pool_new(struct event_base *base, const struct config *cfg, char *err,
 	p->cfg = cfg;
 	if ((p->be = backend_new(base, cfg, on_lost, p, err, errlen)) == NULL)
 		goto fail;
+	p->be->found = on_found;
+	p->be->gone = on_gone;
+	p->be->members_arg = p;
 	if ((p->table = route_table_new(&cfg->ring)) == NULL) {
 		snprintf(err, errlen, "bad ring settings");
 		goto fail;
@@ -985,6 +1041,7 @@ pool_shutdown(struct pool *p, void (*done)(void *), void *arg)
 		    "added");
 	}
 	p->shutting_down = 1;
+	p->be->exiting = 1;
 	p->shutdown_done = done;
 	p->shutdown_arg = arg;
 	for (i = 0; i < p->nreps; i++)
