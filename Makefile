@@ -492,6 +492,15 @@ rm: docker-check
 	@$(COMPOSE) rm -f -s || exit 1; \
 	$(docker_leftover_containers)
 
+# ringlb on Docker Swarm (docker/stack.yml): two balancers on 127.0.0.1:5000
+# and :5001 over three replica services; see docker/swarm.sh.
+.PHONY: swarm-up swarm-down
+swarm-up: docker-image
+	@sh docker/swarm.sh up
+
+swarm-down: docker-check
+	@sh docker/swarm.sh down
+
 rebuild: docker-check
 	@$(MAKE) --no-print-directory down
 	@$(MAKE) --no-print-directory build

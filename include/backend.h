@@ -34,7 +34,13 @@ struct config;
 struct event_base;
 struct replica;
 
-/* status is 0 on success, -1 with a reason for the user in why. */
+/*
+ * status is 0 on success, -1 with a reason for the user in why, or
+ * BACKEND_NAME_TAKEN: the name was free when it was chosen, but another
+ * ringlb sharing the set (swarm) took it meanwhile; the backend holds
+ * nothing for rep any more.
+ */
+#define BACKEND_NAME_TAKEN	(-2)
 typedef void (*backend_done_cb)(struct replica *rep, int status,
     const char *why, void *arg);
 
@@ -105,6 +111,11 @@ struct backend_ops {
 	 * routing to it before it goes.  NULL: nothing to tell.
 	 */
 	void		 (*leaving)(struct backend *be, struct replica *rep);
+	/*
+	 * Is name held in a shared set (swarm) by a replica the pool does
+	 * not have yet?  NULL: nothing is shared.
+	 */
+	int		 (*in_use)(struct backend *be, const char *name);
 	/* Take rep down for good and release what the backend holds; when
 	 * be->exiting, only what this ringlb holds if the set is shared. */
 	void		 (*stop)(struct backend *be, struct replica *rep,

@@ -41,14 +41,17 @@ void		 pool_free(struct pool *p);
 int		 pool_start(struct pool *p, char *err, size_t errlen);
 
 /*
- * Start replicas with these names (already validated and unused).  They
+ * Start replicas with these names (already validated and unused), the
+ * first ngiven named by the client, the rest generated (a generated name
+ * another ringlb sharing the set takes meanwhile is replaced by the next
+ * free one).  They
  * join the ring together once every one has answered a heartbeat; if one
  * cannot start, the others are stopped again and done reports why.
  * Returns -1 with a reason (409: another change is running) when it could
  * not begin, and done is then never called.
  */
 int		 pool_add(struct pool *p, char (*names)[RING_NAME_LEN], int n,
-		    pool_add_cb done, void *arg, int *http_code, char *err,
+		    int ngiven, pool_add_cb done, void *arg, int *http_code, char *err,
 		    size_t errlen);
 
 /*

@@ -61,6 +61,8 @@ struct replica {
 	unsigned		 stop_issued:1;
 	unsigned		 stop_done:1;
 	unsigned		 restored:1;	/* named by the state file */
+	unsigned		 generated:1;	/* its name chosen by ringlb */
+	unsigned		 renames;	/* its name was taken meanwhile */
 	uint64_t		 started_at;	/* last spawn, now_ms() */
 	uint64_t		 stopping_since;
 	uint64_t		 respawn_at;	/* 0: none scheduled */

@@ -468,7 +468,7 @@ admin_add(struct admin *a, struct ctl_req *req)
 	}
 	pa->admin = a;
 	pa->req = req;
-	if (pool_add(a->pool, names, (int)ch.n, add_done, pa, &code, err,
+	if (pool_add(a->pool, names, (int)ch.n, ch.ngiven, add_done, pa, &code, err,
 	    sizeof(err)) == -1) {
 		free(pa);
 		ctl_reply_error(req, code, "%s", err);

@@ -440,6 +440,24 @@ on_conflict_inspected(int code, json_t *body, const char *msg, void *arg)
 		    s->sw->dc->owner, s->sname);
 		return;
 	}
+	if (json_object_get(json_object_get(spec, "Labels"), LABEL_LEAVING) !=
+	    NULL) {
+		spawn_fail(s, "replica %s is being removed by another ringlb; "
+		    "add it again once it is gone", s->rep->name);
+		return;
+	}
+	if (s->rep->pending && s->rep->generated) {
+		/* another ringlb's /add chose the same name first */
+		struct replica *rep = s->rep;
+		backend_done_cb done = s->done;
+		void *darg = s->arg;
+
+		s->done = NULL;
+		svc_free(s);
+		done(rep, BACKEND_NAME_TAKEN, "another ringlb added a replica "
+		    "of that name meanwhile", darg);
+		return;
+	}
 	log_info("replica %s: service %s was just created by another ringlb; "
 	    "using it", s->rep->name, s->sname);
 	snprintf(s->id, sizeof(s->id), "%s", id);
@@ -1110,6 +1128,14 @@ swarm_init(struct backend *be, char *err, size_t errlen)
 }
 
 static int
+swarm_in_use(struct backend *be, const char *name)
+{
+	struct swarm *sw = be->priv;
+
+	return json_object_get(sw->known, name) != NULL;
+}
+
+static int
 swarm_capacity(struct backend *be)
 {
 	return be->cfg->docker.max;
@@ -1143,6 +1169,7 @@ const struct backend_ops backend_swarm_ops = {
 	.capacity_option = "--docker-max",
 	.spawn = swarm_spawn,
 	.leaving = swarm_leaving,
+	.in_use = swarm_in_use,
 	.stop = swarm_stop,
 	.free = swarm_free_backend,
 };

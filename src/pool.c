@@ -57,6 +57,7 @@
 #define POOL_STABLE_MS		10000	/* dying sooner after joining fails */
 #define BACKOFF_MIN_MS		1000	/* further failures wait this, */
 #define BACKOFF_MAX_MS		30000	/* ... doubling up to this */
+#define POOL_RENAMES_MAX	8	/* an /add's name taken meanwhile */
 
 /* An /add in progress; at most one at a time. */
 struct pool_op {
@@ -398,7 +399,7 @@ pool_capacity(const struct pool *p, char *why, size_t whylen)
 }
 
 int
-pool_add(struct pool *p, char (*names)[RING_NAME_LEN], int n,
+pool_add(struct pool *p, char (*names)[RING_NAME_LEN], int n, int ngiven,
     pool_add_cb done, void *arg, int *http_code, char *err, size_t errlen)
 {
 	struct pool_op *op;
@@ -438,6 +439,7 @@ pool_add(struct pool *p, char (*names)[RING_NAME_LEN], int n,
 			return -1;
 		}
 		rep->pending = 1;
+		rep->generated = i >= ngiven;
 		op->reps[op->n++] = rep;
 	}
 	p->op = op;
@@ -504,6 +506,25 @@ note_backing_off(struct pool *p, const struct replica *rep, const char *what)
 	    rep->respawn_delay_ms / 1000.0);
 }
 
+/*
+ * rep, of an /add, was given a name another ringlb sharing the set took
+ * first: it takes the next free one and starts again.
+ */
+static void
+pool_rename(struct pool *p, struct replica *rep, const char *why)
+{
+	char name[RING_NAME_LEN];
+
+	pool_generate_names(p, NULL, 0, &name, 1);
+	log_info("replica %s: %s; adding it as %s instead", rep->name, why,
+	    name);
+	pool_unlink(p, rep);
+	snprintf(rep->name, sizeof(rep->name), "%s", name);
+	(void)pool_insert(p, rep);	/* it was there: there is room */
+	rep->renames++;
+	pool_spawn(p, rep);
+}
+
 static void
 on_spawned(struct replica *rep, int status, const char *why, void *arg)
 {
@@ -513,7 +534,12 @@ on_spawned(struct replica *rep, int status, const char *why, void *arg)
 	rep->spawning = 0;
 	if (rep->state == REPLICA_STOPPING)
 		return;		/* removed meanwhile: the stop sees to it */
-	if (status == -1) {
+	if (status == BACKEND_NAME_TAKEN && rep->pending && rep->generated &&
+	    rep->renames < POOL_RENAMES_MAX) {
+		pool_rename(p, rep, why);
+		return;
+	}
+	if (status != 0) {
 		if (rep->pending) {
 			op_fail(p, rep, why);
 			return;
@@ -1186,6 +1212,7 @@ name_taken(const struct pool *p, char (*taken)[RING_NAME_LEN], int ntaken,
 	char why[256];
 
 	return pool_has(p, name) || name_in(taken, ntaken, name) ||
+	    (p->be->ops->in_use != NULL && p->be->ops->in_use(p->be, name)) ||
 	    pool_name_clash(p, name, taken, ntaken, why, sizeof(why));
 }
 

@@ -489,12 +489,12 @@ test_add_joins_together_or_not_at_all(void)
 
 	setup(1);
 	add_status = 99;
-	CHECK(pool_add(pool, names, 2, on_add, NULL, &code, err,
+	CHECK(pool_add(pool, names, 2, 2, on_add, NULL, &code, err,
 	    sizeof(err)) == 0);
 	CHECK_EQ_INT(pool_size(pool), 1);	/* not listed while pending */
 	CHECK(pool_has(pool, "a"));
 	/* a second /add waits its turn */
-	CHECK(pool_add(pool, names, 1, on_add, NULL, &code, err,
+	CHECK(pool_add(pool, names, 1, 1, on_add, NULL, &code, err,
 	    sizeof(err)) == -1);
 	CHECK_EQ_INT(code, 409);
 	answer_spawn(NULL, 0);
@@ -512,7 +512,7 @@ test_add_joins_together_or_not_at_all(void)
 	/* one that cannot start undoes the whole /add */
 	setup(1);
 	add_status = 99;
-	CHECK(pool_add(pool, names, 2, on_add, NULL, &code, err,
+	CHECK(pool_add(pool, names, 2, 2, on_add, NULL, &code, err,
 	    sizeof(err)) == 0);
 	CHECK_EQ_INT(answer_spawn("a", 0), 1);
 	CHECK_EQ_INT(answer_spawn("b", -1), 1);
@@ -536,7 +536,7 @@ test_add_past_the_backends_capacity(void)
 
 	setup(2);
 	fake.capacity = 4;
-	CHECK(pool_add(pool, names, 3, on_add, NULL, &code, err,
+	CHECK(pool_add(pool, names, 3, 3, on_add, NULL, &code, err,
 	    sizeof(err)) == -1);
 	CHECK_EQ_INT(code, 400);
 	CHECK(strstr(err, "at most 4 replicas") != NULL);
