@@ -35,7 +35,8 @@ up() {
 		say "the engine is in no swarm: making a one-node swarm on 127.0.0.1"
 		docker swarm init --advertise-addr 127.0.0.1 \
 			--listen-addr 127.0.0.1:2377 >/dev/null
-		docker node update --label-add "$mark=1" self >/dev/null ;;
+		docker node update --label-add "$mark=1" \
+			"$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null ;;
 	*)	say "the engine's swarm state is '$(swarm_state)': fix it first (docker info)"
 		exit 1 ;;
 	esac

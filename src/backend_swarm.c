@@ -380,7 +380,7 @@ create_body(struct svc *s)
 	snprintf(env, sizeof(env), "SERVER_ID=%s", s->rep->name);
 	snprintf(listen, sizeof(listen), "0.0.0.0:%u", (unsigned)dc->port);
 	tt = json_pack("{s:{s:s, s:[s], s:[s, s], s:[s], s:{s:s, s:s}, "
-	    "s:b}, s:{s:s, s:I, s:I}, s:[{s:s}]}",
+	    "s:b, s:{s:[s]}}, s:{s:s, s:I, s:I}, s:[{s:s}]}",
 	    "ContainerSpec",
 	    "Image", dc->image,
 	    "Command", "ringlb-replica",
@@ -388,6 +388,9 @@ create_body(struct svc *s)
 	    "Env", env,
 	    "Labels", LABEL_OWNER, dc->owner, LABEL_REPLICA, s->rep->name,
 	    "ReadOnly", 1,
+	    /* the image's HEALTHCHECK would hold the task in "starting"
+	     * for its first interval; ringlb's heartbeats judge health */
+	    "HealthCheck", "Test", "NONE",
 	    "RestartPolicy",
 	    "Condition", "on-failure",
 	    "Delay", (json_int_t)RESTART_DELAY_NS,
