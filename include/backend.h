@@ -116,6 +116,11 @@ struct backend_ops {
 	 * not have yet?  NULL: nothing is shared.
 	 */
 	int		 (*in_use)(struct backend *be, const char *name);
+	/*
+	 * What /status shows of the backend besides its name (a new JSON
+	 * object, e.g. whether the swarm's manager answers).  NULL: nothing.
+	 */
+	struct json_t	*(*status)(struct backend *be);
 	/* Take rep down for good and release what the backend holds; when
 	 * be->exiting, only what this ringlb holds if the set is shared. */
 	void		 (*stop)(struct backend *be, struct replica *rep,

@@ -114,6 +114,8 @@ struct swarm {
 	struct event		*reconcile;
 	int			 stream_down;
 	int			 engine_down;	/* listing failed: logged once */
+	char			 engine_error[256];	/* why, for /status */
+	uint64_t		 listed_at;	/* the last good listing, now_ms() */
 	uint64_t		 gen;
 	uint64_t		 listed_gen;
 };
@@ -810,16 +812,20 @@ on_services(int code, json_t *body, const char *msg, void *arg)
 	sw->listing = NULL;
 	schedule_reconcile(sw);
 	if (code != 200 || (set = services_of(sw, body)) == NULL) {
+		snprintf(sw->engine_error, sizeof(sw->engine_error), "%s",
+		    code != 200 ? msg : "the answer is not a JSON array");
 		if (!sw->engine_down)
 			log_warnx("swarm: cannot list the replica services "
-			    "(%s); routing to the last known set", code !=
-			    200 ? msg : "the answer is not a JSON array");
+			    "(%s); routing to the last known set",
+			    sw->engine_error);
 		sw->engine_down = 1;
 		return;
 	}
 	if (sw->engine_down)
 		log_info("swarm: the manager answers again");
 	sw->engine_down = 0;
+	sw->engine_error[0] = '\0';
+	sw->listed_at = now_ms();
 	json_decref(sw->known);
 	sw->known = set;
 	if (!sw->ready)
@@ -1138,6 +1144,37 @@ swarm_in_use(struct backend *be, const char *name)
 	return json_object_get(sw->known, name) != NULL;
 }
 
+/*
+ * /status: does the manager answer, is the event stream open, and how
+ * old is the replica set ringlb routes to.
+ */
+static json_t *
+swarm_status(struct backend *be)
+{
+	struct swarm *sw = be->priv;
+	json_t *o;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:i}",
+	    "manager", !sw->ready && sw->listed_at == 0 ? "checking" :
+	    sw->engine_down ? "unreachable" : "reachable",
+	    "event_stream", sw->events != NULL && !sw->stream_down ? "open" :
+	    "down",
+	    "owner", sw->dc->owner,
+	    "network", sw->dc->network,
+	    "services", (int)json_object_size(sw->known));
+	if (o == NULL)
+		return NULL;
+	if (sw->listed_at != 0)
+		json_object_set_new(o, "listed_ms_ago", json_integer(
+		    (json_int_t)(now_ms() - sw->listed_at)));
+	if (sw->engine_down) {
+		json_object_set_new(o, "error", json_string(sw->engine_error));
+		json_object_set_new(o, "routing", json_string("the last known "
+		    "replica set"));
+	}
+	return o;
+}
+
 static int
 swarm_capacity(struct backend *be)
 {
@@ -1173,6 +1210,7 @@ const struct backend_ops backend_swarm_ops = {
 	.spawn = swarm_spawn,
 	.leaving = swarm_leaving,
 	.in_use = swarm_in_use,
+	.status = swarm_status,
 	.stop = swarm_stop,
 	.free = swarm_free_backend,
 };

@@ -10,6 +10,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
+#include "backend.h"
 #include "config.h"
 #include "gate.h"
 #include "metrics.h"
@@ -88,6 +89,16 @@ status_json(const struct config *cfg, struct pool *p, const struct metrics *m,
 	    (int)inflight, "connections", (json_int_t)(m->clients ?
 	    __atomic_load_n(&m->clients->open, __ATOMIC_RELAXED) : 0), "token_required",
 	    cfg->admin_token[0] != '\0');
+	if (doc != NULL) {
+		struct backend *be = pool_backend(p);
+		json_t *b = be->ops->status != NULL ? be->ops->status(be) :
+		    NULL;
+
+		if (b == NULL)
+			b = json_object();
+		json_object_set_new(b, "name", json_string(be->ops->name));
+		json_object_set_new(doc, "backend", b);
+	}
 	if (doc != NULL && key != NULL) {
 		struct replica *owner = pool_owner(p, key, keylen);
 		json_t *lookup;
