@@ -348,7 +348,8 @@ admin_authorize(struct admin *a, struct ctl_req *req,
 			    "Bearer realm=\"ringlb\"");
 			ctl_reply_error(req, 401, "%s needs the header "
 			    "'Authorization: Bearer <token>', with the token "
-			    "ringlb was started with (RINGLB_ADMIN_TOKEN)",
+			    "ringlb was started with (RINGLB_ADMIN_TOKEN or "
+			    "RINGLB_ADMIN_TOKEN_FILE)",
 			    path);
 			return -1;
 		}
@@ -356,7 +357,8 @@ admin_authorize(struct admin *a, struct ctl_req *req,
 		auth += strspn(auth, " ");
 		if (!token_equal(auth, a->cfg->admin_token)) {
 			ctl_reply_error(req, 403, "the bearer token is not the "
-			    "one ringlb was started with (RINGLB_ADMIN_TOKEN)");
+			    "one ringlb was started with (RINGLB_ADMIN_TOKEN or "
+			    "RINGLB_ADMIN_TOKEN_FILE)");
 			return -1;
 		}
 		return 0;	/* a page cannot send it: any Host will do */
