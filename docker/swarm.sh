@@ -8,7 +8,8 @@
 #                   until both balancers answer
 #   swarm.sh down   the stack, the replica services, the network and the
 #                   secret of RINGLB_STACK, all by name or label; leaves
-#                   the swarm only if `up` made it
+#                   the swarm only if `up` made it and no other service
+#                   runs in it
 #
 # RINGLB_ADMIN_TOKEN is the token; without it `up` makes one and keeps it
 # in build/swarm-admin-token (mode 0600), and says so.
@@ -122,9 +123,14 @@ down() {
 		say "removed the secret $secret"
 	fi
 	if [ "$(docker node inspect self --format "{{index .Spec.Labels \"$mark\"}}" 2>/dev/null)" = 1 ]; then
-		docker swarm leave --force >/dev/null
-		docker network rm docker_gwbridge >/dev/null 2>&1 || true
-		say "left the swarm make swarm-up had made"
+		others=$(docker service ls -q | wc -l)
+		if [ "$others" -gt 0 ]; then
+			say "the swarm make swarm-up made stays: $others other service(s) run in it (another stack's)"
+		else
+			docker swarm leave --force >/dev/null
+			docker network rm docker_gwbridge >/dev/null 2>&1 || true
+			say "left the swarm make swarm-up had made"
+		fi
 	fi
 }
 

@@ -65,6 +65,7 @@
 enum svc_phase {
 	SVC_IDLE = 0,
 	SVC_QUEUED,		/* spawn waits for the engine check */
+	SVC_ORPHAN,		/* not in the set: the pool is told next */
 	SVC_CREATING,
 	SVC_WAITING,		/* for a running task with an address */
 	SVC_RUNNING,
@@ -247,7 +248,11 @@ timer_in(struct svc *s, long ms)
 	evtimer_add(s->timer, &tv);
 }
 
-/* The service is not in the set (any more): the pool drops the replica. */
+/*
+ * The service is not in the set (any more): the pool drops the replica
+ * first, so that a spawn still waiting, answered after, is news to
+ * nobody.
+ */
 static void
 svc_gone(struct svc *s, const char *why)
 {
@@ -261,13 +266,10 @@ svc_gone(struct svc *s, const char *why)
 		s->call = NULL;
 	}
 	evtimer_del(s->timer);
-	if (s->done != NULL) {		/* a spawn waits: it fails */
-		s->phase = SVC_IDLE;
-		svc_answer(s, -1, why);
-	}
 	s->phase = SVC_IDLE;
 	if (sw->be->gone != NULL)
 		sw->be->gone(s->rep, why, sw->be->members_arg);
+	svc_answer(s, -1, why);
 }
 
 /* --- spawn: the running task ------------------------------------------ */
@@ -543,8 +545,9 @@ svc_begin(struct svc *s)
 		svc_create(s);
 		return;
 	}
-	svc_gone(s, "is not in the swarm's replica set (another ringlb "
-	    "removed it, or this ringlb started on a set without it)");
+	/* from the loop, not from inside the spawn call (backend.h) */
+	s->phase = SVC_ORPHAN;
+	timer_in(s, 0);
 }
 
 static void
@@ -558,6 +561,10 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		svc_wait_task(s);
 	else if (s->phase == SVC_LEAVING)
 		svc_remove(s);
+	else if (s->phase == SVC_ORPHAN)
+		svc_gone(s, "is not in the swarm's replica set (another "
+		    "ringlb removed it, or this ringlb started on a set "
+		    "without it)");
 }
 
 /* --- spawn and stop --------------------------------------------------- */
