@@ -310,6 +310,44 @@ def test_add_on_one_is_routed_by_the_other_within_1s(stack):
         "Hello from Server: %s" % new
 
 
+def test_two_adds_at_once_on_two_balancers(stack):
+    """Both choose the next generated name; the engine refuses the second
+    service of it, and the loser takes the name after: two new replicas,
+    no duplicate, none lost."""
+    lb1, lb2 = stack
+    before = set(lb1.replicas())
+    answers = [None, None]
+
+    def add(i, lb):
+        answers[i] = lb.change("POST", "/add", {"n": 1})
+
+    threads = [threading.Thread(target=add, args=(i, lb))
+               for i, lb in enumerate(stack)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert [a.status for a in answers] == [200, 200], \
+        [a.body for a in answers]
+    new = set(lb1.replicas()) - before
+    assert len(new) == 2, (before, lb1.replicas())
+    deadline = time.monotonic() + 5
+    while set(lb2.replicas()) != set(lb1.replicas()) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(lb2.replicas()) == set(lb1.replicas())
+    svcs = services()
+    assert len(svcs) == len(before) + 2, svcs
+    renamed = [line for lb in ("lb1", "lb2") for line in docker(
+        "service", "logs", "--raw", "%s_%s" % (STACK, lb)).splitlines()
+        if "instead" in line]
+    say("two /adds at once: %s; %s" % (
+        sorted(new), renamed[0] if renamed else "no name was taken twice"))
+    # back to where the other tests expect it
+    r = lb1.change("DELETE", "/rm", {"n": 2, "hostnames": sorted(new)})
+    assert r.status == 200, r.body
+
+
 def test_rm_on_one_under_load_fails_nothing(stack):
     lb1, lb2 = stack
     victim = lb1.replicas()[-1]
