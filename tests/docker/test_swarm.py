@@ -407,6 +407,43 @@ def test_killed_task_heals_under_load_fails_nothing(stack):
     assert victim in lb1.replicas() and victim in lb2.replicas()
 
 
+def test_a_plain_container_balancer_joins_and_leaves(stack):
+    """ringlb need not be a service of the stack: a container attached to
+    the overlay network, with the manager's socket, shares the set; when
+    it is removed, the set stays."""
+    lb1, _ = stack
+    port = e2e.free_port()
+    name = "%s-lb3" % STACK
+    before = services()
+    docker("run", "-d", "--name", name, "--network", NETWORK,
+           "-p", "127.0.0.1:%d:5000" % port,
+           "-v", "/var/run/docker.sock:/var/run/docker.sock", "--user", "root",
+           "-e", "RINGLB_BACKEND=swarm", "-e", "RINGLB_DOCKER_NETWORK=" + NETWORK,
+           "-e", "RINGLB_DOCKER_OWNER=" + STACK,
+           "-e", "RINGLB_DOCKER_PREFIX=%s-" % STACK,
+           "-e", "RINGLB_DOCKER_IMAGE=" + IMAGE,
+           "-e", "RINGLB_ADMIN_TOKEN=" + TOKEN, IMAGE)
+    try:
+        lb3 = Balancer("lb3", port)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if lb3.get("/heartbeat").json().get("healthy") == \
+                        len(lb1.replicas()):
+                    break
+            except (OSError, ValueError, http.client.HTTPException):
+                pass
+            time.sleep(0.2)
+        assert lb3.replicas() == lb1.replicas()
+        differ = [k for k in range(2000) if lb3.owner(k) != lb1.owner(k)]
+        assert differ == []
+    finally:
+        docker("rm", "-f", name)
+    time.sleep(1)
+    assert services() == before
+    assert len(lb1.replicas()) == len(before)
+
+
 def test_a_removed_balancer_removes_no_replica(stack):
     lb1, lb2 = stack
     before = services()
