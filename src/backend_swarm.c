@@ -25,7 +25,9 @@
  * adopted, not doubled).  /rm marks the service leaving (label
  * ringlb.leaving), so every other ringlb takes it off its ring at once,
  * and removes the service once this ringlb's requests to it are done
- * and the others have had LEAVE_GRACE_MS to see the mark.
+ * and the others have had LEAVE_GRACE_MS to see the mark.  A mark left by
+ * a ringlb that died before the removal is finished by any other ringlb
+ * of the owner, LEAVING_STALE_S after it was made.
  *
  * Healing is the swarm's: it restarts a dead task, on any node.  ringlb
  * learns of a death from the container's die event (on this node) or
@@ -38,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -59,6 +62,7 @@
 #define TASK_WAIT_MS		120000	/* a task must run within this */
 #define LEAVE_GRACE_MS		1000	/* others see a leaving mark */
 #define OLD_TASK_MS		5000	/* a dead task may look running */
+#define LEAVING_STALE_S		300	/* a mark its ringlb did not finish */
 #define RESTART_DELAY_NS	1000000000LL	/* the swarm's, on failure */
 #define SNAME_MAX		63	/* a service name is a DNS label */
 
@@ -716,7 +720,10 @@ on_mark_inspected(int code, json_t *body, const char *msg, void *arg)
 		labels = json_object();
 		json_object_set_new(spec, "Labels", labels);
 	}
-	json_object_set_new(labels, LABEL_LEAVING, json_string("1"));
+	/* when: a mark whose ringlb died before removing the service is
+	 * finished by another (reconcile) */
+	snprintf(path, sizeof(path), "%lld", (long long)time(NULL));
+	json_object_set_new(labels, LABEL_LEAVING, json_string(path));
 	snprintf(path, sizeof(path), "/services/%s/update?version=%lld",
 	    s->id, (long long)version);
 	s->mark_call = docker_request(s->sw->api, "POST", path, spec,
@@ -742,14 +749,15 @@ swarm_leaving(struct backend *be, struct replica *rep)
 /* --- the set: listings ------------------------------------------------ */
 
 /*
- * The services of our owner in a listing: {replica name: {id, leaving}}
- * (new), or NULL if the answer is not a listing.
+ * The services of our owner in a listing: {replica name: {id, leaving,
+ * since}} (new), or NULL if the answer is not a listing.  since is when
+ * the service was marked leaving (seconds since the epoch; 0 if not).
  */
 static json_t *
 services_of(struct swarm *sw, json_t *body)
 {
 	json_t *out, *v, *labels;
-	const char *id, *name;
+	const char *id, *name, *mark;
 	size_t i;
 
 	if (!json_is_array(body) || (out = json_object()) == NULL)
@@ -762,11 +770,53 @@ services_of(struct swarm *sw, json_t *body)
 		if (id == NULL || name == NULL || !labels_ours(sw, labels) ||
 		    !name_is_valid(name))
 			continue;
-		json_object_set_new(out, name, json_pack("{s:s, s:b}", "id",
-		    id, "leaving", json_object_get(labels, LABEL_LEAVING) !=
-		    NULL));
+		mark = json_string_value(json_object_get(labels,
+		    LABEL_LEAVING));
+		json_object_set_new(out, name, json_pack("{s:s, s:b, s:I}",
+		    "id", id, "leaving", mark != NULL, "since", (json_int_t)(
+		    mark != NULL ? strtoll(mark, NULL, 10) : 0)));
 	}
 	return out;
+}
+
+static void
+on_discarded(int code, json_t *body, const char *msg, void *arg)
+{
+	char *name = arg;
+
+	(void)body;
+	if (code != 200 && code != 404)
+		log_warnx("swarm: cannot remove the service of replica %s: %s",
+		    name, msg);
+	free(name);
+}
+
+/*
+ * A service marked leaving LEAVING_STALE_S ago or more: the ringlb that
+ * marked it died before removing it.  Any ringlb of the owner finishes
+ * the /rm.
+ */
+static void
+discard_stale(struct swarm *sw, const char *name, json_t *v)
+{
+	json_int_t since = json_integer_value(json_object_get(v, "since"));
+	const char *id = json_string_value(json_object_get(v, "id"));
+	struct docker_call *call;
+	char path[160], esc[120], *arg;
+
+	if (since <= 0 || (json_int_t)time(NULL) - since < LEAVING_STALE_S ||
+	    id == NULL || docker_escape(id, esc, sizeof(esc)) == -1 ||
+	    (arg = strdup(name)) == NULL)
+		return;
+	log_info("swarm: removing the service of replica %s, marked leaving "
+	    "%lld s ago by a ringlb that did not remove it", name,
+	    (long long)((json_int_t)time(NULL) - since));
+	snprintf(path, sizeof(path), "/services/%s", esc);
+	if ((call = docker_request(sw->api, "DELETE", path, NULL,
+	    CALL_TIMEOUT_MS, on_discarded, arg)) == NULL)
+		free(arg);
+	else
+		docker_own_arg(call);
 }
 
 /* Compare the set with what the pool routes to; tell it what changed. */
@@ -793,9 +843,12 @@ reconcile(struct swarm *sw, json_t *set)
 			svc_gone(s, "was removed by another ringlb");
 	}
 	json_object_foreach(set, name, v) {
-		if (json_is_true(json_object_get(v, "leaving")) ||
-		    svc_by_name(sw, name) != NULL)
+		if (svc_by_name(sw, name) != NULL)
 			continue;
+		if (json_is_true(json_object_get(v, "leaving"))) {
+			discard_stale(sw, name, v);
+			continue;
+		}
 		if (sw->be->found != NULL)
 			sw->be->found(name, sw->be->members_arg);
 	}
