@@ -68,6 +68,9 @@ def _swarm_problem():
 _WHY = _swarm_problem()
 if _WHY is not None:
     pytestmark = pytest.mark.skip(reason=_WHY)
+else:
+    # the fixture's make commands carry timeouts of their own
+    pytestmark = pytest.mark.timeout(180, func_only=True)
 
 
 def say(msg):
