@@ -280,7 +280,8 @@ svc_gone(struct svc *s, const char *why)
 
 /*
  * A running task's address on our network, from one task of the
- * service: 0 and the address in ip, or -1.
+ * service: 0 and the address in ip, or -1.  A task the swarm is taking
+ * down (desired state no longer running) is not one.
  */
 static int
 task_address(struct swarm *sw, json_t *task, char *ip, size_t iplen)
@@ -288,10 +289,13 @@ task_address(struct swarm *sw, json_t *task, char *ip, size_t iplen)
 	json_t *atts = json_object_get(task, "NetworksAttachments"), *a, *v;
 	const char *st = json_string_value(json_object_get(json_object_get(
 	    task, "Status"), "State"));
+	const char *want = json_string_value(json_object_get(task,
+	    "DesiredState"));
 	const char *addr, *name;
 	size_t i, j, n;
 
-	if (st == NULL || strcmp(st, "running") != 0)
+	if (st == NULL || strcmp(st, "running") != 0 || want == NULL ||
+	    strcmp(want, "running") != 0)
 		return -1;
 	json_array_foreach(atts, i, a) {
 		name = json_string_value(json_object_get(json_object_get(
@@ -312,13 +316,33 @@ task_address(struct swarm *sw, json_t *task, char *ip, size_t iplen)
 	return -1;
 }
 
+/*
+ * Why the swarm cannot run a task of the service, from one of its
+ * tasks: a node refused it (rejected: no such image, say), it failed,
+ * or the scheduler finds no node for it; NULL if none of these.
+ */
+static const char *
+task_refused(json_t *task)
+{
+	json_t *st = json_object_get(task, "Status");
+	const char *state = json_string_value(json_object_get(st, "State"));
+	const char *err = json_string_value(json_object_get(st, "Err"));
+
+	if (state == NULL || err == NULL || *err == '\0')
+		return NULL;
+	if (strcmp(state, "rejected") == 0 || strcmp(state, "failed") == 0 ||
+	    strcmp(state, "pending") == 0)
+		return err;
+	return NULL;
+}
+
 static void
 on_tasks(int code, json_t *body, const char *msg, void *arg)
 {
 	struct svc *s = arg;
 	struct swarm *sw = s->sw;
 	char ip[64];
-	const char *tid;
+	const char *tid, *refused = NULL;
 	json_t *t;
 	size_t i;
 
@@ -326,6 +350,8 @@ on_tasks(int code, json_t *body, const char *msg, void *arg)
 	if (code == 200 && json_is_array(body)) {
 		json_array_foreach(body, i, t) {
 			tid = json_string_value(json_object_get(t, "ID"));
+			if (refused == NULL)
+				refused = task_refused(t);
 			if (tid == NULL || strlen(tid) >= sizeof(s->task) ||
 			    (strcmp(tid, s->old_task) == 0 &&
 			    now_ms() - s->begun < OLD_TASK_MS) ||
@@ -346,6 +372,13 @@ on_tasks(int code, json_t *body, const char *msg, void *arg)
 		}
 	} else if (code != 200)
 		log_debug("replica %s: listing tasks: %s", s->rep->name, msg);
+	/* a service made for /add that cannot run fails it now, with the
+	 * swarm's reason; a replica of the set waits for the swarm */
+	if (refused != NULL && s->created && s->rep->pending) {
+		spawn_fail(s, "the swarm cannot run service %s: %s", s->sname,
+		    refused);
+		return;
+	}
 	if (now_ms() >= s->wait_until) {
 		spawn_fail(s, "no task of service %s ran within %d s (see "
 		    "docker service ps %s)", s->sname, TASK_WAIT_MS / 1000,
@@ -362,8 +395,9 @@ svc_wait_task(struct svc *s)
 	json_t *filters;
 
 	s->phase = SVC_WAITING;
-	filters = json_pack("{s:[s], s:[s]}", "service", s->id,
-	    "desired-state", "running");
+	/* every task, not only those meant to run: a rejected one says why
+	 * the service cannot run */
+	filters = json_pack("{s:[s]}", "service", s->id);
 	if (filters == NULL || docker_filters(filters, f, sizeof(f)) == -1) {
 		spawn_fail(s, "out of memory");
 		return;

@@ -224,8 +224,12 @@ class EngineClient:
     def remove_image(self, name):
         self._control("POST", "/_fake/images", {"remove": name})
 
-    def add_network(self, name):
-        self._control("POST", "/_fake/networks", {"add": name})
+    def add_network(self, name, driver=None):
+        """A bridge network, or with driver="overlay" a swarm's."""
+        spec = {"add": name}
+        if driver:
+            spec["driver"] = driver
+        self._control("POST", "/_fake/networks", spec)
 
     def remove_network(self, name):
         self._control("POST", "/_fake/networks", {"remove": name})
@@ -233,6 +237,69 @@ class EngineClient:
     def log(self):
         """Every Docker API request so far: {method, path, time, status}."""
         return self._control("GET", "/_fake/log")
+
+    # --- swarm mode ------------------------------------------------------
+
+    def create_service(self, name, replica=None, owner="ringlb-test", network="overlay1",
+                       port=None, image="ringlb:latest", delay_ns=10**9, labels=None):
+        """POST /services/create with the body ringlb's swarm backend
+        sends for replica `replica` (default: name) of owner, listening
+        on port (default: one free now)."""
+        replica = name if replica is None else replica
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        labels = {"ringlb.owner": owner, "ringlb.replica": replica} if labels is None else labels
+        return self.post("/services/create", {
+            "Name": name, "Labels": labels,
+            "TaskTemplate": {
+                "ContainerSpec": {"Image": image, "Command": ["ringlb-replica"],
+                                  "Args": ["--listen", "0.0.0.0:%d" % port],
+                                  "Env": ["SERVER_ID=%s" % replica], "Labels": labels,
+                                  "ReadOnly": True, "HealthCheck": {"Test": ["NONE"]}},
+                "RestartPolicy": {"Condition": "on-failure", "Delay": delay_ns,
+                                  "MaxAttempts": 0},
+                "Networks": [{"Target": network}]},
+            "Mode": {"Replicated": {"Replicas": 1}},
+            "EndpointSpec": {"Mode": "dnsrr"}})
+
+    def tasks(self, service=None, desired=None):
+        f = {}
+        if service:
+            f["service"] = [service]
+        if desired:
+            f["desired-state"] = [desired]
+        return self.get("/tasks" + ("?filters=" + urllib.parse.quote(json.dumps(f)) if f else ""))
+
+    def swarm(self):
+        """The fake's swarm: {"state", "quorum_lost", "services": [{id, name,
+        version, labels, spec, tasks: [{id, state, desired, address, port,
+        err, pid, container}]}]}."""
+        return self.state()["swarm"]
+
+    def service(self, name):
+        for s in self.swarm()["services"]:
+            if s["name"] == name:
+                return s
+        return None
+
+    def running_task(self, name):
+        """The service's task that runs, or None."""
+        s = self.service(name)
+        for t in reversed(s["tasks"] if s else []):
+            if t["state"] == "running" and t["desired"] == "running":
+                return t
+        return None
+
+    def quorum(self, lost):
+        """Lose the managers' quorum (lost=True) or get it back."""
+        self._control("POST", "/_fake/quorum", {"lost": lost})
+
+    def reschedule(self, service, die_event=True):
+        """Move the service's task to a new address; returns {task, address}."""
+        return self._control("POST", "/_fake/reschedule/%s" % urllib.parse.quote(service),
+                             {} if die_event else {"die_event": False})
 
     def wait_state(self, cond, timeout=5.0, what="the fake's state"):
         """Poll /_fake/state until cond(state) is true; returns the state."""

@@ -31,15 +31,80 @@ tests inject faults and look inside:
     POST   /_fake/networks     {"add": NAME} or {"remove": NAME}
     GET    /_fake/log          every API request: method, path, time, status
 
-What it does not do: restart policies are recorded, not acted on (a
-container that dies stays exited); only 5000/tcp, the port ringlb-replica
-serves in the image, is ever published; every replica listens on
-127.0.0.1 whatever HostIp was asked; container events only (no network or
-image events).
+With swarm=True (--swarm) it is also a one-node swarm's manager, for the
+swarm backend: /info says so (Swarm.LocalNodeState "active",
+ControlAvailable true; swarm="worker" is a worker, the default False no
+swarm at all, and every swarm endpoint then answers the engine's 503),
+and these answer as Engine API 1.41 does (the messages are moby's and
+swarmkit's own):
+
+    POST   /services/create       201 {"ID", "Warnings"}; 409 "rpc error: code
+                                   = AlreadyExists desc = name conflicts with an
+                                   existing object: service NAME already exists";
+                                   400 for a name that is no DNS label, no image;
+                                   404 "network N not found" unless N is overlay
+    GET    /services              filters label, name (prefix), id, mode
+    GET    /services/{id|name}    ID, Version.Index, CreatedAt, Spec, Endpoint
+    POST   /services/{id}/update?version=N   the whole spec; another N than
+                                   the service's: 500 "rpc error: code = Unknown
+                                   desc = update out of sequence"; a changed
+                                   TaskTemplate replaces the task, labels do not
+    DELETE /services/{id}         200; 404 "service X not found"; its task is
+                                   stopped (die event) and its container removed
+    GET    /tasks, /tasks/{id}    filters service (id or name), desired-state,
+                                   id, name
+    GET    /events                also service create/update/remove events
+                                   (Actor.ID the service's, Attributes.name)
+
+Each service runs one task (Replicas 1; Mode or several networks beyond
+that are refused, saying the fake does not model them).  A task is a real
+ringlb-replica on a loopback address of its own, 127.0.0.2 upward, each
+address given once in the fake's life, on the port of the spec's Args
+--listen 0.0.0.0:PORT (5000 without one); GET /tasks shows it in
+NetworksAttachments[].Addresses as "127.0.0.N/8" on the service's overlay
+network, with Status.State, Status.Err, Status.ContainerStatus and
+DesiredState.  The task's container (SERVICE.1.TASKID, labelled with the
+ContainerSpec's Labels and com.docker.swarm.service.id, .task.id, ...)
+is also a container of /containers/json and has its events.  A task
+goes assigned -> running after task_start_delay s; one whose image the
+node lacks is "rejected" (Err "No such image: IMAGE").  When its process
+dies (or /_fake/kill/SERVICE or /_fake/kill/CONTAINER) the task is
+"failed" (Err "task: non-zero exit (137)") or "complete", DesiredState
+"shutdown", the die event carries its labels, and the RestartPolicy
+(Condition any / on-failure / none, Delay in ns (5 s if not given),
+MaxAttempts) starts the next task at a new address.  Five ended tasks a
+service are kept.
+
+Controls of swarm mode:
+
+    POST   /_fake/quorum       {"lost": true}: the manager has no leader;
+                               every swarm endpoint answers 500 "rpc error:
+                               code = Unknown desc = The swarm does not have a
+                               leader. ..." and no task is started (those
+                               running go on); {"lost": false} heals it
+    POST   /_fake/reschedule/SERVICE   the task moves to another node: it is
+                               shut down and a new one starts at a new address
+                               at once; {"die_event": false}: the old node is
+                               not this one, so no die event is seen
+    POST   /_fake/networks     {"add": NAME, "driver": "overlay"} too
+    fault ops                  info, service_create, service_list,
+                               service_inspect, service_update,
+                               service_delete, tasks, task_inspect
+
+What it does not do: restart policies of plain containers are recorded,
+not acted on (a container that dies stays exited); only 5000/tcp, the
+port ringlb-replica serves in the image, is ever published; every replica
+listens on 127.0.0.1 whatever HostIp was asked; no network or image
+events.  Swarm mode has one node (no placement, constraints or resources
+are acted on; "no suitable node" is a fault to inject), no rolling-update
+settings, no global services, no nodes, secrets or configs endpoints, no
+VIPs or DNS, and no registry (so every create warns that the image's
+digest was not pinned, as a real engine does for a local-only image).
 """
 import argparse
 import collections
 import concurrent.futures
+import copy
 import hashlib
 import http.server
 import itertools
@@ -91,8 +156,31 @@ CONTAINER_STATES = {"created", "restarting", "running", "removing", "paused",
                     "exited", "dead"}
 
 # the operations a fault can be injected into
-FAULT_OPS = {"ping", "version", "image", "network", "create", "start",
-             "inspect", "stop", "kill", "delete", "list", "events"}
+FAULT_OPS = {"ping", "version", "info", "image", "network", "create", "start",
+             "inspect", "stop", "kill", "delete", "list", "events",
+             "service_create", "service_list", "service_inspect", "service_update",
+             "service_delete", "tasks", "task_inspect"}
+
+# --- swarm mode: the engine's words (moby daemon/cluster, swarmkit) ---
+NOT_IN_SWARM = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+                'to connect this node to swarm and try again.')
+NOT_A_MANAGER = ("This node is not a swarm manager. Worker nodes can't be used to view or modify "
+                 "cluster state. Please run this command on a manager node or promote the current "
+                 "node to a manager.")
+NO_LEADER = ("rpc error: code = Unknown desc = The swarm does not have a leader. It's possible "
+             "that too few managers are online. Make sure more than half of the managers are "
+             "online.")
+SWARM_STATES = {False: "inactive", True: "manager", "inactive": "inactive",
+                "manager": "manager", "worker": "worker"}
+SWARM_ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+NODE_ID = "fakenode0000000000000000a"
+CLUSTER_ID = "fakecluster00000000000000"
+# swarmkit's isValidDNSName, at most 63 bytes
+SERVICE_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
+SERVICE_FILTERS = {"id", "label", "mode", "name"}
+TASK_FILTERS = {"desired-state", "id", "label", "name", "node", "service", "up-to-date"}
+DEFAULT_RESTART_DELAY_NS = 5 * 10**9     # a RestartPolicy without Delay
+TASK_HISTORY = 5                          # ended tasks kept per service
 
 SIGNALS = {s.name[3:]: s for s in signal.Signals if s.name.startswith("SIG")
            and not s.name.startswith("SIG_")}
@@ -278,6 +366,9 @@ class Container:
         self.finished_ns = 0
         self.starts = 0
         self.exited = threading.Event()    # the current process was reaped
+        self.task = None                   # the swarm task it runs, if any
+        self.listen = None                 # (host, port) a task listens on
+        self.quiet = False                 # its end is not this node's to report
 
     @property
     def running(self):
@@ -304,6 +395,47 @@ class Container:
         return self.host_config.get("NetworkMode") or "default"
 
 
+class Service:
+    """One swarm service: its spec as last given, its version, its tasks
+    (oldest first; the last one is the current one)."""
+
+    def __init__(self, sid, spec, version, image, network, port):
+        self.id = sid
+        self.spec = spec
+        self.version = version
+        self.image = image                 # normalized, for the node's check
+        self.network = network             # the overlay network's name
+        self.port = port                   # from Args --listen HOST:PORT
+        self.created_ns = self.updated_ns = time.time_ns()
+        self.tasks = []
+        self.attempts = 0                  # restarts, for MaxAttempts
+        self.timer = None                  # the next task's start
+        self.removed = False
+
+    @property
+    def name(self):
+        return self.spec["Name"]
+
+
+class Task:
+    """One task of a service: where it runs (its own loopback address,
+    its service's port) and its state."""
+
+    def __init__(self, tid, service_id, slot, version):
+        self.id = tid
+        self.service_id = service_id
+        self.slot = slot
+        self.version = version
+        self.created_ns = self.updated_ns = time.time_ns()
+        self.state = "assigned"
+        self.message = "scheduler assigned task to node"
+        self.err = ""
+        self.desired = "running"
+        self.address = None
+        self.port = None
+        self.container = None
+
+
 class Subscriber:
     """One open /events stream: its filters and the queue it reads.
     None in the queue ends the stream."""
@@ -323,6 +455,9 @@ class Subscriber:
                                          for v in f["container"]):
             return False
         if "image" in f and attrs.get("image") not in f["image"]:
+            return False
+        if "service" in f and (ev["Type"] != "service" or not any(
+                ev["Actor"]["ID"].startswith(v) or attrs.get("name") == v for v in f["service"])):
             return False
         if "label" in f and not labels_match(f["label"], attrs):
             return False
@@ -348,7 +483,7 @@ class FakeDocker:
     def __init__(self, socket_path, api=DEFAULT_API, min_api=DEFAULT_MIN_API,
                  images=DEFAULT_IMAGES, networks=DEFAULT_NETWORKS, replica=None,
                  log_dir=None, engine_version=ENGINE_VERSION, max_stream_seconds=3600,
-                 ignore_label_filter=False):
+                 ignore_label_filter=False, swarm=False, task_start_delay=0.05):
         if api_tuple(min_api) > api_tuple(api):
             raise ValueError("min_api %s is above api %s" % (min_api, api))
         self.socket_path = socket_path
@@ -359,6 +494,15 @@ class FakeDocker:
         self.log_dir = log_dir                 # replica output, NAME.log; None: dropped
         self.max_stream_seconds = max_stream_seconds
         self.ignore_label_filter = ignore_label_filter
+        if swarm not in SWARM_STATES:
+            raise ValueError("swarm is False, True, 'inactive', 'manager' or 'worker'")
+        self.swarm = SWARM_STATES[swarm]
+        self.task_start_delay = task_start_delay
+        self.services = {}                     # id -> Service
+        self.swarm_index = 10                  # the raft store's, for Version.Index
+        self.next_address = 2                  # 127.0.0.2 is the first task's
+        self.quorum_lost = False
+        self.deferred = []                     # tasks to start once a leader is back
         self.lock = threading.RLock()
         self.containers = {}                   # id -> Container
         self.images = {normalize_image(i) for i in images}
@@ -406,6 +550,9 @@ class FakeDocker:
             self.stopping.set()
             for sub in self.subscribers:
                 sub.queue.put(None)
+            for svc in self.services.values():
+                if svc.timer is not None:
+                    svc.timer.cancel()
             running = [(c.proc, c.exited) for c in self.containers.values() if c.running]
         if self.server is not None:
             self.server.shutdown()
@@ -494,11 +641,17 @@ class FakeDocker:
                     return dict(fault)
         return None
 
-    def _add_network(self, name):
+    def _add_network(self, name, driver=None):
         if name in self.networks:
             return
-        net = {"Name": name, "Id": hex_id("network " + name), "Driver": "bridge", "Subnet": None}
-        if name == "host":
+        net = {"Name": name, "Id": hex_id("network " + name), "Driver": "bridge", "Subnet": None,
+               "Created": time.time_ns()}
+        if driver == "overlay":
+            n = next(self.subnets) % 256
+            net.update(Driver="overlay", Subnet="10.0.%d.0/24" % n, Gateway="10.0.%d.1" % n)
+        elif driver not in (None, "bridge"):
+            raise ApiError(400, "fakedocker: driver %s is not modelled (bridge or overlay)" % driver)
+        elif name == "host":
             net["Driver"] = "host"
         elif name == "none":
             net["Driver"] = "null"
@@ -539,6 +692,9 @@ class FakeDocker:
         ev = {"status": action, "id": c.id, "from": attrs["image"], "Type": "container",
               "Action": action, "Actor": {"ID": c.id, "Attributes": attrs},
               "scope": "local", "time": now // 10**9, "timeNano": now}
+        self._publish(ev)
+
+    def _publish(self, ev):
         self.history.append(ev)
         for sub in self.subscribers:
             if sub.wants(ev):
@@ -593,10 +749,12 @@ class FakeDocker:
                        for c in self.containers.values()
                        if c.running and net["Name"] in c.networks}
         ipam = [{"Subnet": net["Subnet"], "Gateway": net["Gateway"]}] if net["Subnet"] else []
-        return {"Name": net["Name"], "Id": net["Id"], "Created": rfc3339(BUILT_NS), "Scope": "local",
+        overlay = net["Driver"] == "overlay"
+        return {"Name": net["Name"], "Id": net["Id"], "Created": rfc3339(BUILT_NS),
+                "Scope": "swarm" if overlay else "local",
                 "Driver": net["Driver"], "EnableIPv6": False,
                 "IPAM": {"Driver": "default", "Options": None, "Config": ipam},
-                "Internal": False, "Attachable": False, "Ingress": False,
+                "Internal": False, "Attachable": overlay, "Ingress": False,
                 "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
                 "Containers": members, "Options": {}, "Labels": {}}
 
@@ -610,10 +768,16 @@ class FakeDocker:
                 self.images.discard(name)
 
     def set_networks(self, spec):
+        """{"add": NAME} (a bridge), {"add": NAME, "driver": "overlay"},
+        or {"remove": NAME}."""
+        driver = None
+        if isinstance(spec, dict) and "driver" in spec and "add" in spec:
+            spec = dict(spec)
+            driver = spec.pop("driver")
         name, add = self._add_or_remove(spec)
         with self.lock:
             if add:
-                self._add_network(name)
+                self._add_network(name, driver)
             else:
                 self.networks.pop(name, None)
 
@@ -706,19 +870,27 @@ class FakeDocker:
             for net in c.networks:
                 self._find_network(net)
             binding = c.binding()
-            if binding and binding[1]:
-                port = int(binding[1])
+            if c.listen is not None:
+                host, port = c.listen
+            elif binding and binding[1]:
+                host, port = "127.0.0.1", int(binding[1])
                 if not port_free(port):
                     raise ApiError(500, "driver failed programming external connectivity on "
                                    "endpoint %s (%s): Bind for %s:%d failed: port is already "
                                    "allocated" % (c.name, hex_id("endpoint " + c.id),
                                                   binding[0] or "0.0.0.0", port))
             else:
-                port = free_port()
+                host, port = "127.0.0.1", free_port()
+            self._launch(c, host, port)
+        return 204
+
+    def _launch(self, c, host, port):
+        """Run ringlb-replica as c's process on host:port (under the lock)."""
+        with self.lock:
             argv = [self.replica]
             if c.server_id() is not None:
                 argv += ["--id", c.server_id()]
-            argv += ["--listen", "127.0.0.1:%d" % port, "--parent", str(os.getpid())]
+            argv += ["--listen", "%s:%d" % (host, port), "--parent", str(os.getpid())]
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOSTNAME": c.id[:12]}
             for entry in c.env:
                 k, eq, v = entry.partition("=")
@@ -737,7 +909,6 @@ class FakeDocker:
             self._emit(c, "start")
             threading.Thread(target=self._watch, args=(c, proc, c.exited),
                              name="fakedocker-watch-" + c.name, daemon=True).start()
-        return 204
 
     def _popen(self, argv, env, name):
         out = subprocess.DEVNULL
@@ -757,7 +928,10 @@ class FakeDocker:
         with self.lock:
             c.status, c.exit_code = "exited", exit_code(rc)
             c.finished_ns, c.proc, c.pid = time.time_ns(), None, 0
-            self._emit(c, "die", {"exitCode": str(c.exit_code)})
+            if not c.quiet:
+                self._emit(c, "die", {"exitCode": str(c.exit_code)})
+            if c.task is not None:
+                self._task_ended(c.task, c.exit_code)
             exited.set()
 
     def stop_container(self, ref, timeout):
@@ -797,7 +971,15 @@ class FakeDocker:
         """SIGKILL a container's process behind the engine's back: no kill
         event, only the die the engine sees when it is reaped."""
         with self.lock:
-            c = self._find(ref)
+            try:
+                c = self._find(ref)
+            except ApiError:
+                svc = next((s for s in self.services.values() if s.name == ref), None)
+                live = [t.container for t in (svc.tasks if svc else [])
+                        if t.container is not None and t.container.running]
+                if not live:
+                    raise
+                c = live[-1]
             if not c.running:
                 raise ApiError(409, "container %s is not running" % c.name)
             proc, exited = c.proc, c.exited
@@ -867,7 +1049,8 @@ class FakeDocker:
                          "NetworkID": net["Id"],
                          "EndpointID": hex_id("endpoint %s %s" % (c.id, name)) if up else "",
                          "Gateway": (net.get("Gateway") or "") if up else "",
-                         "IPAddress": "127.0.0.1" if up else "", "IPPrefixLen": 8 if up else 0,
+                         "IPAddress": ((c.listen or ("127.0.0.1",))[0]) if up else "",
+                         "IPPrefixLen": 8 if up else 0,
                          "MacAddress": "", "DriverOpts": None}
         return out
 
@@ -918,6 +1101,472 @@ class FakeDocker:
                             "NetworkSettings": {"Networks": self._endpoints(c)}, "Mounts": []})
         return out
 
+    # --- swarm mode ---------------------------------------------------------
+
+    def _swarm_gate(self):
+        """What the engine answers a swarm endpoint when it cannot serve
+        one: not in a swarm, a worker, or a manager without a leader."""
+        if self.swarm == "inactive":
+            raise ApiError(503, NOT_IN_SWARM)
+        if self.swarm == "worker":
+            raise ApiError(503, NOT_A_MANAGER)
+        if self.quorum_lost:
+            raise ApiError(500, NO_LEADER)
+
+    def _next_index(self):
+        self.swarm_index += 1
+        return self.swarm_index
+
+    def _swarm_id(self):
+        return "".join(secrets.choice(SWARM_ID_CHARS) for _ in range(25))
+
+    def _alloc_address(self):
+        """A loopback address for a new task: 127.0.0.2 upward, each given
+        once in the fake's life (so never while another task holds it)."""
+        while True:
+            n = self.next_address
+            self.next_address += 1
+            hi, lo = divmod(n, 256)
+            if hi > 255:
+                raise ApiError(500, "fakedocker: out of loopback addresses for tasks")
+            if lo not in (0, 255) and (hi, lo) != (0, 1):
+                return "127.0.%d.%d" % (hi, lo)
+
+    def info(self):
+        """GET /info: the engine, and its part in a swarm."""
+        with self.lock:
+            running = sum(1 for c in self.containers.values() if c.running)
+            swarm = {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                     "ControlAvailable": False, "Error": "", "RemoteManagers": None}
+            if self.swarm != "inactive":
+                swarm.update(NodeID=NODE_ID, NodeAddr="127.0.0.1", LocalNodeState="active",
+                             RemoteManagers=[{"NodeID": NODE_ID, "Addr": "127.0.0.1:2377"}])
+            if self.swarm == "manager":
+                swarm.update(ControlAvailable=True, Nodes=1, Managers=1)
+                if self.quorum_lost:
+                    swarm["Error"] = NO_LEADER
+                else:
+                    swarm["Cluster"] = {"ID": CLUSTER_ID, "Version": {"Index": self.swarm_index},
+                                        "CreatedAt": rfc3339(BUILT_NS),
+                                        "UpdatedAt": rfc3339(BUILT_NS),
+                                        "Spec": {"Name": "default", "Labels": {}}}
+            return {"ID": hex_id("engine")[:36], "Name": "fakedocker", "OSType": "linux",
+                    "OperatingSystem": "fakedocker", "Architecture": "x86_64",
+                    "ServerVersion": self.engine_version, "NCPU": os.cpu_count() or 1,
+                    "MemTotal": 0, "Containers": len(self.containers),
+                    "ContainersRunning": running,
+                    "ContainersStopped": len(self.containers) - running,
+                    "Images": len(self.images), "Driver": "overlay2", "Swarm": swarm}
+
+    def _find_service(self, ref):
+        """A service by ID, name or unique ID prefix, as the engine finds one."""
+        if ref in self.services:
+            return self.services[ref]
+        for svc in self.services.values():
+            if svc.name == ref:
+                return svc
+        found = [s for s in self.services.values() if ref and s.id.startswith(ref)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise ApiError(400, "service %s is ambiguous (%d matches found)" % (ref, len(found)))
+        raise ApiError(404, "service %s not found" % ref)
+
+    def _check_spec(self, spec):
+        """A service spec as the manager validates it; its image, network
+        and listening port."""
+        if not isinstance(spec, dict):
+            raise ApiError(400, "json: cannot unmarshal %s into Go value of type "
+                           "swarm.ServiceSpec" % type(spec).__name__)
+        check_type(spec, "Labels", dict, "map[string]string")
+        check_type(spec, "TaskTemplate", dict, "swarm.TaskSpec")
+        name = spec.get("Name") or ""
+        if not name:
+            raise ApiError(400, "rpc error: code = InvalidArgument desc = meta: name must be provided")
+        if len(name) > 63 or not SERVICE_NAME_RE.match(name):
+            raise ApiError(400, "rpc error: code = InvalidArgument desc = name must be valid as "
+                           "a DNS name component")
+        tt = spec.get("TaskTemplate") or {}
+        cs = tt.get("ContainerSpec")
+        if not isinstance(cs, dict) or not cs.get("Image"):
+            raise ApiError(400, "rpc error: code = InvalidArgument desc = ContainerSpec: image "
+                           "reference must be provided")
+        image = normalize_image(cs["Image"])
+        for k, kind, goname in (("Env", list, "[]string"), ("Args", list, "[]string"),
+                                ("Command", list, "[]string"),
+                                ("Labels", dict, "map[string]string")):
+            check_type(cs, k, kind, goname)
+        mode = spec.get("Mode") or {"Replicated": {"Replicas": 1}}
+        if "Replicated" not in mode or (mode["Replicated"] or {}).get("Replicas", 1) != 1:
+            raise ApiError(400, "fakedocker: only replicated services of one task are modelled")
+        nets = []
+        for n in (tt.get("Networks") or spec.get("Networks") or []):
+            target = (n or {}).get("Target")
+            if target in ("bridge", "host", "none"):
+                raise ApiError(403, "The network %s cannot be used with services. Only networks "
+                               "scoped to the swarm can be used, such as those created with the "
+                               "overlay driver." % target)
+            try:
+                net = self._find_network(target or "")
+            except ApiError:
+                net = None
+            if net is None or net["Driver"] != "overlay":
+                raise ApiError(404, "network %s not found" % target)
+            nets.append(net["Name"])
+        if len(nets) != 1:
+            raise ApiError(400, "fakedocker: a service is modelled on exactly one overlay network")
+        args = cs.get("Args") or []
+        port = int(CONTAINER_PORT.split("/")[0])
+        for i, a in enumerate(args):
+            v = args[i + 1] if a == "--listen" and i + 1 < len(args) else (
+                a[len("--listen="):] if a.startswith("--listen=") else None)
+            if v is not None and v.rpartition(":")[2].isdigit():
+                port = int(v.rpartition(":")[2])
+        return image, nets[0], port
+
+    def create_service(self, spec):
+        """POST /services/create: validate, record, schedule its task."""
+        with self.lock:
+            self._swarm_gate()
+            image, net, port = self._check_spec(spec)
+            if any(s.name == spec["Name"] for s in self.services.values()):
+                raise ApiError(409, "rpc error: code = AlreadyExists desc = name conflicts with an "
+                               "existing object: service %s already exists" % spec["Name"])
+            svc = Service(self._swarm_id(), copy.deepcopy(spec), self._next_index(), image, net,
+                          port)
+            self.services[svc.id] = svc
+            self._emit_service(svc, "create")
+            self._schedule(svc, 0)
+            # the fake has no registry to pin the image's digest from
+            warning = ("image %s could not be accessed on a registry to record\nits digest. Each "
+                       "node will access %s independently,\npossibly leading to different nodes "
+                       "running different\nversions of the image.\n" % (spec["TaskTemplate"]
+                                                                       ["ContainerSpec"]["Image"],
+                                                                       spec["TaskTemplate"]
+                                                                       ["ContainerSpec"]["Image"]))
+            return svc, [warning]
+
+    def list_services(self, filters):
+        with self.lock:
+            self._swarm_gate()
+            out = []
+            for svc in sorted(self.services.values(), key=lambda s: s.created_ns):
+                if "label" in filters and not labels_match(filters["label"],
+                                                            svc.spec.get("Labels") or {}):
+                    continue
+                if "name" in filters and not any(svc.name.startswith(v) for v in filters["name"]):
+                    continue
+                if "id" in filters and not any(svc.id.startswith(v) for v in filters["id"]):
+                    continue
+                if "mode" in filters and "replicated" not in filters["mode"]:
+                    continue
+                out.append(self._service_json(svc))
+            return out
+
+    def inspect_service(self, ref):
+        with self.lock:
+            self._swarm_gate()
+            return self._service_json(self._find_service(ref))
+
+    def _service_json(self, svc):
+        return {"ID": svc.id, "Version": {"Index": svc.version},
+                "CreatedAt": rfc3339(svc.created_ns), "UpdatedAt": rfc3339(svc.updated_ns),
+                "Spec": copy.deepcopy(svc.spec),
+                "Endpoint": {"Spec": copy.deepcopy(svc.spec.get("EndpointSpec") or
+                                                   {"Mode": "vip"})}}
+
+    def update_service(self, ref, version, spec):
+        """POST /services/{id}/update?version=N: the whole spec again.  A
+        new TaskTemplate replaces the task; new labels alone do not."""
+        try:
+            version = int(version or "")
+            if version < 0:
+                raise ValueError
+        except ValueError:
+            raise ApiError(400, "invalid service version '%s': strconv.ParseUint: parsing "
+                           "\"%s\": invalid syntax" % (version, version))
+        with self.lock:
+            self._swarm_gate()
+            svc = self._find_service(ref)
+            image, net, port = self._check_spec(spec)
+            if version != svc.version:
+                raise ApiError(500, "rpc error: code = Unknown desc = update out of sequence")
+            if spec["Name"] != svc.name:
+                raise ApiError(400, "rpc error: code = Unimplemented desc = renaming services is "
+                               "not supported")
+            redeploy = spec.get("TaskTemplate") != svc.spec.get("TaskTemplate")
+            svc.spec, svc.image, svc.network, svc.port = copy.deepcopy(spec), image, net, port
+            svc.version, svc.updated_ns = self._next_index(), time.time_ns()
+            self._emit_service(svc, "update")
+            if redeploy:
+                self._replace_task(svc, die_event=True)
+            return {"Warnings": []}
+
+    def remove_service(self, ref):
+        """DELETE /services/{id}: gone at once; its task is shut down after."""
+        with self.lock:
+            self._swarm_gate()
+            svc = self._find_service(ref)
+            del self.services[svc.id]
+            svc.removed = True
+            if svc.timer is not None:
+                svc.timer.cancel()
+            self._emit_service(svc, "remove")
+            doomed = [t for t in svc.tasks if t.container is not None]
+            for t in svc.tasks:
+                self._shut_down(t)
+        self._background(self._reap_containers, [t.container for t in doomed])
+
+    def _reap_containers(self, containers):
+        for c in containers:
+            try:
+                if c.running:
+                    self.stop_container(c.id, 10)
+                self.remove_container(c.id, True)
+            except ApiError:
+                pass
+
+    def list_tasks(self, filters):
+        with self.lock:
+            self._swarm_gate()
+            for v in filters.get("desired-state", []):
+                if v not in ("running", "shutdown", "accepted"):
+                    raise ApiError(400, "Invalid desired-state filter: %s" % v)
+            wanted = None
+            if "service" in filters:
+                wanted = set()
+                for ref in filters["service"]:
+                    try:
+                        wanted.add(self._find_service(ref).id)
+                    except ApiError:
+                        pass
+            out = []
+            for svc in sorted(self.services.values(), key=lambda s: s.created_ns):
+                if wanted is not None and svc.id not in wanted:
+                    continue
+                for t in svc.tasks:
+                    if "desired-state" in filters and t.desired not in filters["desired-state"]:
+                        continue
+                    if "id" in filters and not any(t.id.startswith(v) for v in filters["id"]):
+                        continue
+                    if "name" in filters and not any(
+                            ("%s.%d" % (svc.name, t.slot)).startswith(v) for v in filters["name"]):
+                        continue
+                    out.append(self._task_json(svc, t))
+            return out
+
+    def inspect_task(self, ref):
+        with self.lock:
+            self._swarm_gate()
+            for svc in self.services.values():
+                for t in svc.tasks:
+                    if t.id == ref or (ref and t.id.startswith(ref)):
+                        return self._task_json(svc, t)
+        raise ApiError(404, "task %s not found" % ref)
+
+    def _task_json(self, svc, t):
+        net = self.networks.get(svc.network, {"Id": "", "Subnet": ""})
+        status = {"Timestamp": rfc3339(t.updated_ns), "State": t.state, "Message": t.message,
+                  "PortStatus": {}}
+        if t.err:
+            status["Err"] = t.err
+        if t.container is not None:
+            c = t.container
+            status["ContainerStatus"] = {"ContainerID": c.id, "PID": c.pid,
+                                         "ExitCode": 0 if c.running else c.exit_code}
+        return {"ID": t.id, "Version": {"Index": t.version},
+                "CreatedAt": rfc3339(t.created_ns), "UpdatedAt": rfc3339(t.updated_ns),
+                "Labels": {}, "Spec": copy.deepcopy(svc.spec.get("TaskTemplate") or {}),
+                "ServiceID": svc.id, "Slot": t.slot, "NodeID": NODE_ID, "Status": status,
+                "DesiredState": t.desired,
+                "NetworksAttachments": [{
+                    "Network": {"ID": net["Id"][:25], "Version": {"Index": 1},
+                                "CreatedAt": rfc3339(net.get("Created", BUILT_NS)),
+                                "UpdatedAt": rfc3339(net.get("Created", BUILT_NS)),
+                                "Spec": {"Name": svc.network, "Labels": {},
+                                         "DriverConfiguration": {"Name": "overlay"},
+                                         "Attachable": True, "Scope": "swarm"},
+                                "DriverState": {"Name": "overlay"},
+                                "IPAMOptions": {"Driver": {"Name": "default"},
+                                                "Configs": [{"Subnet": net.get("Subnet") or "",
+                                                             "Gateway": net.get("Gateway") or ""}]}},
+                    "Addresses": ["%s/8" % t.address]}]}
+
+    def _emit_service(self, svc, action):
+        now = time.time_ns()
+        self._publish({"Type": "service", "Action": action,
+                       "Actor": {"ID": svc.id, "Attributes": {"name": svc.name}},
+                       "scope": "swarm", "time": now // 10**9, "timeNano": now})
+
+    # --- swarm mode: tasks --------------------------------------------------
+
+    def _background(self, fn, *args):
+        threading.Thread(target=fn, args=args, daemon=True, name="fakedocker-swarm").start()
+
+    def _schedule(self, svc, delay_s):
+        """A new task for svc's slot, started after delay_s (the restart
+        policy's Delay) and the task start delay."""
+        if svc.timer is not None:
+            svc.timer.cancel()
+        t = Task(self._swarm_id(), svc.id, 1, self._next_index())
+        t.desired = "ready" if delay_s > 0 else "running"
+        t.address = self._alloc_address()
+        t.port = svc.port
+        svc.tasks.append(t)
+        self._prune(svc)
+        svc.timer = threading.Timer(delay_s + self.task_start_delay, self._run_task, (svc, t))
+        svc.timer.daemon = True
+        svc.timer.start()
+
+    def _prune(self, svc):
+        """Keep TASK_HISTORY ended tasks of a service, as the swarm does."""
+        ended = [t for t in svc.tasks if t.desired == "shutdown" and
+                 (t.container is None or not t.container.running)]
+        for t in ended[:max(0, len(ended) - TASK_HISTORY)]:
+            svc.tasks.remove(t)
+            if t.container is not None and self.containers.pop(t.container.id, None):
+                self._emit(t.container, "destroy")
+
+    def _run_task(self, svc, t):
+        """The task's node runs it: its container, or a rejection."""
+        with self.lock:
+            svc.timer = None
+            if self.stopping.is_set() or svc.removed or t.desired == "shutdown":
+                return
+            if self.quorum_lost:        # nothing is scheduled without a leader
+                self.deferred.append((svc, t))
+                return
+            t.desired = "running"
+            cs = svc.spec["TaskTemplate"]["ContainerSpec"]
+            if svc.image not in self.images:
+                self._task_set(t, "rejected", "preparing", err="No such image: %s" % cs["Image"])
+                t.desired = "shutdown"
+                self._restart(svc, failed=True)
+                return
+            labels = dict(cs.get("Labels") or {})
+            labels.update({"com.docker.swarm.node.id": NODE_ID,
+                           "com.docker.swarm.service.id": svc.id,
+                           "com.docker.swarm.service.name": svc.name,
+                           "com.docker.swarm.task": "",
+                           "com.docker.swarm.task.id": t.id,
+                           "com.docker.swarm.task.name": "%s.%d.%s" % (svc.name, t.slot, t.id)})
+            body = {"Image": cs["Image"], "Labels": labels, "Env": list(cs.get("Env") or []),
+                    "Entrypoint": cs.get("Command"), "Cmd": cs.get("Args"),
+                    "HostConfig": {"NetworkMode": "default",
+                                   "RestartPolicy": {"Name": "no"}}}
+            c = Container(secrets.token_hex(32), "%s.%d.%s" % (svc.name, t.slot, t.id), body,
+                          svc.image, {svc.network: []})
+            c.task, c.listen = t, (t.address, t.port)
+            self.containers[c.id] = c
+            t.container = c
+            self._emit(c, "create")
+            try:
+                self._launch(c, t.address, t.port)
+            except ApiError as e:
+                self._task_set(t, "rejected", "preparing", err=e.message)
+                t.desired = "shutdown"
+                self._restart(svc, failed=True)
+                return
+            self._task_set(t, "running", "started")
+
+    def _task_set(self, t, state, message, err=""):
+        t.state, t.message, t.err = state, message, err
+        t.updated_ns, t.version = time.time_ns(), self._next_index()
+
+    def _task_ended(self, t, code):
+        """A task's process was reaped (under the lock, from _watch)."""
+        svc = next((s for s in self.services.values() if s.id == t.service_id), None)
+        if t.desired == "shutdown":         # the engine stopped it
+            self._task_set(t, "shutdown", "shutdown")
+            return
+        t.desired = "shutdown"
+        if code == 0:
+            self._task_set(t, "complete", "finished")
+        else:
+            self._task_set(t, "failed", "started", err="task: non-zero exit (%d)" % code)
+        if svc is not None:
+            self._restart(svc, failed=code != 0)
+
+    def _restart(self, svc, failed):
+        """The restart policy: Condition (any, on-failure, none), Delay
+        (ns, 5 s when not given), MaxAttempts (0: no limit)."""
+        policy = svc.spec["TaskTemplate"].get("RestartPolicy") or {}
+        cond = policy.get("Condition") or "any"
+        if cond == "none" or (cond == "on-failure" and not failed):
+            return
+        svc.attempts += 1
+        if policy.get("MaxAttempts") and svc.attempts > policy["MaxAttempts"]:
+            return
+        delay = policy.get("Delay")
+        self._schedule(svc, (DEFAULT_RESTART_DELAY_NS if delay is None else delay) / 1e9)
+
+    def _shut_down(self, t, die_event=True):
+        """The engine ends a task (its container is stopped separately)."""
+        if t.desired == "shutdown":
+            return
+        t.desired = "shutdown"
+        if t.container is None or not t.container.running:
+            self._task_set(t, "shutdown", "shutdown")
+        elif not die_event:
+            t.container.quiet = True
+
+    def _replace_task(self, svc, die_event):
+        """Shut svc's task down and start another at a new address."""
+        old = [t for t in svc.tasks if t.desired != "shutdown"]
+        for t in old:
+            self._shut_down(t, die_event)
+        self._schedule(svc, 0)
+        doomed = [t.container for t in old if t.container is not None and t.container.running]
+        if die_event:
+            self._background(self._reap_containers, doomed)
+        else:
+            for c in doomed:            # its node is gone: no events from it
+                c.proc.kill()
+        return svc.tasks[-1]
+
+    def reschedule(self, ref, spec):
+        """POST /_fake/reschedule/SERVICE: the task moves to another node
+        (a new address); {"die_event": false}: its old node is not this
+        one, so no die event is seen here."""
+        die_event = True
+        if spec is not None:
+            if not isinstance(spec, dict) or set(spec) - {"die_event"}:
+                raise ApiError(400, 'give {} or {"die_event": false}')
+            die_event = bool(spec.get("die_event", True))
+        with self.lock:
+            if self.swarm != "manager":
+                raise ApiError(409, "fakedocker: not a swarm manager")
+            svc = self._find_service(ref)
+            t = self._replace_task(svc, die_event)
+            return {"task": t.id, "address": t.address}
+
+    def set_quorum(self, spec):
+        """POST /_fake/quorum {"lost": bool}: with it lost, every swarm
+        endpoint answers the engine's no-leader error and nothing is
+        scheduled; tasks that run keep running."""
+        if not isinstance(spec, dict) or not isinstance(spec.get("lost"), bool):
+            raise ApiError(400, 'give {"lost": true} or {"lost": false}')
+        with self.lock:
+            self.quorum_lost = spec["lost"]
+            if not self.quorum_lost:
+                deferred, self.deferred = self.deferred, []
+                for svc, t in deferred:
+                    if not svc.removed:
+                        svc.timer = threading.Timer(self.task_start_delay, self._run_task, (svc, t))
+                        svc.timer.daemon = True
+                        svc.timer.start()
+
+    def swarm_state(self):
+        return {"state": self.swarm, "quorum_lost": self.quorum_lost,
+                "services": [{"id": s.id, "name": s.name, "version": s.version,
+                              "labels": s.spec.get("Labels") or {}, "spec": s.spec,
+                              "tasks": [{"id": t.id, "state": t.state, "desired": t.desired,
+                                         "address": t.address, "port": t.port, "err": t.err,
+                                         "pid": t.container.pid if t.container else 0,
+                                         "container": t.container.name if t.container else None}
+                                        for t in s.tasks]}
+                             for s in sorted(self.services.values(), key=lambda s: s.created_ns)]}
+
     def state(self):
         """GET /_fake/state: everything a test may want to assert on."""
         with self.lock:
@@ -931,6 +1580,7 @@ class FakeDocker:
                 "networks": sorted(self.networks),
                 "faults": [dict(f) for f in self.faults],
                 "streams": len(self.subscribers),
+                "swarm": self.swarm_state(),
             }
 
     def request_log(self):
@@ -958,6 +1608,14 @@ ROUTES = [(m, re.compile("^%s$" % p), op, h) for m, p, op, h in [
     ("POST", r"/containers/(?P<ref>[^/]+)/kill", "kill", "api_kill"),
     ("DELETE", r"/containers/(?P<ref>[^/]+)", "delete", "api_delete"),
     ("GET", r"/events", "events", "api_events"),
+    ("GET", r"/info", "info", "api_info"),
+    ("POST", r"/services/create", "service_create", "api_service_create"),
+    ("GET", r"/services", "service_list", "api_services"),
+    ("GET", r"/services/(?P<ref>[^/]+)", "service_inspect", "api_service_inspect"),
+    ("POST", r"/services/(?P<ref>[^/]+)/update", "service_update", "api_service_update"),
+    ("DELETE", r"/services/(?P<ref>[^/]+)", "service_delete", "api_service_delete"),
+    ("GET", r"/tasks", "tasks", "api_tasks"),
+    ("GET", r"/tasks/(?P<ref>[^/]+)", "task_inspect", "api_task_inspect"),
 ]]
 
 # (method, path pattern, handler method) of the fake's own controls
@@ -970,6 +1628,8 @@ CONTROL_ROUTES = [(m, re.compile("^%s$" % p), h) for m, p, h in [
     ("POST", r"/_fake/images", "ctl_images"),
     ("POST", r"/_fake/networks", "ctl_networks"),
     ("GET", r"/_fake/log", "ctl_log"),
+    ("POST", r"/_fake/quorum", "ctl_quorum"),
+    ("POST", r"/_fake/reschedule/(?P<name>[^/]+)", "ctl_reschedule"),
 ]]
 
 
@@ -1196,11 +1856,41 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.fake.remove_container(ref, bool_param(query.get("force")))
         self.send_json(204)
 
+    def api_info(self, query, body):
+        self.send_json(200, self.fake.info())
+
+    def api_service_create(self, query, body):
+        svc, warnings = self.fake.create_service(self.json_body(body))
+        self.send_json(201, {"ID": svc.id, "Warnings": warnings})
+
+    def api_services(self, query, body):
+        filters = parse_filters(query.get("filters"), SERVICE_FILTERS, SERVICE_FILTERS)
+        self.send_json(200, self.fake.list_services(filters))
+
+    def api_service_inspect(self, query, body, ref):
+        self.send_json(200, self.fake.inspect_service(ref))
+
+    def api_service_update(self, query, body, ref):
+        self.send_json(200, self.fake.update_service(ref, query.get("version"),
+                                                     self.json_body(body)))
+
+    def api_service_delete(self, query, body, ref):
+        self.fake.remove_service(ref)
+        self.send_json(200)
+
+    def api_tasks(self, query, body):
+        filters = parse_filters(query.get("filters"), TASK_FILTERS,
+                                {"desired-state", "id", "name", "service"})
+        self.send_json(200, self.fake.list_tasks(filters))
+
+    def api_task_inspect(self, query, body, ref):
+        self.send_json(200, self.fake.inspect_task(ref))
+
     def api_events(self, query, body):
         """A chunked stream of events, one JSON object a line, until the
         client leaves, ?until= passes, or the fake cuts or stops it."""
         filters = parse_filters(query.get("filters"), EVENT_FILTERS,
-                                {"type", "event", "label", "container", "image"})
+                                {"type", "event", "label", "container", "image", "service"})
         since = parse_timestamp(query.get("since"), "since")
         until = parse_timestamp(query.get("until"), "until")
         sub = self.fake.subscribe(filters, since)
@@ -1275,6 +1965,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def ctl_log(self, query, body):
         self.send_json(200, self.fake.request_log())
 
+    def ctl_quorum(self, query, body):
+        self.fake.set_quorum(self.json_body(body))
+        self.send_json(204)
+
+    def ctl_reschedule(self, query, body, name):
+        self.send_json(200, self.fake.reschedule(name, self.json_body(body) if body.strip()
+                                                 else None))
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="A fake Docker Engine API on a unix socket whose "
@@ -1288,10 +1986,17 @@ def main(argv=None):
     p.add_argument("--replica", help="the ringlb-replica binary ($RINGLB_BUILD/ringlb-replica)")
     p.add_argument("--log-dir", help="write each container's output to DIR/NAME.log")
     p.add_argument("--engine-version", default=ENGINE_VERSION, help="Version in /version")
+    p.add_argument("--swarm", choices=("manager", "worker"),
+                   help="be a one-node swarm's manager (or a worker)")
+    p.add_argument("--overlay", action="append", default=[],
+                   help="an overlay network (repeatable)")
     args = p.parse_args(argv)
     fake = FakeDocker(args.socket, api=args.api, min_api=args.min_api,
                       images=args.image or DEFAULT_IMAGES, networks=args.network or DEFAULT_NETWORKS,
-                      replica=args.replica, log_dir=args.log_dir, engine_version=args.engine_version)
+                      replica=args.replica, log_dir=args.log_dir, engine_version=args.engine_version,
+                      swarm=args.swarm or False)
+    for name in args.overlay:
+        fake.set_networks({"add": name, "driver": "overlay"})
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 import pytest
 
@@ -481,3 +482,341 @@ def test_it_runs_on_its_own(tmp_path, engine_client):
             proc.wait()
         proc.stdout.close()
         shutil.rmtree(short)
+
+
+# --- swarm mode ------------------------------------------------------------
+
+OVERLAY = "overlay1"
+
+
+@pytest.fixture
+def swarm_engine(fake_engines):
+    """A fake one-node swarm manager with the overlay network overlay1."""
+    engine = fake_engines(swarm=True)
+    engine.control.add_network(OVERLAY, driver="overlay")
+    return engine
+
+
+def task_address(task):
+    [att] = task["NetworksAttachments"]
+    [addr] = att["Addresses"]
+    return att["Network"]["Spec"]["Name"], addr
+
+
+def wait_running(ctl, name, not_id=None, timeout=5.0):
+    """The service's running task (another than not_id), once there is one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        t = ctl.running_task(name)
+        if t is not None and t["id"] != not_id:
+            return t
+        if time.monotonic() > deadline:
+            raise AssertionError("no running task of %s; last: %s" % (name, ctl.service(name)))
+        time.sleep(0.02)
+
+
+def home_at(host, port, timeout=5.0):
+    """GET /home on host:port, retried while the replica starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        conn = http.client.HTTPConnection(host, port, timeout=2)
+        try:
+            conn.request("GET", "/home")
+            r = conn.getresponse()
+            return json.loads(r.read())["message"]
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+        finally:
+            conn.close()
+
+
+def test_info_says_whether_the_engine_is_a_swarm_manager(fake_engines):
+    plain, worker = fake_engines(), fake_engines(swarm="worker")
+    sw = plain.control.get("/v1.41/info").json()["Swarm"]
+    assert (sw["LocalNodeState"], sw["ControlAvailable"]) == ("inactive", False)
+    for path in ("/services", "/tasks", "/services/x"):
+        r = plain.control.get("/v1.41" + path)
+        assert (r.status, r.message()) == (503, fakedocker.NOT_IN_SWARM)
+    assert fakedocker.NOT_IN_SWARM.startswith("This node is not a swarm manager. Use \"docker "
+                                              "swarm init\"")
+    sw = worker.control.get("/info").json()["Swarm"]
+    assert (sw["LocalNodeState"], sw["ControlAvailable"]) == ("active", False)
+    r = worker.control.create_service("s1")
+    assert (r.status, r.message()) == (503, fakedocker.NOT_A_MANAGER)
+    assert "Worker nodes can't be used" in r.message()
+
+
+def test_overlay_networks(swarm_engine):
+    c = swarm_engine.client(version="1.41")
+    net = c.get("/networks/" + OVERLAY).json()
+    assert (net["Driver"], net["Scope"], net["Attachable"]) == ("overlay", "swarm", True)
+    assert c.get("/networks/net1").json()["Driver"] == "bridge"
+    r = swarm_engine.control.request("POST", "/_fake/networks", {"add": "x", "driver": "macvlan"})
+    assert r.status == 400
+    sw = c.get("/info").json()["Swarm"]
+    assert (sw["LocalNodeState"], sw["ControlAvailable"]) == ("active", True)
+
+
+def test_service_create_inspect_list_and_remove(swarm_engine):
+    c, ctl = swarm_engine.client(version="1.41"), swarm_engine.control
+    ev = c.events(filters={"type": ["service"]})
+    ctl.wait_state(lambda s: s["streams"] == 1, what="the stream to be open")
+    r = c.create_service("ringlb-a", replica="a", owner="o1")
+    assert r.status == 201, r.body
+    sid = r.json()["ID"]
+    assert re.fullmatch(r"[0-9a-z]{25}", sid)
+    assert "could not be accessed on a registry" in r.json()["Warnings"][0]
+    assert c.create_service("ringlb-b", replica="b", owner="o2").status == 201
+
+    i = c.get("/services/ringlb-a").json()
+    assert c.get("/services/" + sid).json() == i
+    assert c.get("/services/" + sid[:6]).json()["ID"] == sid
+    assert i["ID"] == sid and i["Version"]["Index"] > 0 and i["CreatedAt"] != ZERO
+    assert i["Spec"]["Labels"] == {"ringlb.owner": "o1", "ringlb.replica": "a"}
+    assert i["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] == ["SERVER_ID=a"]
+    assert i["Endpoint"]["Spec"] == {"Mode": "dnsrr"}
+
+    def listed(f=None):
+        q = "?filters=" + urllib.parse.quote(json.dumps(f)) if f else ""
+        r = c.get("/services" + q)
+        assert r.status == 200, r.body
+        return sorted(s["Spec"]["Name"] for s in r.json())
+    assert listed() == ["ringlb-a", "ringlb-b"]
+    assert listed({"label": ["ringlb.owner=o1"]}) == ["ringlb-a"]
+    assert listed({"label": ["ringlb.owner"]}) == ["ringlb-a", "ringlb-b"]
+    assert listed({"name": ["ringlb-b"]}) == ["ringlb-b"]
+    assert listed({"id": [sid]}) == ["ringlb-a"]
+    assert c.get("/services?filters=" + urllib.parse.quote('{"bogus":["x"]}')).status == 400
+
+    r = c.create_service("ringlb-a", replica="other", owner="o3")
+    assert (r.status, r.message()) == (409, "rpc error: code = AlreadyExists desc = name conflicts "
+                                            "with an existing object: service ringlb-a already "
+                                            "exists")
+    for bad in ("Server 1", "-x", "x" * 64, "a.b"):
+        r = c.create_service(bad)
+        assert r.status == 400, bad
+        assert r.message() == ("rpc error: code = InvalidArgument desc = name must be valid as a "
+                               "DNS name component")
+    r = c.create_service("nonet", network="nope")
+    assert (r.status, r.message()) == (404, "network nope not found")
+    r = c.create_service("localnet", network="net1")
+    assert (r.status, r.message()) == (404, "network net1 not found")
+    r = c.create_service("bridged", network="bridge")
+    assert r.status == 403 and "cannot be used with services" in r.message()
+
+    assert c.delete("/services/" + sid).status == 200
+    r = c.get("/services/" + sid)
+    assert (r.status, r.message()) == (404, "service %s not found" % sid)
+    r = c.delete("/services/ghost")
+    assert (r.status, r.message()) == (404, "service ghost not found")
+    assert listed() == ["ringlb-b"]
+    got = []
+    for _ in range(3):
+        e = ev.next()
+        got.append((e["Type"], e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"], e["scope"]))
+    bid = c.get("/services/ringlb-b").json()["ID"]
+    assert got == [("service", "create", sid, {"name": "ringlb-a"}, "swarm"),
+                   ("service", "create", bid, {"name": "ringlb-b"}, "swarm"),
+                   ("service", "remove", sid, {"name": "ringlb-a"}, "swarm")]
+    ev.close()
+
+
+def test_each_task_runs_on_a_loopback_address_of_its_own(swarm_engine):
+    c, ctl = swarm_engine.client(version="1.41"), swarm_engine.control
+    port = fakedocker.free_port()
+    for n in ("a", "b"):
+        assert c.create_service("svc-" + n, replica=n, port=port).status == 201
+    addrs = {}
+    for n in ("a", "b"):
+        wait_running(ctl, "svc-" + n)
+        r = c.tasks(service="svc-" + n, desired="running")
+        assert r.status == 200, r.body
+        [t] = r.json()
+        assert (t["Status"]["State"], t["DesiredState"], t["Slot"]) == ("running", "running", 1)
+        assert t["ServiceID"] == c.get("/services/svc-" + n).json()["ID"]
+        net, addr = task_address(t)
+        assert net == OVERLAY and re.fullmatch(r"127\.0\.0\.\d+/8", addr)
+        addrs[n] = addr.split("/")[0]
+        assert home_at(addrs[n], port) == "Hello from Server: %s" % n
+        cid = t["Status"]["ContainerStatus"]["ContainerID"]
+        i = c.inspect(cid).json()
+        assert i["Config"]["Labels"]["com.docker.swarm.task.id"] == t["ID"]
+        assert i["Config"]["Labels"]["ringlb.replica"] == n
+        assert i["Name"] == "/svc-%s.1.%s" % (n, t["ID"])
+        assert c.get("/tasks/" + t["ID"]).json() == t
+    assert addrs["a"] != addrs["b"] and "127.0.0.1" not in addrs.values()
+    # the service's id or its name
+    sid = c.get("/services/svc-a").json()["ID"]
+    assert [t["ServiceID"] for t in c.tasks(service=sid).json()] == [sid]
+    assert len(c.tasks().json()) == 2
+    assert c.tasks(desired="shutdown").json() == []
+    r = c.get("/tasks?filters=" + urllib.parse.quote('{"desired-state":["bogus"]}'))
+    assert r.status == 400
+
+
+def test_update_needs_the_current_version(swarm_engine):
+    c, ctl = swarm_engine.client(version="1.41"), swarm_engine.control
+    assert c.create_service("u1", replica="u1").status == 201
+    first = wait_running(ctl, "u1")
+    i = c.get("/services/u1").json()
+    spec, version = i["Spec"], i["Version"]["Index"]
+    spec["Labels"]["ringlb.leaving"] = "1"
+    r = c.post("/services/%s/update?version=%d" % (i["ID"], version - 1), spec)
+    assert (r.status, r.message()) == (500, "rpc error: code = Unknown desc = update out of sequence")
+    r = c.post("/services/%s/update" % i["ID"], spec)
+    assert r.status == 400 and r.message().startswith("invalid service version")
+    r = c.post("/services/%s/update?version=%d" % (i["ID"], version), spec)
+    assert r.status == 200, r.body
+    j = c.get("/services/u1").json()
+    assert j["Version"]["Index"] > version and j["Spec"]["Labels"]["ringlb.leaving"] == "1"
+    # labels alone leave the task be
+    time.sleep(0.2)
+    assert (ctl.running_task("u1") or {}).get("id") == first["id"], ctl.service("u1")
+    r = c.post("/services/%s/update?version=%d" % (i["ID"], version), spec)
+    assert r.status == 500 and "out of sequence" in r.message()
+    # a new task template: a new task, at a new address
+    spec["TaskTemplate"]["ContainerSpec"]["Env"] = ["SERVER_ID=u1", "X=1"]
+    assert c.post("/services/u1/update?version=%d" % j["Version"]["Index"], spec).status == 200
+    second = wait_running(ctl, "u1", not_id=first["id"])
+    assert second["address"] != first["address"]
+    ctl.wait_state(lambda s: not alive(first["pid"]), what="the old task's process gone")
+
+
+def test_the_restart_policy_starts_a_new_task_at_a_new_address(swarm_engine):
+    c, ctl = swarm_engine.client(version="1.41"), swarm_engine.control
+    ev = c.events(filters={"type": ["container"], "event": ["die"]})
+    ctl.wait_state(lambda s: s["streams"] == 1, what="the stream to be open")
+    port = fakedocker.free_port()
+    assert c.create_service("r1", replica="r1", port=port, delay_ns=300 * 10**6).status == 201
+    first = wait_running(ctl, "r1")
+    ctl.crash("r1")
+    die = ev.wait_for("die")
+    attrs = die["Actor"]["Attributes"]
+    assert attrs["com.docker.swarm.task.id"] == first["id"]
+    assert (attrs["ringlb.owner"], attrs["ringlb.replica"]) == ("ringlb-test", "r1")
+    assert attrs["com.docker.swarm.service.name"] == "r1"
+    assert attrs["exitCode"] == "137"
+    [old] = [t for t in c.tasks(service="r1").json() if t["ID"] == first["id"]]
+    assert (old["Status"]["State"], old["DesiredState"]) == ("failed", "shutdown")
+    assert old["Status"]["Err"] == "task: non-zero exit (137)"
+    assert old["Status"]["ContainerStatus"]["ExitCode"] == 137
+    # nothing runs during the Delay
+    assert c.tasks(service="r1", desired="running").json() == []
+    t0 = time.monotonic()
+    second = wait_running(ctl, "r1", not_id=first["id"])
+    assert time.monotonic() - t0 >= 0.15
+    assert second["address"] != first["address"]
+    assert home_at(second["address"], port) == "Hello from Server: r1"
+    # a process that exits on its own (ringlb-replica without SERVER_ID)
+    # fails too; Condition none leaves it so
+    spec = c.get("/services/r1").json()
+    body = spec["Spec"]
+    body["TaskTemplate"]["ContainerSpec"]["Env"] = []
+    body["TaskTemplate"]["RestartPolicy"]["Condition"] = "none"
+    assert c.post("/services/r1/update?version=%d" % spec["Version"]["Index"], body).status == 200
+    ctl.wait_state(lambda s: [t["state"] for t in s["swarm"]["services"][0]["tasks"]][-1:] ==
+                   ["failed"], what="the task without SERVER_ID failed")
+    time.sleep(0.3)
+    assert ctl.running_task("r1") is None
+    assert ctl.service("r1")["tasks"][-1]["err"] == "task: non-zero exit (2)"
+    ev.close()
+
+
+def test_a_node_without_the_image_rejects_the_task(swarm_engine):
+    c, ctl = swarm_engine.client(version="1.41"), swarm_engine.control
+    ctl.remove_image("ringlb:latest")
+    r = c.create_service("noimg", delay_ns=200 * 10**6)
+    assert r.status == 201, r.body
+    ctl.wait_state(lambda s: len(s["swarm"]["services"][0]["tasks"]) >= 2,
+                   what="a rejected task, and its successor")
+    t = c.tasks(service="noimg").json()[0]
+    assert (t["Status"]["State"], t["DesiredState"]) == ("rejected", "shutdown")
+    assert t["Status"]["Err"] == "No such image: ringlb:latest"
+    assert ctl.running_task("noimg") is None
+    ctl.add_image("ringlb:latest")
+    wait_running(ctl, "noimg")
+
+
+def test_a_manager_without_quorum(swarm_engine):
+    c, ctl = swarm_engine.client(version="1.41"), swarm_engine.control
+    port = fakedocker.free_port()
+    assert c.create_service("q1", port=port, delay_ns=100 * 10**6).status == 201
+    first = wait_running(ctl, "q1")
+    ctl.quorum(True)
+    for r in (c.get("/services"), c.get("/services/q1"), c.tasks(), c.create_service("q2"),
+              c.delete("/services/q1"), c.post("/services/q1/update?version=1", {"Name": "q1"})):
+        assert (r.status, r.message()) == (500, fakedocker.NO_LEADER)
+    assert "The swarm does not have a leader" in fakedocker.NO_LEADER
+    info = c.get("/info")
+    assert info.status == 200 and info.json()["Swarm"]["Error"] == fakedocker.NO_LEADER
+    # the tasks go on; a dead one is not replaced until a leader is back
+    assert home_at(first["address"], port) == "Hello from Server: q1"
+    ctl.crash("q1")
+    time.sleep(0.4)
+    assert ctl.running_task("q1") is None
+    ctl.quorum(False)
+    second = wait_running(ctl, "q1", not_id=first["id"])
+    assert second["address"] != first["address"]
+    assert c.get("/services").status == 200
+
+
+def test_reschedule_moves_a_task_to_a_new_address(swarm_engine):
+    c, ctl = swarm_engine.client(version="1.41"), swarm_engine.control
+    ev = c.events(filters={"type": ["container"], "event": ["die"]})
+    ctl.wait_state(lambda s: s["streams"] == 1, what="the stream to be open")
+    port = fakedocker.free_port()
+    assert c.create_service("m1", replica="m1", port=port).status == 201
+    first = wait_running(ctl, "m1")
+    moved = ctl.reschedule("m1")
+    assert moved["address"] != first["address"]
+    die = ev.wait_for("die")
+    assert die["Actor"]["Attributes"]["com.docker.swarm.task.id"] == first["id"]
+    second = wait_running(ctl, "m1", not_id=first["id"])
+    assert (second["id"], second["address"]) == (moved["task"], moved["address"])
+    assert home_at(second["address"], port) == "Hello from Server: m1"
+    [old] = [t for t in c.tasks(service="m1").json() if t["ID"] == first["id"]]
+    assert old["DesiredState"] == "shutdown"
+    ctl.wait_state(lambda s: not alive(first["pid"]), what="the old task's process gone")
+    # from a node that is not this one: no die event here
+    ctl.reschedule("m1", die_event=False)
+    third = wait_running(ctl, "m1", not_id=second["id"])
+    assert third["address"] not in (first["address"], second["address"])
+    ctl.wait_state(lambda s: not alive(second["pid"]), what="the second task's process gone")
+    with pytest.raises(TimeoutError):
+        ev.next(timeout=0.5)
+    r = ctl.request("POST", "/_fake/reschedule/ghost", {})
+    assert r.status == 404
+    ev.close()
+
+
+def test_removing_a_service_stops_its_task(swarm_engine):
+    c, ctl = swarm_engine.client(version="1.41"), swarm_engine.control
+    ev = c.events(filters={"type": ["container"]})
+    ctl.wait_state(lambda s: s["streams"] == 1, what="the stream to be open")
+    assert c.create_service("d1").status == 201
+    t = wait_running(ctl, "d1")
+    assert c.delete("/services/d1").status == 200
+    ev.wait_for("destroy")
+    assert [a for a, _ in ev.actions()] == ["create", "start", "kill", "die", "stop", "destroy"]
+    assert not alive(t["pid"])
+    assert ctl.state()["containers"] == [] and ctl.swarm()["services"] == []
+    ev.close()
+
+
+def test_faults_of_the_swarm_endpoints(swarm_engine):
+    c, ctl = swarm_engine.client(version="1.41"), swarm_engine.control
+    ctl.fault("service_create", status=500, message="rpc error: code = Unknown desc = boom")
+    r = c.create_service("f1")
+    assert (r.status, r.message()) == (500, "rpc error: code = Unknown desc = boom")
+    assert ctl.service("f1") is None
+    assert c.create_service("f1").status == 201
+    for op, call in (("service_list", lambda: c.get("/services")),
+                     ("service_inspect", lambda: c.get("/services/f1")),
+                     ("tasks", lambda: c.tasks()),
+                     ("info", lambda: c.get("/info")),
+                     ("service_delete", lambda: c.delete("/services/f1"))):
+        ctl.fault(op, status=503, message=op)
+        assert (call().status, ctl.state()["faults"]) == (503, []), op
+        assert call().status == 200, op
