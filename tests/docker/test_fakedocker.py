@@ -32,11 +32,11 @@ def alive(pid):
         return False
 
 
-def home(port, timeout=5.0):
-    """GET /home on 127.0.0.1:port, retried while the replica starts."""
+def home(port, timeout=5.0, host="127.0.0.1"):
+    """GET /home on host:port, retried while the replica starts."""
     deadline = time.monotonic() + timeout
     while True:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn = http.client.HTTPConnection(host, port, timeout=2)
         try:
             conn.request("GET", "/home")
             r = conn.getresponse()
@@ -516,20 +516,8 @@ def wait_running(ctl, name, not_id=None, timeout=5.0):
 
 
 def home_at(host, port, timeout=5.0):
-    """GET /home on host:port, retried while the replica starts."""
-    deadline = time.monotonic() + timeout
-    while True:
-        conn = http.client.HTTPConnection(host, port, timeout=2)
-        try:
-            conn.request("GET", "/home")
-            r = conn.getresponse()
-            return json.loads(r.read())["message"]
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-        finally:
-            conn.close()
+    """The /home message of the replica at host:port."""
+    return home(port, timeout, host)[1]["message"]
 
 
 def test_info_says_whether_the_engine_is_a_swarm_manager(fake_engines):
