@@ -90,7 +90,7 @@ struct svc {
 	enum svc_phase		 phase;
 	int			 gone;		/* removed from the set elsewhere */
 	int			 may_create;	/* /add, or the first set */
-	int			 created;	/* by this ringlb */
+	int			 created;	/* by this ringlb, for an /add */
 	int			 marked;	/* our leaving mark is on */
 	uint64_t		 begun;		/* the spawn, now_ms() */
 	uint64_t		 known_gen;	/* sw->gen when id was learned */
@@ -532,7 +532,7 @@ on_created(int code, json_t *body, const char *msg, void *arg)
 	}
 	snprintf(s->id, sizeof(s->id), "%s", id);
 	s->known_gen = s->sw->gen;
-	s->created = 1;
+	s->created = s->rep->pending;
 	log_debug("replica %s: service %s created (%.12s)", s->rep->name,
 	    s->sname, id);
 	svc_wait_task(s);
