@@ -28,7 +28,6 @@ import http.client
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 
@@ -73,9 +72,18 @@ else:
     pytestmark = pytest.mark.timeout(180, func_only=True)
 
 
+_CONFIG = []   # pytest's, once the fixture has run
+
+
 def say(msg):
-    sys.__stdout__.write("\n[swarm] %s\n" % msg)
-    sys.__stdout__.flush()
+    """Print past pytest's capture, as test_compose.py does."""
+    capman = _CONFIG[0].pluginmanager.getplugin("capturemanager") \
+        if _CONFIG else None
+    if capman is None:
+        print("[swarm] " + msg, flush=True)
+        return
+    with capman.global_and_fixture_disabled():
+        print("\n[swarm] " + msg, flush=True)
 
 
 def swarm_state():
@@ -147,7 +155,8 @@ class Balancer:
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(pytestconfig):
+    _CONFIG.append(pytestconfig)
     state_before = swarm_state()
     ports = (e2e.free_port(), e2e.free_port())
     env = make_env(ports)
