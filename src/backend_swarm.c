@@ -90,6 +90,7 @@ struct svc {
 	enum svc_phase		 phase;
 	int			 gone;		/* removed from the set elsewhere */
 	int			 may_create;	/* /add, or the first set */
+	int			 for_add;	/* the create asked was an /add's */
 	int			 created;	/* by this ringlb, for an /add */
 	int			 marked;	/* our leaving mark is on */
 	uint64_t		 begun;		/* the spawn, now_ms() */
@@ -532,7 +533,8 @@ on_created(int code, json_t *body, const char *msg, void *arg)
 	}
 	snprintf(s->id, sizeof(s->id), "%s", id);
 	s->known_gen = s->sw->gen;
-	s->created = s->rep->pending;
+	/* for_add: the /add may have failed meanwhile (pending is off) */
+	s->created = s->for_add;
 	log_debug("replica %s: service %s created (%.12s)", s->rep->name,
 	    s->sname, id);
 	svc_wait_task(s);
@@ -544,6 +546,7 @@ svc_create(struct svc *s)
 	json_t *body;
 
 	s->phase = SVC_CREATING;
+	s->for_add = s->rep->pending;
 	if ((body = create_body(s)) == NULL) {
 		spawn_fail(s, "out of memory");
 		return;
