@@ -70,6 +70,7 @@ enum svc_phase {
 	SVC_IDLE = 0,
 	SVC_QUEUED,		/* spawn waits for the engine check */
 	SVC_ORPHAN,		/* not in the set: the pool is told next */
+	SVC_NOMEM,		/* the spawn fails next, out of memory */
 	SVC_CREATING,
 	SVC_WAITING,		/* for a running task with an address */
 	SVC_RUNNING,
@@ -92,7 +93,8 @@ struct svc {
 	int			 may_create;	/* /add, or the first set */
 	int			 for_add;	/* the create asked was an /add's */
 	int			 created;	/* by this ringlb, for an /add */
-	int			 marked;	/* our leaving mark is on */
+	int			 marked;	/* this ringlb removes it (/rm) */
+	int			 mark_sent;	/* the leaving mark was asked */
 	uint64_t		 begun;		/* the spawn, now_ms() */
 	uint64_t		 known_gen;	/* sw->gen when id was learned */
 	uint64_t		 wait_until;	/* of the task wait, now_ms() */
@@ -128,6 +130,7 @@ struct swarm {
 
 static void	svc_wait_task(struct svc *);
 static void	svc_remove(struct svc *);
+static void	svc_mark(struct svc *);
 static void	bootstrap_done(struct swarm *);
 static void	list_services(struct swarm *);
 
@@ -396,17 +399,25 @@ svc_wait_task(struct svc *s)
 	json_t *filters;
 
 	s->phase = SVC_WAITING;
+	/* removed meanwhile (/rm, an /add undone, ringlb exiting): its stop
+	 * waits for this spawn's answer */
+	if (s->rep->state == REPLICA_STOPPING) {
+		spawn_fail(s, "removed while it was starting");
+		return;
+	}
 	/* every task, not only those meant to run: a rejected one says why
 	 * the service cannot run */
 	filters = json_pack("{s:[s]}", "service", s->id);
-	if (filters == NULL || docker_filters(filters, f, sizeof(f)) == -1) {
-		spawn_fail(s, "out of memory");
-		return;
-	}
+	if (filters == NULL || docker_filters(filters, f, sizeof(f)) == -1)
+		goto nomem;
 	snprintf(path, sizeof(path), "/tasks?filters=%s", f);
 	if ((s->call = docker_request(s->sw->api, "GET", path, NULL,
-	    CALL_TIMEOUT_MS, on_tasks, s)) == NULL)
-		spawn_fail(s, "out of memory");
+	    CALL_TIMEOUT_MS, on_tasks, s)) != NULL)
+		return;
+nomem:
+	/* from the loop: this may run inside the spawn call */
+	s->phase = SVC_NOMEM;
+	timer_in(s, 0);
 }
 
 /* --- spawn: the service ----------------------------------------------- */
@@ -547,13 +558,13 @@ svc_create(struct svc *s)
 
 	s->phase = SVC_CREATING;
 	s->for_add = s->rep->pending;
-	if ((body = create_body(s)) == NULL) {
-		spawn_fail(s, "out of memory");
-		return;
+	if ((body = create_body(s)) == NULL ||
+	    (s->call = docker_request(s->sw->api, "POST", "/services/create",
+	    body, CALL_TIMEOUT_MS, on_created, s)) == NULL) {
+		/* from the loop, not from inside the spawn call */
+		s->phase = SVC_NOMEM;
+		timer_in(s, 0);
 	}
-	if ((s->call = docker_request(s->sw->api, "POST", "/services/create",
-	    body, CALL_TIMEOUT_MS, on_created, s)) == NULL)
-		spawn_fail(s, "out of memory");
 }
 
 /*
@@ -602,6 +613,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		svc_wait_task(s);
 	else if (s->phase == SVC_LEAVING)
 		svc_remove(s);
+	else if (s->phase == SVC_NOMEM)
+		spawn_fail(s, "out of memory");
 	else if (s->phase == SVC_ORPHAN)
 		svc_gone(s, "is not in the swarm's replica set (another "
 		    "ringlb removed it, or this ringlb started on a set "
@@ -716,6 +729,11 @@ swarm_stop(struct backend *be, struct replica *rep, backend_done_cb done,
 	s->done = done;
 	s->arg = arg;
 	s->phase = SVC_LEAVING;
+	/* an /rm of a service then still being created, or an /add undone:
+	 * other ringlbs may have found it already, so it leaves as for an
+	 * /rm, marked first */
+	if (!s->mark_sent)
+		svc_mark(s);
 	if (s->remove_at > now)
 		timer_in(s, (long)(s->remove_at - now));
 	else
@@ -731,6 +749,14 @@ on_marked(int code, json_t *body, const char *msg, void *arg)
 
 	(void)body;
 	s->mark_call = NULL;
+	/* the others' grace counts from when the mark is on */
+	if (code == 200)
+		s->remove_at = now_ms() + LEAVE_GRACE_MS;
+	if (s->phase == SVC_LEAVING) {
+		evtimer_del(s->timer);
+		timer_in(s, (long)(s->remove_at > now_ms() ? s->remove_at -
+		    now_ms() : 0));
+	}
 	if (code != 200)
 		log_warnx("replica %s: cannot mark service %s leaving (%s); "
 		    "other ringlbs see it go when it is removed", s->rep->name,
@@ -753,7 +779,7 @@ on_mark_inspected(int code, json_t *body, const char *msg, void *arg)
 		    "no Spec in the answer" : msg, s);
 		return;
 	}
-	if ((labels = json_object_get(spec, "Labels")) == NULL) {
+	if (!json_is_object(labels = json_object_get(spec, "Labels"))) {
 		labels = json_object();
 		json_object_set_new(spec, "Labels", labels);
 	}
@@ -767,20 +793,34 @@ on_mark_inspected(int code, json_t *body, const char *msg, void *arg)
 	    CALL_TIMEOUT_MS, on_marked, s);
 }
 
+/* Mark s's service leaving; it is removed LEAVE_GRACE_MS after the mark. */
 static void
-swarm_leaving(struct backend *be, struct replica *rep)
+svc_mark(struct svc *s)
 {
-	struct svc *s = rep->backend_data;
 	char path[128];
 
-	(void)be;
-	if (s == NULL || s->id[0] == '\0' || s->gone || s->marked)
-		return;
-	s->marked = 1;
+	s->mark_sent = 1;
 	s->remove_at = now_ms() + LEAVE_GRACE_MS;
 	snprintf(path, sizeof(path), "/services/%s", s->id);
 	s->mark_call = docker_request(s->sw->api, "GET", path, NULL,
 	    CALL_TIMEOUT_MS, on_mark_inspected, s);
+}
+
+/*
+ * /rm: the mark goes out at once if the service is known; one still
+ * being created is marked when its stop comes (its spawn is cut short).
+ */
+static void
+swarm_leaving(struct backend *be, struct replica *rep)
+{
+	struct svc *s = rep->backend_data;
+
+	(void)be;
+	if (s == NULL || s->gone || s->marked)
+		return;
+	s->marked = 1;
+	if (s->id[0] != '\0')
+		svc_mark(s);
 }
 
 /* --- the set: listings ------------------------------------------------ */
@@ -1233,6 +1273,32 @@ swarm_init(struct backend *be, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * /add of a name whose service is still going (an /rm here or by another
+ * ringlb): it would be taken over by the new replica, then removed
+ * under it.  Refused until it is gone.
+ */
+static int
+swarm_check_add(struct backend *be, char (*names)[RING_NAME_LEN],
+    int ngiven, int n, char *err, size_t errlen)
+{
+	struct swarm *sw = be->priv;
+	json_t *v;
+	int i;
+
+	(void)n;
+	for (i = 0; i < ngiven; i++) {
+		v = json_object_get(sw->known, names[i]);
+		if (svc_by_name(sw, names[i]) == NULL &&
+		    !json_is_true(json_object_get(v, "leaving")))
+			continue;
+		snprintf(err, errlen, "replica '%s' is being removed: add it "
+		    "again once it is gone (a second or so)", names[i]);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 swarm_in_use(struct backend *be, const char *name)
 {
@@ -1307,6 +1373,7 @@ const struct backend_ops backend_swarm_ops = {
 	.spawn = swarm_spawn,
 	.leaving = swarm_leaving,
 	.in_use = swarm_in_use,
+	.check_add = swarm_check_add,
 	.status = swarm_status,
 	.stop = swarm_stop,
 	.free = swarm_free_backend,

@@ -229,6 +229,62 @@ def test_two_balancers_share_the_set(procs, swarm):
     assert len(creates(swarm)) == 4
 
 
+def test_a_name_being_removed_is_not_added_again_until_it_is_gone(procs, swarm):
+    """/rm X then /add X at once: the new X would take over the service
+    still going, then lose it.  Refused, saying why, until it is gone."""
+    lb = swarm_lb(procs, swarm)
+    r = rm(lb, ["Server 2"])
+    assert r.status == 200, r.body
+    r = add(lb, {"n": 1, "hostnames": ["Server 2"]})
+    assert r.status == 400 and "being removed" in r.json()["message"], r.body
+    e2e.wait_for(lambda: "Server 2" not in services(swarm), timeout=10,
+                 what="the service of Server 2 removed")
+    e2e.wait_for(lambda: add(lb, {"n": 1, "hostnames": ["Server 2"]}).status == 200,
+                 timeout=10, what="Server 2 added again")
+    e2e.wait_for(lambda: on_ring(lb) == SEED, timeout=10, what="Server 2 back")
+    time.sleep(1.5)          # a listing or two: nothing takes it away
+    assert on_ring(lb) == SEED and sorted(services(swarm)) == SEED
+
+
+def test_an_rm_while_the_service_is_created_holds(procs, swarm):
+    """/rm of a replica whose service is still being created: it goes,
+    and is not found again afterwards."""
+    swarm.control.fault("service_create", status=0, delay_ms=1500, count=1)
+    lb = swarm_lb(procs, swarm, healthy=0)
+    e2e.wait_for(lambda: len(e2e.rep_names(lb.port)) == 3, timeout=5,
+                 what="the first set listed")
+    victim = [n for n in SEED if n not in services(swarm)]
+    assert victim, "every create was answered already"
+    r = rm(lb, [victim[0]])
+    assert r.status == 200, r.body
+    e2e.wait_for(lambda: victim[0] not in services(swarm) and
+                 len(on_ring(lb)) == 2, timeout=15,
+                 what="the service removed, the others up")
+    time.sleep(6)            # past a full listing: not found again
+    assert victim[0] not in e2e.rep_names(lb.port)
+    assert victim[0] not in services(swarm)
+
+
+def test_an_add_undone_marks_its_services_leaving_first(procs, swarm):
+    """An /add that fails after one of its services was made: another
+    ringlb may already route to that one; it is marked leaving, so the
+    other drops it before it is removed, and nothing is left."""
+    lb1 = swarm_lb(procs, swarm)
+    lb2 = swarm_lb(procs, swarm)
+    swarm.control.fault("service_create", status=0, count=1)
+    swarm.control.fault("service_create", status=500, delay_ms=1500,
+                        message="rpc error: code = Unknown desc = boom", count=1)
+    r = add(lb1, {"n": 2, "hostnames": ["alpha", "beta"]})
+    assert r.status == 500 and "nothing was added" in r.json()["message"], r.body
+    e2e.wait_for(lambda: sorted(services(swarm)) == SEED, timeout=10,
+                 what="the half-added service removed")
+    e2e.wait_for(lambda: e2e.rep_names(lb2.port) == SEED, timeout=10,
+                 what="lb2 back to the seed")
+    marks = [e for e in swarm.control.log() if e["method"] == "POST" and
+             "/update" in e["path"]]
+    assert marks, "the half-added service was removed without a leaving mark"
+
+
 def test_two_adds_at_the_same_moment(procs, swarm):
     lb1 = swarm_lb(procs, swarm)
     lb2 = swarm_lb(procs, swarm)
