@@ -34,6 +34,9 @@
  * from failed heartbeats (anywhere); the pool evicts the replica and
  * spawns it again, which here means waiting for the service's next
  * running task and taking its address, never creating a second service.
+ * A task that runs on without answering (hung: no health check tells
+ * the swarm) is taken back once; failing again, ringlb asks the swarm to
+ * replace it (a forced update).
  * At exit ringlb leaves every service running for the other ringlbs.
  */
 #include <stdarg.h>
@@ -101,6 +104,10 @@ struct svc {
 	uint64_t		 remove_at;	/* after the leaving grace */
 	struct docker_call	*call;
 	struct docker_call	*mark_call;
+	struct docker_call	*force_call;	/* a task replaced by ringlb */
+	int			 retaken;	/* the old task taken back, times */
+	uint64_t		 taken_at;	/* the task, now_ms() */
+	int			 forced;	/* its replacement was asked */
 	backend_done_cb		 done;
 	void			*arg;
 	struct event		*timer;
@@ -205,6 +212,8 @@ svc_free(struct svc *s)
 		docker_cancel(s->sw->api, s->call);
 	if (s->mark_call != NULL)
 		docker_cancel(s->sw->api, s->mark_call);
+	if (s->force_call != NULL)
+		docker_cancel(s->sw->api, s->force_call);
 	if (s->timer != NULL)
 		event_free(s->timer);
 	if (s->rep != NULL && s->rep->backend_data == s)
@@ -341,6 +350,63 @@ task_refused(json_t *task)
 }
 
 static void
+on_forced(int code, json_t *body, const char *msg, void *arg)
+{
+	struct svc *s = arg;
+
+	(void)body;
+	s->force_call = NULL;
+	if (code != 200) {
+		log_warnx("replica %s: cannot have service %s's task replaced "
+		    "(%s)", s->rep->name, s->sname, msg);
+		s->forced = 0;		/* asked again at the next listing */
+	}
+}
+
+static void
+on_force_inspected(int code, json_t *body, const char *msg, void *arg)
+{
+	struct svc *s = arg;
+	json_t *spec = json_deep_copy(json_object_get(body, "Spec")), *tt;
+	json_int_t version = json_integer_value(json_object_get(
+	    json_object_get(body, "Version"), "Index"));
+	char path[160];
+
+	s->force_call = NULL;
+	if (code != 200 || !json_is_object(tt = json_object_get(spec,
+	    "TaskTemplate"))) {
+		json_decref(spec);
+		on_forced(code == 200 ? 0 : code, NULL, code == 200 ?
+		    "no TaskTemplate in the answer" : msg, s);
+		return;
+	}
+	/* what docker service update --force does */
+	json_object_set_new(tt, "ForceUpdate", json_integer(
+	    json_integer_value(json_object_get(tt, "ForceUpdate")) + 1));
+	snprintf(path, sizeof(path), "/services/%s/update?version=%lld",
+	    s->id, (long long)version);
+	s->force_call = docker_request(s->sw->api, "POST", path, spec,
+	    CALL_TIMEOUT_MS, on_forced, s);
+}
+
+/* Ask the swarm for a new task in place of a hung one. */
+static void
+svc_force(struct svc *s)
+{
+	char path[128];
+
+	if (s->force_call != NULL)
+		return;
+	s->forced = 1;
+	log_warnx("replica %s: task %.12s of service %s runs but does not "
+	    "answer; asking the swarm to replace it", s->rep->name,
+	    s->old_task, s->sname);
+	snprintf(path, sizeof(path), "/services/%s", s->id);
+	s->force_call = docker_request(s->sw->api, "GET", path, NULL,
+	    CALL_TIMEOUT_MS, on_force_inspected, s);
+}
+
+static void
 on_tasks(int code, json_t *body, const char *msg, void *arg)
 {
 	struct svc *s = arg;
@@ -357,8 +423,9 @@ on_tasks(int code, json_t *body, const char *msg, void *arg)
 			if (refused == NULL)
 				refused = task_refused(t);
 			if (tid == NULL || strlen(tid) >= sizeof(s->task) ||
-			    (strcmp(tid, s->old_task) == 0 &&
-			    now_ms() - s->begun < OLD_TASK_MS) ||
+			    (strcmp(tid, s->old_task) == 0 && (s->forced ||
+			    s->retaken > 0 ||
+			    now_ms() - s->begun < OLD_TASK_MS)) ||
 			    task_address(sw, t, ip, sizeof(ip)) == -1)
 				continue;
 			if (replica_set_address(s->rep, ip, sw->dc->port) ==
@@ -367,6 +434,11 @@ on_tasks(int code, json_t *body, const char *msg, void *arg)
 				return;
 			}
 			snprintf(s->task, sizeof(s->task), "%s", tid);
+			if (strcmp(tid, s->old_task) == 0)
+				s->retaken++;
+			else
+				s->retaken = s->forced = 0;
+			s->taken_at = now_ms();
 			s->phase = SVC_RUNNING;
 			s->old_task[0] = '\0';
 			log_debug("replica %s: task %.12s of service %s at %s",
@@ -383,6 +455,14 @@ on_tasks(int code, json_t *body, const char *msg, void *arg)
 		    refused);
 		return;
 	}
+	/*
+	 * The task it was evicted from runs on, and was taken back once
+	 * already without answering: hung.  Without a health check (see
+	 * create_body) the swarm does not know: it is asked to replace it.
+	 */
+	if (s->retaken > 0 && !s->forced && s->old_task[0] != '\0' &&
+	    now_ms() - s->begun >= OLD_TASK_MS)
+		svc_force(s);
 	if (now_ms() >= s->wait_until) {
 		spawn_fail(s, "no task of service %s ran within %d s (see "
 		    "docker service ps %s)", s->sname, TASK_WAIT_MS / 1000,
@@ -646,6 +726,9 @@ swarm_spawn(struct backend *be, struct replica *rep, backend_done_cb done,
 		sw->svcs = s;
 		rep->backend_data = s;
 	}
+	/* a task taken back that then joined the ring was not hung */
+	if (rep->up_since >= s->taken_at)
+		s->retaken = 0;
 	if (s->task[0] != '\0') {
 		/* a respawn: the task we routed to died, or stopped
 		 * answering; the swarm starts the next one */

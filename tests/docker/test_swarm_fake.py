@@ -473,6 +473,33 @@ def test_a_dead_task_is_replaced_by_the_swarm_not_by_ringlb(procs, swarm):
 
 # --- the event stream ----------------------------------------------------------
 
+def test_a_hung_task_is_replaced_at_ringlbs_request(procs, swarm):
+    """A task that runs but does not answer (stopped): no health check
+    tells the swarm, so ringlb, having taken it back once in vain, asks
+    for a new task (a forced update) and follows it to its address."""
+    lb = swarm_lb(procs, swarm, "--start-timeout", "1000")
+    task = swarm.control.running_task("ringlb-Server-1")
+    old = address_of(lb, "Server 1")
+    os.kill(task["pid"], signal.SIGSTOP)
+
+    def moved():
+        # one snapshot: on the ring, at an address other than the old one
+        return any(r["name"] == "Server 1" and r["on_ring"] and
+                   r["address"] not in ("", old)
+                   for r in status(lb)["replicas"])
+    try:
+        e2e.wait_for(moved, timeout=40, what="Server 1 on a new task")
+    finally:
+        try:
+            os.kill(task["pid"], signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert "asking the swarm to replace it" in log_text(lb), log_text(lb)[-3000:]
+    r = served_by(lb, "Server 1")
+    assert r.status == 200 and r.json()["message"] == "Hello from Server: Server 1"
+    assert sorted(services(swarm)) == SEED and len(creates(swarm)) == 3
+
+
 def test_the_event_stream_cut_then_a_change_is_seen(procs, swarm):
     lb = swarm_lb(procs, swarm)
     c = swarm.control
