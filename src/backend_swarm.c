@@ -1070,12 +1070,15 @@ list_services(struct swarm *sw)
 	}
 	snprintf(label, sizeof(label), LABEL_OWNER "=%s", sw->dc->owner);
 	if (docker_filters(json_pack("{s:[s]}", "label", label), f,
-	    sizeof(f)) == -1)
+	    sizeof(f)) == -1) {
+		schedule_reconcile(sw);		/* out of memory: later */
 		return;
+	}
 	snprintf(path, sizeof(path), "/services?filters=%s", f);
 	sw->listed_gen = ++sw->gen;
-	sw->listing = docker_request(sw->api, "GET", path, NULL,
-	    CALL_TIMEOUT_MS, on_services, sw);
+	if ((sw->listing = docker_request(sw->api, "GET", path, NULL,
+	    CALL_TIMEOUT_MS, on_services, sw)) == NULL)
+		schedule_reconcile(sw);
 }
 
 static void
