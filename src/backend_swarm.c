@@ -349,6 +349,40 @@ task_refused(json_t *task)
 	return NULL;
 }
 
+/* --- changes to a service's spec ------------------------------------- */
+
+/* GET the service, for a change to its spec (inspected gets the answer). */
+static struct docker_call *
+spec_get(struct svc *s, docker_cb inspected)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/services/%s", s->id);
+	return docker_request(s->sw->api, "GET", path, NULL, CALL_TIMEOUT_MS,
+	    inspected, s);
+}
+
+/* A copy of an inspect answer's spec, and its version; NULL if none. */
+static json_t *
+spec_of(json_t *body, json_int_t *version)
+{
+	*version = json_integer_value(json_object_get(json_object_get(body,
+	    "Version"), "Index"));
+	return json_deep_copy(json_object_get(body, "Spec"));
+}
+
+/* POST the changed spec (stolen) back, at the version it was read at. */
+static struct docker_call *
+spec_put(struct svc *s, json_t *spec, json_int_t version, docker_cb done)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/services/%s/update?version=%lld",
+	    s->id, (long long)version);
+	return docker_request(s->sw->api, "POST", path, spec, CALL_TIMEOUT_MS,
+	    done, s);
+}
+
 static void
 on_forced(int code, json_t *body, const char *msg, void *arg)
 {
@@ -367,10 +401,8 @@ static void
 on_force_inspected(int code, json_t *body, const char *msg, void *arg)
 {
 	struct svc *s = arg;
-	json_t *spec = json_deep_copy(json_object_get(body, "Spec")), *tt;
-	json_int_t version = json_integer_value(json_object_get(
-	    json_object_get(body, "Version"), "Index"));
-	char path[160];
+	json_int_t version;
+	json_t *spec = spec_of(body, &version), *tt;
 
 	s->force_call = NULL;
 	if (code != 200 || !json_is_object(tt = json_object_get(spec,
@@ -383,27 +415,20 @@ on_force_inspected(int code, json_t *body, const char *msg, void *arg)
 	/* what docker service update --force does */
 	json_object_set_new(tt, "ForceUpdate", json_integer(
 	    json_integer_value(json_object_get(tt, "ForceUpdate")) + 1));
-	snprintf(path, sizeof(path), "/services/%s/update?version=%lld",
-	    s->id, (long long)version);
-	s->force_call = docker_request(s->sw->api, "POST", path, spec,
-	    CALL_TIMEOUT_MS, on_forced, s);
+	s->force_call = spec_put(s, spec, version, on_forced);
 }
 
 /* Ask the swarm for a new task in place of a hung one. */
 static void
 svc_force(struct svc *s)
 {
-	char path[128];
-
 	if (s->force_call != NULL)
 		return;
 	s->forced = 1;
 	log_warnx("replica %s: task %.12s of service %s runs but does not "
 	    "answer; asking the swarm to replace it", s->rep->name,
 	    s->old_task, s->sname);
-	snprintf(path, sizeof(path), "/services/%s", s->id);
-	s->force_call = docker_request(s->sw->api, "GET", path, NULL,
-	    CALL_TIMEOUT_MS, on_force_inspected, s);
+	s->force_call = spec_get(s, on_force_inspected);
 }
 
 static void
@@ -850,10 +875,9 @@ static void
 on_mark_inspected(int code, json_t *body, const char *msg, void *arg)
 {
 	struct svc *s = arg;
-	json_t *spec = json_deep_copy(json_object_get(body, "Spec")), *labels;
-	json_int_t version = json_integer_value(json_object_get(
-	    json_object_get(body, "Version"), "Index"));
-	char path[160];
+	json_int_t version;
+	json_t *spec = spec_of(body, &version), *labels;
+	char when[32];
 
 	s->mark_call = NULL;
 	if (code != 200 || spec == NULL) {
@@ -868,25 +892,18 @@ on_mark_inspected(int code, json_t *body, const char *msg, void *arg)
 	}
 	/* when: a mark whose ringlb died before removing the service is
 	 * finished by another (reconcile) */
-	snprintf(path, sizeof(path), "%lld", (long long)time(NULL));
-	json_object_set_new(labels, LABEL_LEAVING, json_string(path));
-	snprintf(path, sizeof(path), "/services/%s/update?version=%lld",
-	    s->id, (long long)version);
-	s->mark_call = docker_request(s->sw->api, "POST", path, spec,
-	    CALL_TIMEOUT_MS, on_marked, s);
+	snprintf(when, sizeof(when), "%lld", (long long)time(NULL));
+	json_object_set_new(labels, LABEL_LEAVING, json_string(when));
+	s->mark_call = spec_put(s, spec, version, on_marked);
 }
 
 /* Mark s's service leaving; it is removed LEAVE_GRACE_MS after the mark. */
 static void
 svc_mark(struct svc *s)
 {
-	char path[128];
-
 	s->mark_sent = 1;
 	s->remove_at = now_ms() + LEAVE_GRACE_MS;
-	snprintf(path, sizeof(path), "/services/%s", s->id);
-	s->mark_call = docker_request(s->sw->api, "GET", path, NULL,
-	    CALL_TIMEOUT_MS, on_mark_inspected, s);
+	s->mark_call = spec_get(s, on_mark_inspected);
 }
 
 /*
@@ -1185,6 +1202,15 @@ bootstrap_fatal(struct swarm *sw, const char *msg)
 	fatalx("swarm backend: %s", msg);
 }
 
+/* The next step of the engine check. */
+static void
+bootstrap_get(struct swarm *sw, const char *path, docker_cb done)
+{
+	if (docker_request(sw->api, "GET", path, NULL, CALL_TIMEOUT_MS, done,
+	    sw) == NULL)
+		bootstrap_fatal(sw, "out of memory");
+}
+
 /* The set is known: begin the spawns that waited, follow the events. */
 static void
 bootstrap_done(struct swarm *sw)
@@ -1251,9 +1277,7 @@ on_network(int code, json_t *body, const char *msg, void *arg)
 	}
 	/* [A-Za-z0-9_.-:/@] (set_image), as the engine's routes take it */
 	snprintf(path, sizeof(path), "/images/%s/json", sw->dc->image);
-	if (docker_request(sw->api, "GET", path, NULL, CALL_TIMEOUT_MS,
-	    on_image, sw) == NULL)
-		bootstrap_fatal(sw, "out of memory");
+	bootstrap_get(sw, path, on_image);
 }
 
 static void
@@ -1286,9 +1310,7 @@ on_info(int code, json_t *body, const char *msg, void *arg)
 		return;
 	}
 	snprintf(path, sizeof(path), "/networks/%s", sw->dc->network);
-	if (docker_request(sw->api, "GET", path, NULL, CALL_TIMEOUT_MS,
-	    on_network, sw) == NULL)
-		bootstrap_fatal(sw, "out of memory");
+	bootstrap_get(sw, path, on_network);
 }
 
 static void
@@ -1301,9 +1323,7 @@ on_negotiated(int code, json_t *body, const char *msg, void *arg)
 		bootstrap_fatal(sw, msg);
 		return;
 	}
-	if (docker_request(sw->api, "GET", "/info", NULL, CALL_TIMEOUT_MS,
-	    on_info, sw) == NULL)
-		bootstrap_fatal(sw, "out of memory");
+	bootstrap_get(sw, "/info", on_info);
 }
 
 /* --- setup ------------------------------------------------------------ */
