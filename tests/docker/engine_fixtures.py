@@ -17,6 +17,7 @@ images, networks, ...; see FakeDocker).  Every fake, its replicas and its
 clients are stopped when the test ends.
 """
 import http.client
+import importlib.util
 import json
 import os
 import socket
@@ -27,6 +28,14 @@ import urllib.parse
 import pytest
 
 from fakedocker import FakeDocker
+
+# tests/e2e's helpers (its conftest.py: Procs, request, free_port, ...),
+# as module e2e: a second module named conftest cannot share a run
+_spec = importlib.util.spec_from_file_location(
+    "e2e_helpers", os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "e2e", "conftest.py"))
+e2e = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(e2e)
 
 # a unix socket's path must fit sun_path (108 bytes with its NUL)
 MAX_SOCKET_PATH = 100

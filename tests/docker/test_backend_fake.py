@@ -6,7 +6,6 @@ publishes them on 127.0.0.1.  The error paths of the backend (engine
 unreachable, image or network missing, create refused or slow, a name
 held by someone else, the event stream cut) are driven from here.
 """
-import importlib.util
 import json
 import os
 import signal
@@ -14,13 +13,8 @@ import time
 
 import pytest
 
-from engine_fixtures import fake_engine, fake_engines  # noqa: F401
+from engine_fixtures import e2e, fake_engine, fake_engines  # noqa: F401
 
-_spec = importlib.util.spec_from_file_location(
-    "e2e_helpers", os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))), "e2e", "conftest.py"))
-e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(e2e)
 
 OWNER = "ringlb-test"
 

@@ -12,7 +12,6 @@ two balancers changing the shared set at the same moment.
 Every ringlb listens on 127.0.0.1 (so no admin token is needed) and is
 stopped by pid; every wait is bounded.
 """
-import importlib.util
 import os
 import signal
 import threading
@@ -20,13 +19,8 @@ import time
 
 import pytest
 
-from engine_fixtures import fake_engines  # noqa: F401
+from engine_fixtures import e2e, fake_engines  # noqa: F401
 
-_spec = importlib.util.spec_from_file_location(
-    "e2e_helpers", os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))), "e2e", "conftest.py"))
-e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(e2e)
 
 OWNER = "ringlb-swarm-test"
 NET = "ringlb-overlay"
