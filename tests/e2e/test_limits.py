@@ -392,6 +392,26 @@ def test_descriptor_limit_is_shared_out_and_logged(procs, tmp_path):
         "itself" in run("--workers", "4")
 
 
+def wait_accepted(port, timeout=5.0):
+    """Until every connection made to 127.0.0.1:port has been accepted:
+    the accept queue of each listener there (one a worker) is empty.  For
+    a listening socket /proc/net/tcp gives that queue as rx_queue."""
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = 0
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, state, queues = fields[1], fields[3], fields[4]
+                if state == "0A" and int(local.split(":")[1], 16) == port:
+                    waiting += int(queues.split(":")[1], 16)
+        if waiting == 0:
+            return
+        assert time.monotonic() < deadline, \
+            "%d connections not accepted after %.1f s" % (waiting, timeout)
+        time.sleep(0.01)
+
+
 def start_limited(procs, nofile, backends, *extra):
     """ringlb under ulimit -n nofile (soft and hard)."""
     from conftest import RINGLB, free_port
@@ -455,6 +475,10 @@ def test_small_descriptor_limit_still_serves(procs, nofile, workers,
     # past the limit: a clear 503, not a hang
     fill = [socket.create_connection(("127.0.0.1", lb.port), timeout=5)
             for _ in range(clients - len(idle) - 1)]
+    # each worker accepts on its own listener: an extra connection taken
+    # by one while the other has not yet accepted its share of these
+    # would find a slot free
+    wait_accepted(lb.port)
     time.sleep(0.2)
     extra = [socket.create_connection(("127.0.0.1", lb.port), timeout=5)
              for _ in range(3)]
