@@ -121,8 +121,9 @@ struct backend_ops {
 	 * object, e.g. whether the swarm's manager answers).  NULL: nothing.
 	 */
 	struct json_t	*(*status)(struct backend *be);
-	/* Take rep down for good and release what the backend holds; when
-	 * be->exiting, only what this ringlb holds if the set is shared. */
+	/* Take rep down for good and release what the backend holds (for
+	 * a shared set, only what this ringlb holds, unless it removes rep
+	 * from the set itself: see backend_swarm.c). */
 	void		 (*stop)(struct backend *be, struct replica *rep,
 			    backend_done_cb done, void *arg);
 	void		 (*free)(struct backend *be);
@@ -139,8 +140,6 @@ struct backend {
 	backend_found_cb		 found;
 	backend_gone_cb			 gone;
 	void				*members_arg;
-	/* ringlb is shutting down: a shared set outlives it */
-	int				 exiting;
 	/* Networks whose clients may use /add and /rm without a token,
 	 * besides loopback and RINGLB_ADMIN_ALLOW: the Docker host, when
 	 * ringlb runs in a container.  Filled in by the backend. */

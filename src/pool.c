@@ -1067,7 +1067,6 @@ pool_shutdown(struct pool *p, void (*done)(void *), void *arg)
 		    "added");
 	}
 	p->shutting_down = 1;
-	p->be->exiting = 1;
 	p->shutdown_done = done;
 	p->shutdown_arg = arg;
 	for (i = 0; i < p->nreps; i++)
