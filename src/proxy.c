@@ -389,6 +389,15 @@ connection_named(const char *conn, const char *name, size_t nl)
  * Expect only to a request with a body, with_body).  Nothing else: every
  * entry costs libcurl a comparison each time it looks for a header of its
  * own.
+ *
+ * The client's Host goes as a header of the list like any other, after a
+ * blank "Host:".  libcurl looks Host up in the list, finds the blank
+ * first and so writes no Host line of its own; the line it would write
+ * from the list's value instead ("Host:%s\r\n", formatted a byte at a
+ * time, then copied into the request the same way) costs some 2,500
+ * instructions a request.  With no Host line of its own, libcurl sends
+ * the list's one as it sends the others (a client without a Host, as
+ * HTTP/1.0 allows, gets libcurl's: the replica's address).
  */
 static int
 build_request_headers(struct proxy_tx *tx, const char *request_id,
@@ -420,6 +429,9 @@ build_request_headers(struct proxy_tx *tx, const char *request_id,
 			have_accept = 1;
 		else if (HEADER_IS(h->key, nl, "Content-Type"))
 			have_ctype = 1;
+		else if (HEADER_IS(h->key, nl, "Host") &&
+		    add_line(tx, "Host:", 5) == -1)
+			return -1;	/* see above */
 		if (add_header(tx, h->key, nl, h->value, strlen(h->value)) ==
 		    -1)
 			return -1;

@@ -97,6 +97,30 @@ def test_connection_cannot_remove_ringlbs_headers(fake):
     assert got.header("X-Request-Id") == ["k"]
 
 
+@pytest.mark.parametrize("version, line, want", [
+    (b"1.1", b"Host: example.test:81", "example.test:81"),
+    (b"1.1", b"host:   Ex.Test:81  ", "Ex.Test:81"),
+    (b"1.1", b"Host:", ""),
+    (b"1.0", b"Host: old.example", "old.example"),
+    (b"1.0", None, None),	# none: libcurl's, the replica's address
+], ids=["plain", "case-and-blanks", "empty", "http10", "http10-none"])
+def test_host_reaches_the_replica_once(fake, version, line, want):
+    """The client's Host goes on as it came (less blanks around it), one
+    line of it, never libcurl's as well; without one, libcurl's."""
+    rep, lb = fake
+    path = "/host-" + version.decode() + "-" + str(line is None)
+    s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+    s.sendall(b"GET %s HTTP/%s\r\n%sConnection: close\r\n\r\n" % (
+        path.encode(), version, line + b"\r\n" if line else b""))
+    data = read_until(s, lambda d: d.endswith(b"\r\n\r\nok"))
+    s.close()
+    assert data.startswith(b"HTTP/" + version + b" 200"), data
+    got = [r for r in rep.requests(path)][-1]
+    if want is None:
+        want = "127.0.0.1:%d" % rep.port
+    assert got.header("Host") == [want], got.headers
+
+
 def test_a_key_from_the_query_is_not_removed_either(fake):
     rep, lb = fake
     h, req = sent(fake, "/q?request_id=7", {"Connection": "X-Request-Id"})
