@@ -14,6 +14,7 @@
  */
 #include <malloc.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,40 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
+ * calloc as malloc and memset.  glibc's calloc never takes from the
+ * thread's cache of freed blocks (tcache), as malloc does: it goes to
+ * the arena every time, and the blocks freed into the cache are left for
+ * malloc alone, so the cache overflows and frees go to the arena too.
+ * libevent and libcurl calloc a dozen blocks for every request.
+ */
+static void *
+zalloc(size_t n, size_t size)
+{
+	void *p;
+
+	if (size != 0 && n > SIZE_MAX / size)
+		return NULL;
+	if ((p = malloc(n * size)) == NULL)
+		return NULL;
+	/* keeps the compiler from making the pair a calloc again */
+	__asm__ volatile("" : : "r"(p) : "memory");
+	return memset(p, 0, n * size);
+}
+
+/*
+ * Before either library allocates anything: libevent's allocations go
+ * through malloc (its calloc is then malloc and memset), and libcurl's
+ * callocs through zalloc().
+ */
+static int
+libs_init(void)
+{
+	event_set_mem_functions(malloc, realloc, free);
+	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, free,
+	    realloc, strdup, zalloc) == CURLE_OK ? 0 : -1;
+}
+
+/*
  * ringlb --check: ask the ringlb on --listen for its /heartbeat, for a
  * container's HEALTHCHECK (the image has no curl program).  Blocking is
  * fine here: this process does nothing else.  0 if it answered 200.
@@ -159,8 +194,7 @@ check_running(const struct config *cfg)
 		host = "::1";
 	snprintf(url, sizeof(url), strchr(host, ':') ? "http://[%s]:%u/heartbeat" :
 	    "http://%s:%u/heartbeat", host, (unsigned)cfg->listen_port);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    (e = curl_easy_init()) == NULL)
+	if ((e = curl_easy_init()) == NULL)
 		return 1;
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
@@ -272,6 +306,8 @@ main(int argc, char **argv)
 	int rc;
 
 	log_init("ringlb", LOG_LEVEL_INFO);
+	if (libs_init() == -1)
+		fatalx("cannot initialise libcurl");
 	rc = config_parse(&lb.cfg, argc, argv, err, sizeof(err));
 	if (rc == 1)
 		return 0;
@@ -293,8 +329,6 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	fd_limit(&lb.cfg);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		fatalx("cannot initialise libcurl");
 	if ((lb.base = event_loop_new()) == NULL)
 		fatalx("cannot create the event loop");
 
