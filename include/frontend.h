@@ -15,19 +15,20 @@ struct gate_stats;
 struct proxy;
 
 /*
- * May cfg->listen_* be bound?  0, or -1 with the reason in err: another
- * program listens there (another ringlb too).
+ * The listening socket on cfg->listen_*, which the workers' front ends
+ * share; -1 with the reason in err (another program listens there,
+ * another ringlb too).
  */
-int		 frontend_probe(const struct config *cfg, char *err,
+int		 frontend_listen(const struct config *cfg, char *err,
 		    size_t errlen);
 /*
- * A worker's front end: bind cfg->listen_* (SO_REUSEPORT: each worker's
- * binds it), proxy what is not ringlb's own, hand ringlb's own endpoints
- * to port.  Client connections are counted in clients, which the front
- * ends of all workers share.  NULL with the reason in err.
+ * A worker's front end: accept on listen_fd (through a descriptor of its
+ * own), proxy what is not ringlb's own, hand ringlb's own endpoints to
+ * port.  Client connections are counted in clients, which the front ends
+ * of all workers share.  NULL with the reason in err.
  */
 struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
-		    struct proxy *proxy, struct ctl_port *port,
+		    int listen_fd, struct proxy *proxy, struct ctl_port *port,
 		    struct gate_stats *clients, char *err, size_t errlen);
 /*
  * Shutting down: stop accepting new connections (the listener is

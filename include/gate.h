@@ -57,6 +57,8 @@ struct bufferevent *gate_connection(struct gate *g);
 
 /* Route every new connection of http through g. */
 void		 gate_attach(struct gate *g, struct evhttp *http);
+/* Call fn(arg) as each connection is accepted, before its first byte. */
+void		 gate_on_accept(struct gate *g, void (*fn)(void *), void *arg);
 
 /*
  * Call from the evhttp request callback for each request it is given: the

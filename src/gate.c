@@ -111,6 +111,8 @@ struct gate {
 	int			 stopping;	/* gate_stop called */
 	struct event		*grace;		/* its --stop-grace */
 	struct gate_stats	*stats;		/* shared by the workers' gates */
+	void			(*accepted)(void *);	/* gate_on_accept */
+	void			*accepted_arg;
 	struct gate_stats	 own;		/* ... or this gate's alone */
 };
 
@@ -1478,8 +1480,12 @@ gate_stopping(const struct gate *g)
 static struct bufferevent *
 gate_bevcb(struct event_base *base, void *arg)
 {
+	struct gate *g = arg;
+
 	(void)base;
-	return gate_connection(arg);
+	if (g->accepted != NULL)
+		g->accepted(g->accepted_arg);
+	return gate_connection(g);
 }
 
 /* on_complete: evhttp has sent the whole answer to a request. */
@@ -1585,6 +1591,13 @@ void
 gate_attach(struct gate *g, struct evhttp *http)
 {
 	evhttp_set_bevcb(http, gate_bevcb, g);
+}
+
+void
+gate_on_accept(struct gate *g, void (*fn)(void *), void *arg)
+{
+	g->accepted = fn;
+	g->accepted_arg = arg;
 }
 
 const struct gate_stats *

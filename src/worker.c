@@ -143,7 +143,7 @@ worker_main(void *arg)
 
 static int
 worker_init(struct workers *ws, struct worker *w, struct ctl *ctl,
-    struct event_base *main_base, char *err, size_t errlen)
+    struct event_base *main_base, int listen_fd, char *err, size_t errlen)
 {
 	const struct config *cfg = ws->cfg;
 
@@ -170,7 +170,8 @@ worker_init(struct workers *ws, struct worker *w, struct ctl *ctl,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((w->frontend = frontend_new(w->base, cfg, w->proxy, w->port,
+	if ((w->frontend = frontend_new(w->base, cfg, listen_fd, w->proxy,
+	    w->port,
 	    &ws->clients, err, errlen)) == NULL)
 		return -1;
 	return 0;
@@ -201,13 +202,14 @@ workers_new(const struct config *cfg, struct ctl *ctl,
     struct event_base *main_base, char *err, size_t errlen)
 {
 	struct workers *ws;
-	int i;
+	int i, fd;
 
-	if (frontend_probe(cfg, err, errlen) == -1)
+	if ((fd = frontend_listen(cfg, err, errlen)) == -1)
 		return NULL;
 	if ((ws = calloc(1, sizeof(*ws))) == NULL ||
 	    (ws->w = calloc((size_t)cfg->workers, sizeof(*ws->w))) == NULL) {
 		free(ws);
+		close(fd);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -221,12 +223,14 @@ workers_new(const struct config *cfg, struct ctl *ctl,
 		 * no locks (glibc's single-thread path).
 		 */
 		if (worker_init(ws, &ws->w[i], ctl, ws->n == 1 ? main_base :
-		    NULL, err, errlen) == -1) {
+		    NULL, fd, err, errlen) == -1) {
 			ws->n = i + 1;
 			workers_free(ws);
+			close(fd);
 			return NULL;
 		}
 	}
+	close(fd);	/* each front end has its own descriptor for it */
 	return ws;
 }
 

@@ -394,8 +394,8 @@ def test_descriptor_limit_is_shared_out_and_logged(procs, tmp_path):
 
 def wait_accepted(port, timeout=5.0):
     """Until every connection made to 127.0.0.1:port has been accepted:
-    the accept queue of each listener there (one a worker) is empty.  For
-    a listening socket /proc/net/tcp gives that queue as rx_queue."""
+    the accept queue of the listening socket there is empty.  For a
+    listening socket /proc/net/tcp gives that queue as rx_queue."""
     deadline = time.monotonic() + timeout
     while True:
         waiting = 0

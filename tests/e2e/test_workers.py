@@ -1,7 +1,8 @@
 """--workers: several threads serve clients, one control plane, one answer.
 
-Connections land on the workers as the kernel spreads them (SO_REUSEPORT);
-each test opens a new connection per request so that every worker serves.
+The workers share the listening socket, and whichever is first takes a
+new connection; each test opens a new connection per request so that every
+worker serves.
 """
 import os
 import re
