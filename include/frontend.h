@@ -22,17 +22,16 @@ struct proxy;
 int		 frontend_listen(const struct config *cfg, char *err,
 		    size_t errlen);
 /*
- * A worker's front end: accept on listen_fd (through a descriptor of its
- * own), proxy what is not ringlb's own, hand ringlb's own endpoints to
- * port.  Client connections are counted in clients, which the front ends
+ * A worker's front end: accept on listen_fd (not closed by the front end),
+ * proxy what is not ringlb's own, hand ringlb's own endpoints to port.  Client connections are counted in clients, which the front ends
  * of all workers share.  NULL with the reason in err.
  */
 struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
 		    int listen_fd, struct proxy *proxy, struct ctl_port *port,
 		    struct gate_stats *clients, char *err, size_t errlen);
 /*
- * Shutting down: stop accepting new connections (the listener is
- * closed); idle ones are closed, requests arriving have --stop-grace to
+ * Shutting down: stop accepting new connections (this worker's listener
+ * is freed; the socket is its owner's to shut); idle ones are closed, requests arriving have --stop-grace to
  * arrive in full (then a 503), each connection closes after its answer.
  */
 void		 frontend_stop_accepting(struct frontend *fe);

@@ -8,7 +8,6 @@
  * or the client's address).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,11 +221,12 @@ fe_request(struct evhttp_request *req, void *arg)
 	fe_proxy(fe, req);
 }
 
-#define LISTEN_BACKLOG	511	/* nginx's; the kernel caps it at somaxconn */
+#define LISTEN_BACKLOG	511	/* nginx's, a worker; the kernel caps it at
+				   somaxconn */
 
 /*
  * Accepting.  The workers share one listening socket, each through a
- * listener of its own (a descriptor of its own for it) on its own loop,
+ * listener of its own on its own loop,
  * and each takes one connection per turn of its loop: the listener is
  * switched off as a connection is accepted (libevent's accept loop stops
  * there) and on again once the turn's other events have run.  Every
@@ -274,7 +274,7 @@ listen_on(const struct config *cfg)
 		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
 		    sizeof(on)) == -1 ||
 		    bind(fd, a->ai_addr, a->ai_addrlen) == -1 ||
-		    listen(fd, LISTEN_BACKLOG) == -1) {
+		    listen(fd, LISTEN_BACKLOG * cfg->workers) == -1) {
 			err = errno;
 			close(fd);
 			fd = -1;
@@ -327,9 +327,8 @@ frontend_new(struct event_base *base, const struct config *cfg,
     int listen_fd, struct proxy *proxy, struct ctl_port *port,
     struct gate_stats *clients, char *err, size_t errlen)
 {
-	struct evconnlistener *lev = NULL;
+	struct evconnlistener *lev;
 	struct frontend *fe;
-	int fd;
 
 	if ((fe = calloc(1, sizeof(*fe))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -363,18 +362,16 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	gate_attach(fe->gate, fe->http);
 	evhttp_set_gencb(fe->http, fe_request, fe);
-	if ((fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0)) != -1 &&
-	    (lev = evconnlistener_new(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE |
-	    LEV_OPT_CLOSE_ON_EXEC, 0, fd)) == NULL)
-		close(fd);
-	else if (lev != NULL &&
+	/* the socket is the workers', closed once they have all ended */
+	if ((lev = evconnlistener_new(base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC,
+	    0, listen_fd)) != NULL &&
 	    (fe->bound = evhttp_bind_listener(fe->http, lev)) == NULL)
 		evconnlistener_free(lev);
 	if (fe->bound == NULL || (cfg->workers > 1 && (fe->rearm =
 	    event_new(base, -1, 0, fe_rearm, fe)) == NULL)) {
-		snprintf(err, errlen, "cannot accept connections on %s:%u "
-		    "(%s)", cfg->listen_host, (unsigned)cfg->listen_port,
-		    strerror(errno));
+		snprintf(err, errlen, "cannot accept connections on %s:%u: "
+		    "out of memory", cfg->listen_host,
+		    (unsigned)cfg->listen_port);
 		evhttp_free(fe->http);
 		gate_free(fe->gate);
 		free(fe);

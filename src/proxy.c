@@ -390,21 +390,22 @@ connection_named(const char *conn, const char *name, size_t nl)
  * entry costs libcurl a comparison each time it looks for a header of its
  * own.
  *
- * The client's Host goes as a header of the list like any other, after a
- * blank "Host:".  libcurl looks Host up in the list, finds the blank
- * first and so writes no Host line of its own; the line it would write
- * from the list's value instead ("Host:%s\r\n", formatted a byte at a
- * time, then copied into the request the same way) costs some 2,500
- * instructions a request.  With no Host line of its own, libcurl sends
- * the list's one as it sends the others (a client without a Host, as
- * HTTP/1.0 allows, gets libcurl's: the replica's address).
+ * The client's Host goes first in the list, after a blank "Host:".
+ * libcurl looks Host up in the list, finds the blank first and so writes
+ * no Host line of its own; the line it would write from the list's value
+ * instead ("Host:%s\r\n", formatted a byte at a time, then copied into
+ * the request the same way) costs some 2,500 instructions a request.
+ * With no Host line of its own, libcurl sends the list's one as it sends
+ * the others: first, right after the request line, as it would have put
+ * its own.  A client without a Host, as HTTP/1.0 allows, gets libcurl's:
+ * the replica's address.
  */
 static int
 build_request_headers(struct proxy_tx *tx, const char *request_id,
     int with_body)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(tx->req);
-	const char *conn, *peer = "";
+	const char *conn, *host, *peer = "";
 	struct evkeyval *h;
 	int have_accept = 0, have_ctype = 0, nxff = 0;
 	ev_uint16_t port;
@@ -413,10 +414,16 @@ build_request_headers(struct proxy_tx *tx, const char *request_id,
 	tx->nhnodes = 0;
 	if (connection_options(tx, in, &conn) == -1)
 		return -1;
+	/* first, and spelt so, as libcurl writes its own (see above) */
+	if ((host = evhttp_find_header(in, "Host")) != NULL &&
+	    (add_line(tx, "Host:", 5) == -1 ||
+	    add_header(tx, "Host", 4, host, strlen(host)) == -1))
+		return -1;
 	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
 		size_t nl = strlen(h->key);
 
-		if (header_hop_by_hop(h->key, nl) ||
+		if (HEADER_IS(h->key, nl, "Host") ||
+		    header_hop_by_hop(h->key, nl) ||
 		    HEADER_IS(h->key, nl, "Content-Length") ||
 		    HEADER_IS(h->key, nl, "Expect") ||
 		    connection_named(conn, h->key, nl))
@@ -429,9 +436,6 @@ build_request_headers(struct proxy_tx *tx, const char *request_id,
 			have_accept = 1;
 		else if (HEADER_IS(h->key, nl, "Content-Type"))
 			have_ctype = 1;
-		else if (HEADER_IS(h->key, nl, "Host") &&
-		    add_line(tx, "Host:", 5) == -1)
-			return -1;	/* see above */
 		if (add_header(tx, h->key, nl, h->value, strlen(h->value)) ==
 		    -1)
 			return -1;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -69,6 +70,8 @@ struct workers {
 	int			 n;
 	struct worker		*w;
 	struct gate_stats	 clients;	/* shared by their gates */
+	int			 listen_fd;	/* shared by their front ends */
+	int			 accepting;	/* front ends still accepting */
 };
 
 #define LOAD(x)		__atomic_load_n(&(x), __ATOMIC_ACQUIRE)
@@ -123,6 +126,15 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	frontend_stop_accepting(w->frontend);
+	/*
+	 * The last to stop shuts the socket down, and clients are refused
+	 * from then on instead of waiting in its queue: it stops listening,
+	 * what waits there is reset, its descriptor stays open (it is closed
+	 * once every worker has ended, so no worker's loop ever sees its
+	 * number reused).
+	 */
+	if (__atomic_sub_fetch(&w->ws->accepting, 1, __ATOMIC_ACQ_REL) == 0)
+		(void)shutdown(w->ws->listen_fd, SHUT_RD);
 	on_drain(-1, 0, w);
 }
 
@@ -215,6 +227,8 @@ workers_new(const struct config *cfg, struct ctl *ctl,
 	}
 	ws->cfg = cfg;
 	ws->n = cfg->workers;
+	ws->listen_fd = fd;
+	ws->accepting = cfg->workers;
 	for (i = 0; i < ws->n; i++) {
 		ws->w[i].id = i;
 		/*
@@ -226,11 +240,9 @@ workers_new(const struct config *cfg, struct ctl *ctl,
 		    NULL, fd, err, errlen) == -1) {
 			ws->n = i + 1;
 			workers_free(ws);
-			close(fd);
 			return NULL;
 		}
 	}
-	close(fd);	/* each front end has its own descriptor for it */
 	return ws;
 }
 
@@ -371,6 +383,7 @@ workers_free(struct workers *ws)
 	workers_stop(ws);
 	for (i = 0; i < ws->n; i++)
 		worker_fini(&ws->w[i]);
+	close(ws->listen_fd);
 	free(ws->w);
 	free(ws);
 }

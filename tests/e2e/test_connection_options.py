@@ -101,12 +101,15 @@ def test_connection_cannot_remove_ringlbs_headers(fake):
     (b"1.1", b"Host: example.test:81", "example.test:81"),
     (b"1.1", b"host:   Ex.Test:81  ", "Ex.Test:81"),
     (b"1.1", b"Host:", ""),
+    (b"1.1", b"X-A: 1\r\nAccept: */*\r\nHOST: up.test", "up.test"),
     (b"1.0", b"Host: old.example", "old.example"),
     (b"1.0", None, None),	# none: libcurl's, the replica's address
-], ids=["plain", "case-and-blanks", "empty", "http10", "http10-none"])
+], ids=["plain", "case-and-blanks", "empty", "last", "http10",
+        "http10-none"])
 def test_host_reaches_the_replica_once(fake, version, line, want):
     """The client's Host goes on as it came (less blanks around it), one
-    line of it, never libcurl's as well; without one, libcurl's."""
+    line of it, never libcurl's as well; without one, libcurl's.  Either
+    way it is the first header line, spelt Host."""
     rep, lb = fake
     path = "/host-" + version.decode() + "-" + str(line is None)
     s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
@@ -119,6 +122,7 @@ def test_host_reaches_the_replica_once(fake, version, line, want):
     if want is None:
         want = "127.0.0.1:%d" % rep.port
     assert got.header("Host") == [want], got.headers
+    assert got.headers[0] == ("Host", want), got.headers
 
 
 def test_a_key_from_the_query_is_not_removed_either(fake):
