@@ -226,18 +226,19 @@ fe_request(struct evhttp_request *req, void *arg)
 
 /*
  * Accepting.  The workers share one listening socket, each through a
- * listener of its own on its own loop,
- * and each takes one connection per turn of its loop: the listener is
- * switched off as a connection is accepted (libevent's accept loop stops
- * there) and on again once the turn's other events have run.  Every
- * waiting worker is woken by a new connection and the first to accept it
- * has it: a worker busy with its requests comes back to the socket later
- * than one with time to spare, so connections go where there is time for
- * them, as nginx's workers share theirs.  A listener of each worker's own
- * with SO_REUSEPORT has the kernel hash each connection to one of them
- * whatever the workers' load: 64 connections split 36 to 29 and 37 to 28
- * in measured runs, and the busier worker's latency followed.  One worker
- * takes whatever comes.
+ * listener of its own on its own loop, and each takes one connection per
+ * turn of its loop: the listener is switched off as a connection is
+ * accepted (libevent's accept loop stops there) and on again once the
+ * turn's other events have run.  Every waiting worker is woken by a new
+ * connection and the first to accept it has it: a worker busy with its
+ * requests comes back to the socket later than one with time to spare,
+ * so connections go where there is time for them, as nginx's workers
+ * share theirs.  A socket of each worker's own with SO_REUSEPORT has the
+ * kernel hash each connection to one of them whatever the workers' load:
+ * 64 connections split 36 to 29 and 37 to 28 in measured runs, and the
+ * busier worker's latency followed.  One worker takes whatever comes.
+ * The socket is the workers' (worker.c): shut down by the last to stop
+ * accepting, closed once they have all ended.
  */
 
 /*
@@ -362,7 +363,6 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	gate_attach(fe->gate, fe->http);
 	evhttp_set_gencb(fe->http, fe_request, fe);
-	/* the socket is the workers', closed once they have all ended */
 	if ((lev = evconnlistener_new(base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC,
 	    0, listen_fd)) != NULL &&
 	    (fe->bound = evhttp_bind_listener(fe->http, lev)) == NULL)
