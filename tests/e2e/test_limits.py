@@ -475,9 +475,8 @@ def test_small_descriptor_limit_still_serves(procs, nofile, workers,
     # past the limit: a clear 503, not a hang
     fill = [socket.create_connection(("127.0.0.1", lb.port), timeout=5)
             for _ in range(clients - len(idle) - 1)]
-    # each worker accepts on its own listener: an extra connection taken
-    # by one while the other has not yet accepted its share of these
-    # would find a slot free
+    # the workers accept one connection a turn of their loops: an extra
+    # connection accepted before all of these are would find a slot free
     wait_accepted(lb.port)
     time.sleep(0.2)
     extra = [socket.create_connection(("127.0.0.1", lb.port), timeout=5)
