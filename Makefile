@@ -32,7 +32,7 @@ ALL_CFLAGS += -Werror
 endif
 
 BUILD_PKGS := gcc make pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libxxhash-dev
-TEST_PKGS  := python3 python3-pytest python3-pytest-timeout curl procps
+TEST_PKGS  := python3 python3-pytest python3-pytest-timeout curl procps strace
 # for the dashboard's browser test and the Postman collection's run: wanted,
 # not required (the tests that need them skip, saying why)
 BROWSER_PKGS := chromium chromium-driver python3-selenium

@@ -30,11 +30,14 @@ struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
 		    int listen_fd, struct proxy *proxy, struct ctl_port *port,
 		    struct gate_stats *clients, char *err, size_t errlen);
 /*
- * Shutting down: stop accepting new connections (this worker's listener
- * is freed; the socket is its owner's to shut); idle ones are closed, requests arriving have --stop-grace to
- * arrive in full (then a 503), each connection closes after its answer.
+ * Shutting down, in two steps.  Stop accepting: this worker's listener is
+ * freed (the socket is its owner's to shut).  Stop: idle connections are
+ * closed, requests arriving have --stop-grace to arrive in full (then a
+ * 503), each connection closes after its answer; accepting stops too if
+ * it has not.
  */
 void		 frontend_stop_accepting(struct frontend *fe);
+void		 frontend_stop(struct frontend *fe);
 /* Client connections with a request arriving or being answered. */
 unsigned	 frontend_busy(const struct frontend *fe);
 void		 frontend_free(struct frontend *fe);

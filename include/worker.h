@@ -36,8 +36,9 @@ int		 workers_start(struct workers *ws, char *err, size_t errlen);
 /* A new route table, for every worker (pool_set_publish's callback). */
 void		 workers_publish(struct route_table *t, void *ws);
 /*
- * Shutting down: every worker stops accepting, and finishes what it
- * has (see frontend_stop_accepting).
+ * Shutting down: every worker stops accepting; once the last has, the
+ * socket is shut (new clients are refused) and every worker finishes what
+ * it has (see frontend_stop).
  */
 void		 workers_stop_accepting(struct workers *ws);
 /* Transfers in flight and busy client connections, all workers. */

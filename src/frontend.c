@@ -389,6 +389,12 @@ frontend_stop_accepting(struct frontend *fe)
 		evhttp_del_accept_socket(fe->http, fe->bound);
 		fe->bound = NULL;
 	}
+}
+
+void
+frontend_stop(struct frontend *fe)
+{
+	frontend_stop_accepting(fe);
 	gate_stop(fe->gate);
 }
 

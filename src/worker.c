@@ -62,6 +62,7 @@ struct worker {
 	struct event		*drain;
 	unsigned		 cmd;		/* atomic: enum worker_cmd */
 	unsigned		 seen;		/* the thread's: cmd acted on */
+	int			 stopped;	/* the thread's: frontend_stop */
 	unsigned		 busy;		/* atomic; once stopping */
 };
 
@@ -72,6 +73,7 @@ struct workers {
 	struct gate_stats	 clients;	/* shared by their gates */
 	int			 listen_fd;	/* shared by their front ends */
 	int			 accepting;	/* front ends still accepting */
+	int			 shut;		/* atomic: listen_fd shut down */
 };
 
 #define LOAD(x)		__atomic_load_n(&(x), __ATOMIC_ACQUIRE)
@@ -105,6 +107,31 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(w->drain, &tv);
 }
 
+/*
+ * Stopping, first step: this worker's listener goes.  The last to stop
+ * accepting shuts the socket down, and clients are refused from then on
+ * instead of waiting in its queue: it stops listening, what waits there
+ * is reset, its descriptor stays open (it is closed once every worker has
+ * ended, so no worker's loop ever sees its number reused).  Only then do
+ * the workers take the second step, closing their idle connections: a
+ * client that saw its idle connection closed is refused if it connects
+ * again, whichever worker had it.
+ */
+static void
+worker_stop_accepting(struct worker *w)
+{
+	struct workers *ws = w->ws;
+	int i;
+
+	frontend_stop_accepting(w->frontend);
+	if (__atomic_sub_fetch(&ws->accepting, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	(void)shutdown(ws->listen_fd, SHUT_RD);
+	STORE(ws->shut, 1);
+	for (i = 0; i < ws->n; i++)
+		worker_wake(&ws->w[i]);
+}
+
 static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
@@ -117,25 +144,21 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	/* a new table: take it now, and let the old one go */
 	(void)route_inbox_view(&w->routes);
 	cmd = LOAD(w->cmd);
-	if (cmd == w->seen)
-		return;
-	w->seen = cmd;
-	if (cmd == WORKER_EXIT) {
+	if (cmd == WORKER_EXIT && w->seen != WORKER_EXIT) {
+		w->seen = cmd;
 		if (!w->inline_)
 			event_base_loopbreak(w->base);
 		return;
 	}
-	frontend_stop_accepting(w->frontend);
-	/*
-	 * The last to stop shuts the socket down, and clients are refused
-	 * from then on instead of waiting in its queue: it stops listening,
-	 * what waits there is reset, its descriptor stays open (it is closed
-	 * once every worker has ended, so no worker's loop ever sees its
-	 * number reused).
-	 */
-	if (__atomic_sub_fetch(&w->ws->accepting, 1, __ATOMIC_ACQ_REL) == 0)
-		(void)shutdown(w->ws->listen_fd, SHUT_RD);
-	on_drain(-1, 0, w);
+	if (cmd == WORKER_STOP && w->seen == WORKER_RUN) {
+		w->seen = cmd;
+		worker_stop_accepting(w);
+	}
+	if (w->seen == WORKER_STOP && !w->stopped && LOAD(w->ws->shut)) {
+		w->stopped = 1;
+		frontend_stop(w->frontend);
+		on_drain(-1, 0, w);
+	}
 }
 
 static void *

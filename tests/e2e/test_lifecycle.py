@@ -1,10 +1,14 @@
 """Replicas are healed, remembered across restarts, and never orphaned."""
 import json
 import os
+import select
 import socket
 import signal
+import subprocess
 import threading
 import time
+
+import pytest
 
 from conftest import (Load, alive, children, get, post_json, rep_names,
                       wait_for, wait_healthy)
@@ -323,4 +327,72 @@ def test_sigterm_with_nothing_arriving_stops_at_once(procs):
     assert lb.wait(10) == 0
     assert time.monotonic() - start < 4
     assert read_to_eof(idle, timeout=3) == b""
+    idle.close()
+
+
+def thread_ids(pid):
+    """{thread name: thread id} of process pid."""
+    out = {}
+    for t in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, t)) as f:
+            out[f.read().strip()] = int(t)
+    return out
+
+
+def test_sigterm_refuses_new_clients_before_closing_idle_ones(procs):
+    """The workers share one listening socket.  One that is slow to hear
+    of SIGTERM (here: every read of its thread held 1.5 s by strace) keeps
+    the socket listening; the others must not close their idle
+    connections before it is shut, or a client whose connection was closed
+    connects again, is accepted, and finds its connection closed a second
+    time with no answer.  Found under ThreadSanitizer, where a worker lags
+    by itself."""
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up], "--workers", "2", "--stop-grace", "4000")
+    tids = thread_ids(lb.pid)
+    assert {"ringlb-w0", "ringlb-w1"} <= set(tids), tids
+    # idle keep-alive connections, spread over both workers
+    idle = []
+    for _ in range(8):
+        s = connect(lb.port)
+        s.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\n")
+        assert read_one(s) == 200
+        idle.append(s)
+    lag = subprocess.Popen(["strace", "-qq", "-o", "/dev/null",
+                            "-p", str(tids["ringlb-w1"]), "-e", "trace=read",
+                            "-e", "inject=read:delay_enter=1500000"])
+    try:
+        time.sleep(0.5)     # attached
+        lb.send_signal(signal.SIGTERM)
+        start = time.monotonic()
+        closed, _, _ = select.select(idle, [], [], 5)
+        assert closed, "no idle connection closed within 5 s of SIGTERM"
+        waited = time.monotonic() - start
+        assert all(s.recv(16) == b"" for s in closed)
+        # the first idle connection closed: from then on, refused
+        with pytest.raises(ConnectionRefusedError):
+            connect(lb.port).close()
+        # and that waited for the slow worker
+        assert waited > 1.0, waited
+    finally:
+        lag.kill()
+        lag.wait()
+    assert lb.wait(15) == 0
+    for s in idle:
+        assert read_to_eof(s, timeout=5) == b""
+        s.close()
+
+
+def test_sigterm_with_one_worker_refuses_before_closing_idle_ones(procs):
+    """The same order with one worker, on the main thread's loop."""
+    up = procs.upstream("echo-1")
+    lb = procs.ringlb([up], "--workers", "1", "--stop-grace", "4000")
+    idle = connect(lb.port)
+    idle.sendall(b"GET /echo HTTP/1.1\r\n" + H + b"\r\n")
+    assert read_one(idle) == 200
+    lb.send_signal(signal.SIGTERM)
+    assert read_to_eof(idle, timeout=3) == b""
+    with pytest.raises(ConnectionRefusedError):
+        connect(lb.port).close()
+    assert lb.wait(10) == 0
     idle.close()
