@@ -3,7 +3,7 @@
  * reverse.
  *
  * Shutdown (SIGTERM or SIGINT): stop accepting (the listener closes),
- * close idle client connections, let requests in flight finish and those
+ * then close idle client connections, let requests in flight finish and those
  * still arriving arrive within --stop-grace (then a 503; see gate_stop),
  * each connection closing after its answer (at most DRAIN_MAX_MS, or
  * --stop-grace and a second), stop every replica (SIGTERM, SIGKILL after
