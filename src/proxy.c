@@ -219,29 +219,55 @@ hdr_put(struct proxy_tx *tx, const char *s, size_t n)
 	tx->hlen += n;
 }
 
-/* "Name: value"; "Name;" for an empty value, which is how curl is told
- * to send a header with no value. */
+/*
+ * A line of the request's one entry of headers (see
+ * build_request_headers): "Name: value\r\n", or "Name:\r\n" for an empty
+ * value.  hdr_end() ends the entry.
+ */
 static int
 add_header(struct proxy_tx *tx, const char *name, size_t nl,
     const char *value, size_t vl)
 {
-	if (hdr_reserve(tx, nl + vl + 3) == -1 || hdr_node(tx) == -1)
+	if (hdr_reserve(tx, nl + 2 + vl + 2) == -1)
 		return -1;
 	hdr_put(tx, name, nl);
 	if (vl == 0)
-		hdr_put(tx, ";", 2);
+		hdr_put(tx, ":", 1);
 	else {
 		hdr_put(tx, ": ", 2);
 		hdr_put(tx, value, vl);
-		hdr_put(tx, "", 1);
 	}
+	hdr_put(tx, "\r\n", 2);
 	return 0;
 }
 
-/* A line as it is: "Name:" with nothing after it stops curl adding its
+/*
+ * The entry's lines end: its last CRLF becomes the NUL (curl adds its own
+ * CRLF).  An entry of one line with an empty value would look blank to
+ * curl, "Name:" being how it is told to send no such header: it becomes
+ * "Name;", how curl is told to send one with no value.  An entry of no
+ * lines is dropped.
+ */
+static void
+hdr_end(struct proxy_tx *tx, size_t start)
+{
+	char *line = tx->hbuf + start, *end;
+
+	if (tx->hlen == start) {
+		tx->nhnodes--;
+		return;
+	}
+	tx->hlen -= 2;
+	tx->hbuf[tx->hlen++] = '\0';
+	end = tx->hbuf + tx->hlen - 2;
+	if (*end == ':' && memchr(line, '\n', (size_t)(end - line)) == NULL)
+		*end = ';';
+}
+
+/* An entry as it is: "Name:" with nothing after it stops curl adding its
  * own header of that name. */
 static int
-add_line(struct proxy_tx *tx, const char *line, size_t len)
+add_blank(struct proxy_tx *tx, const char *line, size_t len)
 {
 	if (hdr_reserve(tx, len + 1) == -1 || hdr_node(tx) == -1)
 		return -1;
@@ -294,7 +320,7 @@ add_forwarded_for(struct proxy_tx *tx, struct evkeyvalq *in,
 	size_t pl = strlen(peer), vl, start;
 	int first = 1;
 
-	if (hdr_reserve(tx, sizeof(name) + pl) == -1 || hdr_node(tx) == -1)
+	if (hdr_reserve(tx, sizeof(name) + pl + 2) == -1)
 		return -1;
 	start = tx->hlen;
 	hdr_put(tx, name, sizeof(name) - 1);
@@ -304,8 +330,8 @@ add_forwarded_for(struct proxy_tx *tx, struct evkeyvalq *in,
 		nxff--;
 		if ((v = xff_entry(h->value, &vl)), vl == 0)
 			continue;	/* no empty entries */
-		/* room for ", " v, and still for ", " peer and the NUL */
-		if (hdr_reserve(tx, 2 + vl + 2 + pl + 1) == -1)
+		/* room for ", " v, and still for ", " peer and the CRLF */
+		if (hdr_reserve(tx, 2 + vl + 2 + pl + 2) == -1)
 			return -1;
 		if (!first)
 			hdr_put(tx, ", ", 2);
@@ -318,12 +344,10 @@ add_forwarded_for(struct proxy_tx *tx, struct evkeyvalq *in,
 		hdr_put(tx, peer, pl);
 		first = 0;
 	}
-	if (first) {			/* nothing to say */
+	if (first)			/* nothing to say */
 		tx->hlen = start;
-		tx->nhnodes--;
-		return 0;
-	}
-	hdr_put(tx, "", 1);
+	else
+		hdr_put(tx, "\r\n", 2);
 	return 0;
 }
 
@@ -384,21 +408,31 @@ connection_named(const char *conn, const char *name, size_t nl)
 
 /*
  * The client's headers, less hop-by-hop ones (and those its Connection
- * headers name), plus X-Forwarded-For and X-Request-Id; and blanks for
- * the headers curl would add on its own (Accept always; Content-Type and
- * Expect only to a request with a body, with_body).  Nothing else: every
- * entry costs libcurl a comparison each time it looks for a header of its
- * own.
+ * headers name), plus X-Forwarded-For and X-Request-Id, in one entry of
+ * the list, its lines joined by CRLFs; before it, blanks for the headers
+ * curl would add on its own (Host when the client sent one, Accept
+ * always; Content-Type and Expect to a request with a body, with_body).
  *
- * The client's Host goes first in the list, after a blank "Host:".
- * libcurl looks Host up in the list, finds the blank first and so writes
- * no Host line of its own; the line it would write from the list's value
- * instead ("Host:%s\r\n", formatted a byte at a time, then copied into
- * the request the same way) costs some 2,500 instructions a request.
- * With no Host line of its own, libcurl sends the list's one as it sends
- * the others: first, right after the request line, as it would have put
- * its own.  A client without a Host, as HTTP/1.0 allows, gets libcurl's:
- * the replica's address.
+ * curl writes each entry of the list with a printf of its own, a byte at
+ * a time, at some 1,100 instructions an entry besides the bytes, and
+ * compares each entry's name with those of its own headers each time it
+ * looks one up; one entry for every line saves both.  curl reads an
+ * entry's name, up to its first colon, and then only to decide whether
+ * to send it, so the lines after the first reach the replica as they
+ * are: every line has passed the gate's checks (a token for a name, no
+ * control character in the value, no folding), and a client's line can
+ * neither end the entry nor start a line of its own.  Nor does curl miss
+ * a header of the client's that would have kept it from writing its own:
+ * the blanks come first, and curl writes its own Host, Accept,
+ * Content-Type and Expect only when the list has no entry of that name;
+ * a Content-Length is curl's own, always (the body's framing).
+ *
+ * With no Host line of its own, curl writes the request line and then
+ * the list's entry, Host first, as it would have put its own; the line
+ * it would write from the list's value instead ("Host:%s\r\n",
+ * formatted a byte at a time, then copied into the request the same way)
+ * costs some 2,500 instructions a request.  A client without a Host, as
+ * HTTP/1.0 allows, gets curl's: the replica's address.
  */
 static int
 build_request_headers(struct proxy_tx *tx, const char *request_id,
@@ -407,17 +441,25 @@ build_request_headers(struct proxy_tx *tx, const char *request_id,
 	struct evkeyvalq *in = evhttp_request_get_input_headers(tx->req);
 	const char *conn, *host, *peer = "";
 	struct evkeyval *h;
-	int have_accept = 0, have_ctype = 0, nxff = 0;
+	int nxff = 0;
 	ev_uint16_t port;
+	size_t start;
 
 	tx->hlen = 0;
 	tx->nhnodes = 0;
 	if (connection_options(tx, in, &conn) == -1)
 		return -1;
-	/* first, and spelt so, as libcurl writes its own (see above) */
-	if ((host = evhttp_find_header(in, "Host")) != NULL &&
-	    (add_line(tx, "Host:", 5) == -1 ||
-	    add_header(tx, "Host", 4, host, strlen(host)) == -1))
+	host = evhttp_find_header(in, "Host");
+	if ((host != NULL && add_blank(tx, "Host:", 5) == -1) ||
+	    add_blank(tx, "Accept:", 7) == -1 ||
+	    (with_body && (add_blank(tx, "Content-Type:", 13) == -1 ||
+	    add_blank(tx, "Expect:", 7) == -1)))
+		return -1;
+	if (hdr_node(tx) == -1)
+		return -1;
+	start = tx->hlen;
+	/* first, and spelt so, as curl writes its own (see above) */
+	if (host != NULL && add_header(tx, "Host", 4, host, strlen(host)) == -1)
 		return -1;
 	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
 		size_t nl = strlen(h->key);
@@ -432,10 +474,6 @@ build_request_headers(struct proxy_tx *tx, const char *request_id,
 			nxff++;
 			continue;	/* see add_forwarded_for() */
 		}
-		if (HEADER_IS(h->key, nl, "Accept"))
-			have_accept = 1;
-		else if (HEADER_IS(h->key, nl, "Content-Type"))
-			have_ctype = 1;
 		if (add_header(tx, h->key, nl, h->value, strlen(h->value)) ==
 		    -1)
 			return -1;
@@ -452,11 +490,7 @@ build_request_headers(struct proxy_tx *tx, const char *request_id,
 	if (request_id != NULL && add_header(tx, "X-Request-Id", 12,
 	    request_id, strlen(request_id)) == -1)
 		return -1;
-	if ((!have_accept && add_line(tx, "Accept:", 7) == -1) ||
-	    (with_body && !have_ctype &&
-	    add_line(tx, "Content-Type:", 13) == -1) ||
-	    (with_body && add_line(tx, "Expect:", 7) == -1))
-		return -1;
+	hdr_end(tx, start);
 	return 0;
 }
 

@@ -125,6 +125,68 @@ def test_host_reaches_the_replica_once(fake, version, line, want):
     assert got.headers[0] == ("Host", want), got.headers
 
 
+# (request line and headers as sent, body, the headers the replica must
+# get, in order; HOST and PEER stand for the replica's address and the
+# client's; the X-Request-Id ringlb adds is checked apart)
+LISTS = [
+    # empty values first, between and last; a name twice; Accept kept
+    (b"GET /list-1 HTTP/1.1\r\nHost: h.test\r\nX-Empty:\r\n"
+     b"Accept: text/plain\r\nX-Dup: 1\r\nX-Dup: 2\r\nX-Last: \r\n", b"",
+     [("Host", "h.test"), ("X-Empty", ""), ("Accept", "text/plain"),
+      ("X-Dup", "1"), ("X-Dup", "2"), ("X-Last", ""),
+      ("X-Forwarded-For", "PEER")]),
+    # HTTP/1.0 with no Host: libcurl's, then the client's, an empty first
+    (b"GET /list-2 HTTP/1.0\r\nX-Empty:\r\nAccept: a/b\r\n", b"",
+     [("Host", "HOST"), ("X-Empty", ""), ("Accept", "a/b"),
+      ("X-Forwarded-For", "PEER")]),
+    # no header at all but the Host
+    (b"GET /list-3 HTTP/1.1\r\nHost: h\r\n", b"",
+     [("Host", "h"), ("X-Forwarded-For", "PEER")]),
+    # a body with its type: the client's type once, libcurl's length once
+    (b"POST /list-4 HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n"
+     b"Accept: */*\r\nContent-Length: 3\r\n", b"abc",
+     [("Host", "h"), ("Content-Type", "text/plain"), ("Accept", "*/*"),
+      ("X-Forwarded-For", "PEER"), ("Content-Length", "3")]),
+    # a body with no type: none added (not libcurl's form type)
+    (b"PUT /list-5 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n"
+     b"Content-Length: 2\r\n", b"hi",
+     [("Host", "h"), ("X-A", "1"), ("X-Forwarded-For", "PEER"),
+      ("Content-Length", "2")]),
+    # the client's own X-Forwarded-For, empty and not, and key
+    (b"GET /list-6?request_id=k6 HTTP/1.1\r\nHost: h\r\n"
+     b"X-Forwarded-For:\r\nX-B:\r\nX-Forwarded-For: 10.0.0.9\r\n", b"",
+     [("Host", "h"), ("X-B", ""), ("X-Forwarded-For", "10.0.0.9, PEER")]),
+]
+
+
+@pytest.mark.parametrize("head, body, want", LISTS,
+                         ids=[str(i + 1) for i in range(len(LISTS))])
+def test_headers_reach_the_replica_in_order_each_once(fake, head, body,
+                                                      want):
+    """The replica gets the client's header lines as they came, in their
+    order, empty values included, each once, and ringlb's after them;
+    none of libcurl's own but the body's length and, to a client with no
+    Host, the Host."""
+    rep, lb = fake
+    path = head.split()[1].split(b"?")[0].decode()
+    s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+    s.sendall(head + b"Connection: close\r\n\r\n" + body)
+    data = read_until(s, lambda d: d.endswith(b"\r\n\r\nok"))
+    s.close()
+    assert data.split(b" ", 2)[1] == b"200", data
+    got = rep.requests(path)[-1]
+    assert got.body == body
+    sub = {"HOST": "127.0.0.1:%d" % rep.port, "PEER": "127.0.0.1"}
+    want = [(k, sub.get(v, v.replace("PEER", "127.0.0.1")))
+            for k, v in want]
+    ids = got.header("X-Request-Id")
+    assert len(ids) == 1 and ids[0], got.headers
+    if b"request_id=" in head:
+        assert ids == [head.split(b"request_id=")[1].split()[0].decode()]
+    assert [h for h in got.headers if h[0] != "X-Request-Id"] == want, \
+        got.headers
+
+
 def test_a_key_from_the_query_is_not_removed_either(fake):
     rep, lb = fake
     h, req = sent(fake, "/q?request_id=7", {"Connection": "X-Request-Id"})
