@@ -10,6 +10,7 @@
 struct config;
 struct ctl_port;
 struct event_base;
+struct fe_share;
 struct frontend;
 struct gate_stats;
 struct proxy;
@@ -23,12 +24,28 @@ int		 frontend_listen(const struct config *cfg, char *err,
 		    size_t errlen);
 /*
  * A worker's front end: accept on listen_fd (not closed by the front end),
- * proxy what is not ringlb's own, hand ringlb's own endpoints to port.  Client connections are counted in clients, which the front ends
- * of all workers share.  NULL with the reason in err.
+ * proxy what is not ringlb's own, hand ringlb's own endpoints to port.
+ * Client connections are counted in clients, which the front ends of all
+ * workers share.  NULL with the reason in err.
  */
 struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
 		    int listen_fd, struct proxy *proxy, struct ctl_port *port,
 		    struct gate_stats *clients, char *err, size_t errlen);
+/*
+ * How the front ends of n workers take turns at the listening socket:
+ * made before any accepts, freed after they are all freed.  Each joins as
+ * slot i (0 <= i < n), with wake(arg) making its loop call frontend_turn
+ * soon, from whatever thread calls wake.  A front end that joins none
+ * takes every connection it can.
+ */
+struct fe_share	*frontend_share_new(int n);
+void		 frontend_share_free(struct fe_share *s);
+/* The connections slot i has open. */
+unsigned	 frontend_share_conns(struct fe_share *s, int i);
+void		 frontend_share_join(struct frontend *fe, struct fe_share *s,
+		    int i, void (*wake)(void *), void *arg);
+/* On fe's loop, when woken: accept again if it is fe's turn. */
+void		 frontend_turn(struct frontend *fe);
 /*
  * Shutting down, in two steps.  Stop accepting: this worker's listener is
  * freed (the socket is its owner's to shut).  Stop: idle connections are

@@ -57,8 +57,12 @@ struct bufferevent *gate_connection(struct gate *g);
 
 /* Route every new connection of http through g. */
 void		 gate_attach(struct gate *g, struct evhttp *http);
-/* Call fn(arg) as each connection is accepted, before its first byte. */
-void		 gate_on_accept(struct gate *g, void (*fn)(void *), void *arg);
+/*
+ * Call accepted(arg) as each connection is accepted, before its first
+ * byte, and closed(arg) as each is freed; NULLs for neither.
+ */
+void		 gate_on_accept(struct gate *g, void (*accepted)(void *),
+		    void (*closed)(void *), void *arg);
 
 /*
  * Call from the evhttp request callback for each request it is given: the

@@ -43,6 +43,8 @@ struct frontend {
 	struct evhttp			*http;
 	struct evhttp_bound_socket	*bound;
 	struct event			*rearm;		/* fe_rearm */
+	struct fe_share			*share;		/* with other workers */
+	int				 slot;		/* this one's in it */
 	struct gate			*gate;
 	uint64_t			 rng;
 };
@@ -226,20 +228,188 @@ fe_request(struct evhttp_request *req, void *arg)
 
 /*
  * Accepting.  The workers share one listening socket, each through a
- * listener of its own on its own loop, and each takes one connection per
- * turn of its loop: the listener is switched off as a connection is
- * accepted (libevent's accept loop stops there) and on again once the
- * turn's other events have run.  Every waiting worker is woken by a new
- * connection and the first to accept it has it: a worker busy with its
- * requests comes back to the socket later than one with time to spare,
- * so connections go where there is time for them, as nginx's workers
- * share theirs.  A socket of each worker's own with SO_REUSEPORT has the
- * kernel hash each connection to one of them whatever the workers' load:
- * 64 connections split 36 to 29 and 37 to 28 in measured runs, and the
- * busier worker's latency followed.  One worker takes whatever comes.
- * The socket is the workers' (worker.c): shut down by the last to stop
+ * listener of its own on its own loop, and take turns: a worker takes a
+ * connection only while it has no more than ACCEPT_SLACK more open than
+ * the worker with the fewest, and at most one a turn of its loop (the
+ * listener is switched off as a connection is accepted, which stops
+ * libevent's accept loop, and on again once the turn's other events have
+ * run).  A worker that has more than its share parks: its listener stays
+ * off until the others catch up (the one that does wakes it, see
+ * fe_share_wake) or until it closes connections of its own.  The worker
+ * with the fewest never parks, so some worker always accepts.
+ *
+ * Why: the first to accept a connection has it, and on a busy machine a
+ * worker that is running takes every connection of a burst while the
+ * other waits for a core; with 64 connections opened at once by wrk, one
+ * worker of two had all 64 in two runs of five, and served every
+ * request.  A socket of each worker's own with SO_REUSEPORT has the
+ * kernel hash each connection to one of them: 64 split 36 to 29 and 37 to
+ * 28 in measured runs.  Connections are what a worker's load follows
+ * here (a kept-alive connection is one client's requests, one after the
+ * other), so their counts are what is balanced, as by nginx, whose
+ * workers stop accepting when 7/8 of their connections are in use.
+ *
+ * One worker takes whatever comes, with its listener always on.  The
+ * socket is the workers' (worker.c): shut down by the last to stop
  * accepting, closed once they have all ended.
  */
+#define ACCEPT_SLACK	1
+
+struct fe_share {
+	int			 n;
+	struct fe_slot {
+		unsigned	 conns;		/* atomic: open connections */
+		unsigned	 parked;	/* atomic: PARK_* */
+		unsigned	 gone;		/* atomic: accepts no more */
+		void		(*wake)(void *);
+		void		*wake_arg;
+	}			*slot;
+};
+
+enum {
+	PARK_NO = 0,
+	PARK_YES,		/* listener off, waiting for its turn */
+	PARK_WOKEN		/* ... and woken to look again */
+};
+
+#define SC_LOAD(x)	__atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+#define SC_STORE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
+
+/* May slot i take a connection: has it no more than the fewest + slack? */
+static int
+fe_share_turn(struct fe_share *s, int i)
+{
+	unsigned mine = SC_LOAD(s->slot[i].conns);
+	int j;
+
+	for (j = 0; j < s->n; j++)
+		if (j != i && !SC_LOAD(s->slot[j].gone) &&
+		    mine > SC_LOAD(s->slot[j].conns) + ACCEPT_SLACK)
+			return 0;
+	return 1;
+}
+
+/* Wake the parked workers whose turn it now is, each once. */
+static void
+fe_share_wake(struct fe_share *s, int self)
+{
+	unsigned parked;
+	int j;
+
+	for (j = 0; j < s->n; j++) {
+		parked = PARK_YES;
+		if (j != self && SC_LOAD(s->slot[j].parked) == PARK_YES &&
+		    fe_share_turn(s, j) &&
+		    __atomic_compare_exchange_n(&s->slot[j].parked, &parked,
+		    PARK_WOKEN, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			s->slot[j].wake(s->slot[j].wake_arg);
+	}
+}
+
+struct fe_share *
+frontend_share_new(int n)
+{
+	struct fe_share *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->slot = calloc((size_t)n, sizeof(*s->slot))) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->n = n;
+	return s;
+}
+
+unsigned
+frontend_share_conns(struct fe_share *s, int i)
+{
+	return SC_LOAD(s->slot[i].conns);
+}
+
+void
+frontend_share_free(struct fe_share *s)
+{
+	if (s == NULL)
+		return;
+	free(s->slot);
+	free(s);
+}
+
+static struct evconnlistener *
+fe_listener(struct frontend *fe)
+{
+	return evhttp_bound_socket_get_listener(fe->bound);
+}
+
+/*
+ * The end of a turn of the loop, or a wake: listen again if it is this
+ * worker's turn, else park.  The park is announced before the counts are
+ * looked at again, and a worker that accepts counts before it looks for
+ * parked ones (both sequentially consistent): one of the two sees the
+ * other, and a turn is never missed.
+ */
+void
+frontend_turn(struct frontend *fe)
+{
+	struct fe_slot *me;
+
+	if (fe->share == NULL || fe->bound == NULL)
+		return;
+	me = &fe->share->slot[fe->slot];
+	if (!fe_share_turn(fe->share, fe->slot)) {
+		SC_STORE(me->parked, PARK_YES);
+		if (!fe_share_turn(fe->share, fe->slot))
+			return;
+	}
+	SC_STORE(me->parked, PARK_NO);
+	evconnlistener_enable(fe_listener(fe));
+}
+
+/* A connection was accepted: no other until the loop's turn is over. */
+static void
+fe_accepted(void *arg)
+{
+	struct frontend *fe = arg;
+
+	__atomic_add_fetch(&fe->share->slot[fe->slot].conns, 1,
+	    __ATOMIC_SEQ_CST);
+	fe_share_wake(fe->share, fe->slot);
+	if (fe->bound == NULL)
+		return;
+	evconnlistener_disable(fe_listener(fe));
+	event_active(fe->rearm, EV_TIMEOUT, 1);
+}
+
+/* A connection was freed: a parked worker may have its turn back. */
+static void
+fe_closed(void *arg)
+{
+	struct frontend *fe = arg;
+	struct fe_slot *me = &fe->share->slot[fe->slot];
+
+	__atomic_sub_fetch(&me->conns, 1, __ATOMIC_SEQ_CST);
+	if (SC_LOAD(me->parked) != PARK_NO)
+		frontend_turn(fe);
+}
+
+static void
+fe_rearm(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	frontend_turn(arg);
+}
+
+void
+frontend_share_join(struct frontend *fe, struct fe_share *s, int i,
+    void (*wake)(void *), void *arg)
+{
+	s->slot[i].wake = wake;
+	s->slot[i].wake_arg = arg;
+	fe->share = s;
+	fe->slot = i;
+	gate_on_accept(fe->gate, fe_accepted, fe_closed, fe);
+}
 
 /*
  * A listening socket on cfg's address, non-blocking and close-on-exec,
@@ -299,30 +469,6 @@ frontend_listen(const struct config *cfg, char *err, size_t errlen)
 	return fd;
 }
 
-/* A connection was accepted: no other until the loop's turn is over. */
-static void
-fe_accepted(void *arg)
-{
-	struct frontend *fe = arg;
-
-	if (fe->bound == NULL)
-		return;
-	evconnlistener_disable(evhttp_bound_socket_get_listener(fe->bound));
-	event_active(fe->rearm, EV_TIMEOUT, 1);
-}
-
-static void
-fe_rearm(evutil_socket_t fd, short what, void *arg)
-{
-	struct frontend *fe = arg;
-
-	(void)fd;
-	(void)what;
-	if (fe->bound != NULL)
-		evconnlistener_enable(
-		    evhttp_bound_socket_get_listener(fe->bound));
-}
-
 struct frontend *
 frontend_new(struct event_base *base, const struct config *cfg,
     int listen_fd, struct proxy *proxy, struct ctl_port *port,
@@ -377,17 +523,20 @@ frontend_new(struct event_base *base, const struct config *cfg,
 		free(fe);
 		return NULL;
 	}
-	if (fe->rearm != NULL)
-		gate_on_accept(fe->gate, fe_accepted, fe);
 	return fe;
 }
 
 void
 frontend_stop_accepting(struct frontend *fe)
 {
-	if (fe->bound != NULL) {
-		evhttp_del_accept_socket(fe->http, fe->bound);
-		fe->bound = NULL;
+	if (fe->bound == NULL)
+		return;
+	evhttp_del_accept_socket(fe->http, fe->bound);
+	fe->bound = NULL;
+	if (fe->share != NULL) {
+		/* no longer the fewest that others wait for */
+		SC_STORE(fe->share->slot[fe->slot].gone, 1);
+		fe_share_wake(fe->share, fe->slot);
 	}
 }
 
@@ -411,6 +560,7 @@ frontend_free(struct frontend *fe)
 		return;
 	if (fe->rearm != NULL)
 		event_free(fe->rearm);
+	gate_on_accept(fe->gate, NULL, NULL, NULL);
 	evhttp_free(fe->http);
 	gate_free(fe->gate);
 	free(fe);

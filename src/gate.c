@@ -112,6 +112,7 @@ struct gate {
 	struct event		*grace;		/* its --stop-grace */
 	struct gate_stats	*stats;		/* shared by the workers' gates */
 	void			(*accepted)(void *);	/* gate_on_accept */
+	void			(*closed)(void *);
 	void			*accepted_arg;
 	struct gate_stats	 own;		/* ... or this gate's alone */
 };
@@ -1248,6 +1249,8 @@ gate_conn_free(void *arg)
 	 * gone, whose memory is worth handing back */
 	STAT_SUB(g, answer_bytes, c->queued);
 	gate_freed(g, c->queued);
+	if (g->closed != NULL)
+		g->closed(g->accepted_arg);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->sock), c->sent_cb);
 	event_free(c->timer);
@@ -1481,11 +1484,12 @@ static struct bufferevent *
 gate_bevcb(struct event_base *base, void *arg)
 {
 	struct gate *g = arg;
+	struct bufferevent *bev;
 
 	(void)base;
-	if (g->accepted != NULL)
+	if ((bev = gate_connection(g)) != NULL && g->accepted != NULL)
 		g->accepted(g->accepted_arg);
-	return gate_connection(g);
+	return bev;
 }
 
 /* on_complete: evhttp has sent the whole answer to a request. */
@@ -1594,9 +1598,11 @@ gate_attach(struct gate *g, struct evhttp *http)
 }
 
 void
-gate_on_accept(struct gate *g, void (*fn)(void *), void *arg)
+gate_on_accept(struct gate *g, void (*accepted)(void *),
+    void (*closed)(void *), void *arg)
 {
-	g->accepted = fn;
+	g->accepted = accepted;
+	g->closed = closed;
 	g->accepted_arg = arg;
 }
 
@@ -1636,6 +1642,8 @@ gate_free(struct gate *g)
 	if (g == NULL)
 		return;
 	g->freed = 1;
+	g->accepted = NULL;
+	g->closed = NULL;
 	/* freed now, while the loop is alive: connections may outlive it */
 	event_free(g->trim);
 	g->trim = NULL;

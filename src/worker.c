@@ -72,6 +72,7 @@ struct workers {
 	struct worker		*w;
 	struct gate_stats	 clients;	/* shared by their gates */
 	int			 listen_fd;	/* shared by their front ends */
+	struct fe_share		*share;		/* ... who take turns at it */
 	int			 accepting;	/* front ends still accepting */
 	int			 shut;		/* atomic: listen_fd shut down */
 };
@@ -86,6 +87,13 @@ worker_wake(struct worker *w)
 
 	/* a full counter (never, at 2^64 - 2) still wakes it */
 	(void)write(w->wakefd, &one, sizeof(one));
+}
+
+/* frontend_share_join's wake */
+static void
+worker_wake_fe(void *w)
+{
+	worker_wake(w);
 }
 
 /* Count what is still open; the control plane reads it. */
@@ -143,6 +151,8 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	(void)read(fd, &n, sizeof(n));
 	/* a new table: take it now, and let the old one go */
 	(void)route_inbox_view(&w->routes);
+	/* or another worker took a connection: this one's turn, maybe */
+	frontend_turn(w->frontend);
 	cmd = LOAD(w->cmd);
 	if (cmd == WORKER_EXIT && w->seen != WORKER_EXIT) {
 		w->seen = cmd;
@@ -206,9 +216,11 @@ worker_init(struct workers *ws, struct worker *w, struct ctl *ctl,
 		return -1;
 	}
 	if ((w->frontend = frontend_new(w->base, cfg, listen_fd, w->proxy,
-	    w->port,
-	    &ws->clients, err, errlen)) == NULL)
+	    w->port, &ws->clients, err, errlen)) == NULL)
 		return -1;
+	if (ws->share != NULL)
+		frontend_share_join(w->frontend, ws->share, w->id,
+		    worker_wake_fe, w);
 	return 0;
 }
 
@@ -252,6 +264,13 @@ workers_new(const struct config *cfg, struct ctl *ctl,
 	ws->n = cfg->workers;
 	ws->listen_fd = fd;
 	ws->accepting = cfg->workers;
+	if (ws->n > 1 && (ws->share = frontend_share_new(ws->n)) == NULL) {
+		free(ws->w);
+		free(ws);
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 	for (i = 0; i < ws->n; i++) {
 		ws->w[i].id = i;
 		/*
@@ -381,6 +400,15 @@ workers_render(const struct workers *ws, struct evbuffer *out)
 		evbuffer_add_printf(out, "ringlb_worker_requests_total{worker="
 		    "\"%d\"} %llu\n", i, (unsigned long long)n);
 	}
+	evbuffer_add_printf(out, "# HELP ringlb_worker_connections Client "
+	    "connections open, by the worker that accepted them.\n"
+	    "# TYPE ringlb_worker_connections gauge\n");
+	for (i = 0; i < ws->n; i++)
+		evbuffer_add_printf(out, "ringlb_worker_connections{worker="
+		    "\"%d\"} %u\n", i, ws->share != NULL ?
+		    frontend_share_conns(ws->share, i) :
+		    (unsigned)__atomic_load_n(&ws->clients.open,
+		    __ATOMIC_RELAXED));
 }
 
 void
@@ -406,6 +434,7 @@ workers_free(struct workers *ws)
 	workers_stop(ws);
 	for (i = 0; i < ws->n; i++)
 		worker_fini(&ws->w[i]);
+	frontend_share_free(ws->share);
 	close(ws->listen_fd);
 	free(ws->w);
 	free(ws);

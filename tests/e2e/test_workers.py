@@ -1,8 +1,9 @@
 """--workers: several threads serve clients, one control plane, one answer.
 
-The workers share the listening socket, and whichever is first takes a
-new connection; each test opens a new connection per request so that every
-worker serves.
+The workers share the listening socket and take turns at it: a worker
+takes a connection only while it has no more than one more open than the
+worker with the fewest.  Each test opens a new connection per request so
+that every worker serves.
 """
 import os
 import re
@@ -10,6 +11,8 @@ import signal
 import subprocess
 import threading
 import time
+
+import pytest
 
 from conftest import (RINGLB, Load, children, free_port, get, post_json,
                       rep_names, request, wait_for, wait_healthy)
@@ -63,7 +66,7 @@ def test_counters_are_exact_over_every_worker(procs):
     per_worker = metric_values(lb.port, "ringlb_worker_requests_total")
     assert len(per_worker) == 4
     assert sum(per_worker.values()) == k
-    # the kernel spread 600 connections over the four listeners
+    # 600 connections, taken in turns by the four workers
     assert sum(1 for v in per_worker.values() if v > 0) >= 2, per_worker
     count = metric_values(lb.port, "ringlb_request_duration_seconds_count")
     assert count[""] == k
@@ -128,6 +131,74 @@ def test_a_second_ringlb_on_the_same_port_is_refused(procs):
     codes = fan_out(lambda i: get(lb.port, "/home?request_id=%d" % i).status,
                     40)
     assert codes == [200] * 40
+
+
+def worker_conns(port):
+    """[open client connections of each worker], the connection that
+    asks included."""
+    return [int(v) for v in
+            metric_values(port, "ringlb_worker_connections").values()]
+
+
+def open_conns(port, n):
+    import socket
+    return [socket.create_connection(("127.0.0.1", port), timeout=5)
+            for _ in range(n)]
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_connections_opened_at_once_are_shared_evenly(procs, workers):
+    """64 connections opened at once, as wrk opens them: every worker takes
+    its share, each within two of the others (the one asking for the counts
+    and the one that asked before it, not yet closed, may add one).  Before
+    the workers took turns, the one running took a whole burst while the
+    others waited for a core: all 64 on one worker of two, in runs on two
+    cores."""
+    rep = procs.replica("r1")
+    lb = procs.ringlb((rep,), "--workers", str(workers))
+    socks = open_conns(lb.port, 64)
+    try:
+        wait_for(lambda: sum(worker_conns(lb.port)) >= 65,
+                 what="64 connections accepted")
+        c = worker_conns(lb.port)
+        assert len(c) == workers
+        assert max(c) - min(c) <= 3, c
+        # and they are served, whichever worker has them
+        for s in socks[:8]:
+            s.sendall(b"GET /home?request_id=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in socks:
+            s.close()
+    wait_for(lambda: sum(worker_conns(lb.port)) == 1,
+             what="the connections counted closed")
+
+
+def test_a_worker_left_with_fewer_connections_takes_the_next(procs):
+    """Half the connections close, from whichever workers had them: the
+    next ones go to the workers left with the fewest, the others waiting
+    their turn, and the counts come level again."""
+    rep = procs.replica("r1")
+    lb = procs.ringlb((rep,), "--workers", "2")
+    socks = open_conns(lb.port, 20)
+    wait_for(lambda: sum(worker_conns(lb.port)) >= 21,
+             what="20 connections accepted")
+    for s in socks[:10]:
+        s.close()
+    wait_for(lambda: sum(worker_conns(lb.port)) == 11,
+             what="10 connections counted closed")
+    socks = socks[10:] + open_conns(lb.port, 10)
+    try:
+        wait_for(lambda: sum(worker_conns(lb.port)) >= 21,
+                 what="10 more connections accepted")
+        c = worker_conns(lb.port)
+        assert max(c) - min(c) <= 3, c
+        for s in socks:
+            s.sendall(b"GET /home HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in socks:
+            s.close()
 
 
 def test_workers_option_is_checked():
