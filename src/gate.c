@@ -140,6 +140,8 @@ struct gate_conn {
 	void			*sock_arg;
 	struct event		*timer;
 	struct event		*wev;		/* writes evhttp's output */
+	struct event		*keep;		/* see gate_keep_cb */
+	unsigned		 kept;		/* its calls since a read */
 	enum {
 		GATE_W_IDLE,		/* nothing to write */
 		GATE_W_SCHEDULED,	/* event_active, this turn */
@@ -1209,11 +1211,43 @@ gate_sock_event(struct bufferevent *sock, short what, void *arg)
 }
 
 /* The socket's other callbacks go to the filter unchanged. */
+/*
+ * Keeping the socket in epoll's set.  evhttp stops reading a connection
+ * as it takes each request (bufferevent_disable), and the filter passes
+ * that on to the socket, whose read event is then deleted, and added back
+ * once the answer is out: two epoll_ctl(2) calls a request, as nginx
+ * makes none.  A second read event on the socket, this one, pending all
+ * along, keeps libevent from taking the socket out of epoll's set, so
+ * that the other one comes and goes without a system call.  It is called
+ * with the bufferevent's own when there is input (and does nothing); a
+ * second call with no read of the bufferevent's since means input that is
+ * not being read (a request sent before the answer to the one before, or
+ * the client's EOF), and it is deleted rather than called again and
+ * again, until the bufferevent reads again.
+ */
+static void
+gate_keep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gate_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (++c->kept >= 2)
+		event_del(c->keep);
+}
+
 static void
 gate_sock_read(struct bufferevent *sock, void *arg)
 {
 	struct gate_conn *c = arg;
+	evutil_socket_t fd;
 
+	c->kept = 0;
+	if (c->keep == NULL && (fd = bufferevent_getfd(sock)) >= 0)
+		c->keep = event_new(c->g->base, fd, EV_READ | EV_PERSIST,
+		    gate_keep_cb, c);
+	if (c->keep != NULL && !event_pending(c->keep, EV_READ, NULL))
+		event_add(c->keep, NULL);
 	c->sock_read(sock, c->sock_arg);
 }
 
@@ -1256,6 +1290,8 @@ gate_conn_free(void *arg)
 	event_free(c->timer);
 	if (c->wev != NULL)
 		event_free(c->wev);
+	if (c->keep != NULL)
+		event_free(c->keep);
 	if (c->chunks != NULL)
 		evbuffer_free(c->chunks);
 	free(c->err_text);
