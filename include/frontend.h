@@ -35,14 +35,14 @@ struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
  * How the front ends of n workers take turns at the listening socket:
  * made before any accepts, freed after they are all freed.  Each joins as
  * slot i (0 <= i < n), with wake(arg) making its loop call frontend_turn
- * soon, from whatever thread calls wake.  A front end that joins none
- * takes every connection it can.
+ * soon, from whatever thread calls wake (-1 when out of memory).  A
+ * front end that joins none takes every connection it can.
  */
 struct fe_share	*frontend_share_new(int n);
 void		 frontend_share_free(struct fe_share *s);
 /* The connections slot i has open. */
 unsigned	 frontend_share_conns(struct fe_share *s, int i);
-void		 frontend_share_join(struct frontend *fe, struct fe_share *s,
+int		 frontend_share_join(struct frontend *fe, struct fe_share *s,
 		    int i, void (*wake)(void *), void *arg);
 /* On fe's loop, when woken: accept again if it is fe's turn. */
 void		 frontend_turn(struct frontend *fe);

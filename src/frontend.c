@@ -8,6 +8,7 @@
  * or the client's address).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,10 @@ struct frontend {
 	struct event			*rearm;		/* fe_rearm */
 	struct fe_share			*share;		/* with other workers */
 	int				 slot;		/* this one's in it */
+	int				 listen_fd;
+	struct event			*watch;		/* parked: fe_watch */
+	struct event			*overdue;	/* fe_overdue */
+	uint64_t			 grant_until;	/* out of turn: now_ms */
 	struct gate			*gate;
 	uint64_t			 rng;
 };
@@ -249,11 +254,18 @@ fe_request(struct evhttp_request *req, void *arg)
  * other), so their counts are what is balanced, as by nginx, whose
  * workers stop accepting when 7/8 of their connections are in use.
  *
+ * A turn is a preference, not a wait: a worker that is behind may be
+ * stalled (a long callback, no core for a while), and the connections
+ * would wait for it.  So a parked worker watches the socket, and when a
+ * connection has been waiting there for PARK_MAX_MS, it takes whatever
+ * comes itself for PARK_MAX_MS, turn or not (fe_overdue).
+ *
  * One worker takes whatever comes, with its listener always on.  The
  * socket is the workers' (worker.c): shut down by the last to stop
  * accepting, closed once they have all ended.
  */
 #define ACCEPT_SLACK	1
+#define PARK_MAX_MS	10	/* connections left waiting by the others */
 
 struct fe_share {
 	int			 n;
@@ -356,13 +368,57 @@ frontend_turn(struct frontend *fe)
 	if (fe->share == NULL || fe->bound == NULL)
 		return;
 	me = &fe->share->slot[fe->slot];
-	if (!fe_share_turn(fe->share, fe->slot)) {
+	if (!fe_share_turn(fe->share, fe->slot) &&
+	    (fe->grant_until == 0 || now_ms() >= fe->grant_until)) {
+		fe->grant_until = 0;
 		SC_STORE(me->parked, PARK_YES);
-		if (!fe_share_turn(fe->share, fe->slot))
+		if (!fe_share_turn(fe->share, fe->slot)) {
+			evconnlistener_disable(fe_listener(fe));
+			if (!event_pending(fe->watch, EV_READ, NULL) &&
+			    !evtimer_pending(fe->overdue, NULL))
+				event_add(fe->watch, NULL);
 			return;
+		}
 	}
 	SC_STORE(me->parked, PARK_NO);
+	event_del(fe->watch);
+	evtimer_del(fe->overdue);
 	evconnlistener_enable(fe_listener(fe));
+}
+
+/* Parked, a connection is waiting: see whether it still is in a while. */
+static void
+fe_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct frontend *fe = arg;
+	struct timeval tv = { 0, PARK_MAX_MS * 1000 };
+
+	(void)fd;
+	(void)what;
+	evtimer_add(fe->overdue, &tv);
+}
+
+/*
+ * A connection waited PARK_MAX_MS, and the worker whose turn it was did
+ * not take it: if one is still waiting (one poll(2), only here), take
+ * what comes for PARK_MAX_MS.  Else watch again.
+ */
+static void
+fe_overdue(evutil_socket_t fd, short what, void *arg)
+{
+	struct frontend *fe = arg;
+	struct pollfd p = { .fd = fe->listen_fd, .events = POLLIN };
+
+	(void)fd;
+	(void)what;
+	if (fe->bound == NULL ||
+	    SC_LOAD(fe->share->slot[fe->slot].parked) == PARK_NO)
+		return;
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+		fe->grant_until = now_ms() + PARK_MAX_MS;
+		frontend_turn(fe);
+	} else
+		event_add(fe->watch, NULL);
 }
 
 /* A connection was accepted: no other until the loop's turn is over. */
@@ -400,15 +456,20 @@ fe_rearm(evutil_socket_t fd, short what, void *arg)
 	frontend_turn(arg);
 }
 
-void
+int
 frontend_share_join(struct frontend *fe, struct fe_share *s, int i,
     void (*wake)(void *), void *arg)
 {
+	if ((fe->watch = event_new(fe->base, fe->listen_fd, EV_READ, fe_watch,
+	    fe)) == NULL ||
+	    (fe->overdue = evtimer_new(fe->base, fe_overdue, fe)) == NULL)
+		return -1;
 	s->slot[i].wake = wake;
 	s->slot[i].wake_arg = arg;
 	fe->share = s;
 	fe->slot = i;
 	gate_on_accept(fe->gate, fe_accepted, fe_closed, fe);
+	return 0;
 }
 
 /*
@@ -485,6 +546,7 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	fe->cfg = cfg;
 	fe->proxy = proxy;
 	fe->port = port;
+	fe->listen_fd = listen_fd;
 	if (getrandom(&fe->rng, sizeof(fe->rng), 0) != sizeof(fe->rng) ||
 	    fe->rng == 0)
 		fe->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)fe;
@@ -533,6 +595,10 @@ frontend_stop_accepting(struct frontend *fe)
 		return;
 	evhttp_del_accept_socket(fe->http, fe->bound);
 	fe->bound = NULL;
+	if (fe->watch != NULL)
+		event_del(fe->watch);
+	if (fe->overdue != NULL)
+		evtimer_del(fe->overdue);
 	if (fe->share != NULL) {
 		/* no longer the fewest that others wait for */
 		SC_STORE(fe->share->slot[fe->slot].gone, 1);
@@ -560,6 +626,10 @@ frontend_free(struct frontend *fe)
 		return;
 	if (fe->rearm != NULL)
 		event_free(fe->rearm);
+	if (fe->watch != NULL)
+		event_free(fe->watch);
+	if (fe->overdue != NULL)
+		event_free(fe->overdue);
 	gate_on_accept(fe->gate, NULL, NULL, NULL);
 	evhttp_free(fe->http);
 	gate_free(fe->gate);

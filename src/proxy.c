@@ -260,7 +260,8 @@ hdr_end(struct proxy_tx *tx, size_t start)
 	tx->hlen -= 2;
 	tx->hbuf[tx->hlen++] = '\0';
 	end = tx->hbuf + tx->hlen - 2;
-	if (*end == ':' && memchr(line, '\n', (size_t)(end - line)) == NULL)
+	/* one line, whose only colon (a name has none) ends it */
+	if (*end == ':' && memchr(line, ':', (size_t)(end - line)) == NULL)
 		*end = ';';
 }
 

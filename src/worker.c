@@ -218,9 +218,11 @@ worker_init(struct workers *ws, struct worker *w, struct ctl *ctl,
 	if ((w->frontend = frontend_new(w->base, cfg, listen_fd, w->proxy,
 	    w->port, &ws->clients, err, errlen)) == NULL)
 		return -1;
-	if (ws->share != NULL)
-		frontend_share_join(w->frontend, ws->share, w->id,
-		    worker_wake_fe, w);
+	if (ws->share != NULL && frontend_share_join(w->frontend, ws->share,
+	    w->id, worker_wake_fe, w) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 

@@ -201,6 +201,49 @@ def test_a_worker_left_with_fewer_connections_takes_the_next(procs):
             s.close()
 
 
+def test_a_stalled_worker_does_not_hold_up_connections(procs):
+    """Turns are a preference, not a wait: with one worker's loop stalled
+    (each of its epoll_wait calls held 2 s by strace), the connections
+    opened at once are all taken and answered by the other within a
+    second, though it is ahead in the turns.  Without the bound on a
+    worker's wait, it took one connection for each turn of the stalled
+    worker's loop."""
+    import select
+    import socket
+    rep = procs.replica("r1")
+    lb = procs.ringlb((rep,), "--workers", "2")
+    tids = {}
+    for t in os.listdir("/proc/%d/task" % lb.pid):
+        with open("/proc/%d/task/%s/comm" % (lb.pid, t)) as f:
+            tids[f.read().strip()] = int(t)
+    lag = subprocess.Popen(["strace", "-qq", "-o", "/dev/null", "-p",
+                            str(tids["ringlb-w1"]), "-e", "trace=epoll_wait",
+                            "-e", "inject=epoll_wait:delay_exit=2000000"])
+    socks = []
+    try:
+        time.sleep(1.0)     # attached, and w1 in a held epoll_wait
+        start = time.monotonic()
+        socks = [socket.create_connection(("127.0.0.1", lb.port), timeout=10)
+                 for _ in range(8)]
+        for i, s in enumerate(socks):
+            s.sendall(b"GET /home?request_id=%d HTTP/1.1\r\nHost: x\r\n\r\n"
+                      % i)
+        waiting, answered = set(socks), []
+        while waiting and time.monotonic() - start < 1.0:
+            ready, _, _ = select.select(list(waiting), [], [], 0.1)
+            for s in ready:
+                assert s.recv(65536).startswith(b"HTTP/1.1 200")
+                waiting.discard(s)
+                answered.append(time.monotonic() - start)
+        # w1 may have taken one before its loop was held
+        assert len(answered) >= 7, answered
+    finally:
+        lag.kill()
+        lag.wait()
+        for s in socks:
+            s.close()
+
+
 def test_workers_option_is_checked():
     for bad in ("0", "65", "two", "-1", ""):
         p = subprocess.run([RINGLB, "--workers", bad, "--listen",
