@@ -1046,6 +1046,25 @@ gate_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	    BEV_NEED_MORE;
 }
 
+/*
+ * Is c's connection being freed?  evhttp and the proxy free a connection
+ * (bufferevent_free of the filter) from wherever they are, and libevent
+ * frees the filter, and so c, from the loop later; until then c's own
+ * events (its write event, its timer, the socket's second read event)
+ * may still fire, and must leave the bufferevents alone: making an event
+ * of a filter being freed takes a reference to it and drops it again,
+ * which frees it a second time.  Freeing the filter has already taken the
+ * socket's callbacks off, gate_sock_read among them.
+ */
+static int
+gate_dying(struct gate_conn *c)
+{
+	bufferevent_data_cb readcb;
+
+	bufferevent_getcb(c->sock, &readcb, NULL, NULL, NULL);
+	return readcb == NULL;
+}
+
 /* --- output ----------------------------------------------------------- */
 
 /*
@@ -1067,6 +1086,8 @@ gate_write_cb(evutil_socket_t fd, short what, void *arg)
 	struct timeval tv = { c->g->cfg->client_timeout_s, 0 };
 
 	c->wstate = GATE_W_IDLE;	/* a one-shot event: not pending now */
+	if (gate_dying(c))
+		return;
 	if (what & EV_TIMEOUT) {
 		bufferevent_trigger_event(c->bev, BEV_EVENT_TIMEOUT |
 		    BEV_EVENT_WRITING, BEV_TRIG_DEFER_CALLBACKS);
@@ -1232,7 +1253,7 @@ gate_keep_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (++c->kept >= 2)
+	if (++c->kept >= 2 || gate_dying(c))
 		event_del(c->keep);
 }
 
@@ -1312,7 +1333,7 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	c->fire_at = 0;
-	if (kind == GATE_T_NONE)
+	if (kind == GATE_T_NONE || gate_dying(c))
 		return;
 	if (now < c->deadline) {	/* moved on since the timer was set */
 		struct timeval tv;

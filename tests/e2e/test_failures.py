@@ -4,6 +4,8 @@ import socket
 import struct
 import time
 
+import pytest
+
 from conftest import (Load, children, get, open_fds, post_json, request,
                       wait_for)
 
@@ -134,6 +136,33 @@ def test_client_hangs_up_mid_response(procs):
     assert r.status == 200 and len(r.body) == 1 << 20
     time.sleep(0.2)
     assert open_fds(lb.pid) <= fds + 2
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_clients_hanging_up_mid_response_again_and_again(procs, workers):
+    """A client that closes with most of a large answer unread resets the
+    connection: the write waiting for it fails while the proxy frees the
+    connection.  Each of the two must let the other go: the write event
+    of a connection being freed once took a reference to it and dropped
+    it, which freed it twice (libevent warned "too few references", one
+    time in five, and a worker crashed now and then)."""
+    up = procs.upstream("big-1")
+    lb = procs.ringlb([up], "--workers", workers)
+    for _ in range(40):
+        s = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+        s.sendall(b"GET /big?mb=50 HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = 0
+        while got < 1 << 20:
+            chunk = s.recv(65536)
+            assert chunk, "ringlb closed the connection early"
+            got += len(chunk)
+        s.close()
+    time.sleep(0.3)
+    assert lb.poll() is None
+    assert get(lb.port, "/big?mb=1").status == 200
+    with open(lb.log_path, errors="replace") as f:
+        log = f.read()
+    assert "[warn]" not in log, log[-2000:]
 
 
 def close_wait_sockets(pid):
