@@ -6,6 +6,7 @@
 #define RINGLB_FRONTEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct ctl_port;
@@ -40,8 +41,9 @@ struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
  */
 struct fe_share	*frontend_share_new(int n);
 void		 frontend_share_free(struct fe_share *s);
-/* The connections slot i has open. */
+/* The connections slot i has open; those it took out of turn, ever. */
 unsigned	 frontend_share_conns(struct fe_share *s, int i);
+uint64_t	 frontend_share_out_of_turn(struct fe_share *s, int i);
 int		 frontend_share_join(struct frontend *fe, struct fe_share *s,
 		    int i, void (*wake)(void *), void *arg);
 /* On fe's loop, when woken: accept again if it is fe's turn. */

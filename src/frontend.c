@@ -273,6 +273,7 @@ struct fe_share {
 		unsigned	 conns;		/* atomic: open connections */
 		unsigned	 parked;	/* atomic: PARK_* */
 		unsigned	 gone;		/* atomic: accepts no more */
+		uint64_t	 out_of_turn;	/* atomic: accepts */
 		void		(*wake)(void *);
 		void		*wake_arg;
 	}			*slot;
@@ -336,6 +337,12 @@ unsigned
 frontend_share_conns(struct fe_share *s, int i)
 {
 	return SC_LOAD(s->slot[i].conns);
+}
+
+uint64_t
+frontend_share_out_of_turn(struct fe_share *s, int i)
+{
+	return __atomic_load_n(&s->slot[i].out_of_turn, __ATOMIC_RELAXED);
 }
 
 void
@@ -426,9 +433,11 @@ static void
 fe_accepted(void *arg)
 {
 	struct frontend *fe = arg;
+	struct fe_slot *me = &fe->share->slot[fe->slot];
 
-	__atomic_add_fetch(&fe->share->slot[fe->slot].conns, 1,
-	    __ATOMIC_SEQ_CST);
+	if (!fe_share_turn(fe->share, fe->slot))
+		__atomic_add_fetch(&me->out_of_turn, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&me->conns, 1, __ATOMIC_SEQ_CST);
 	fe_share_wake(fe->share, fe->slot);
 	if (fe->bound == NULL)
 		return;

@@ -411,6 +411,15 @@ workers_render(const struct workers *ws, struct evbuffer *out)
 		    frontend_share_conns(ws->share, i) :
 		    (unsigned)__atomic_load_n(&ws->clients.open,
 		    __ATOMIC_RELAXED));
+	evbuffer_add_printf(out, "# HELP ringlb_worker_accepts_out_of_turn_total "
+	    "Connections a worker took while ahead of the others, as the one "
+	    "whose turn it was left them waiting 10 ms.\n"
+	    "# TYPE ringlb_worker_accepts_out_of_turn_total counter\n");
+	for (i = 0; i < ws->n; i++)
+		evbuffer_add_printf(out, "ringlb_worker_accepts_out_of_turn_total"
+		    "{worker=\"%d\"} %llu\n", i, ws->share != NULL ?
+		    (unsigned long long)frontend_share_out_of_turn(ws->share, i) :
+		    0ULL);
 }
 
 void

@@ -140,6 +140,13 @@ def worker_conns(port):
             metric_values(port, "ringlb_worker_connections").values()]
 
 
+def out_of_turn(port):
+    """Connections the workers took out of turn, all together: each one
+    may have widened the spread by one."""
+    return int(sum(metric_values(
+        port, "ringlb_worker_accepts_out_of_turn_total").values()))
+
+
 def open_conns(port, n):
     import socket
     return [socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -150,7 +157,9 @@ def open_conns(port, n):
 def test_connections_opened_at_once_are_shared_evenly(procs, workers):
     """64 connections opened at once, as wrk opens them: every worker takes
     its share, each within two of the others (the one asking for the counts
-    and the one that asked before it, not yet closed, may add one).  Before
+    and the one that asked before it, not yet closed, may add one), but for
+    the connections a worker took out of turn because the one whose turn
+    it was left them waiting 10 ms (a busy machine's doing).  Before
     the workers took turns, the one running took a whole burst while the
     others waited for a core: all 64 on one worker of two, in runs on two
     cores."""
@@ -162,7 +171,7 @@ def test_connections_opened_at_once_are_shared_evenly(procs, workers):
                  what="64 connections accepted")
         c = worker_conns(lb.port)
         assert len(c) == workers
-        assert max(c) - min(c) <= 3, c
+        assert max(c) - min(c) <= 3 + out_of_turn(lb.port), c
         # and they are served, whichever worker has them
         for s in socks[:8]:
             s.sendall(b"GET /home?request_id=1 HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -192,7 +201,7 @@ def test_a_worker_left_with_fewer_connections_takes_the_next(procs):
         wait_for(lambda: sum(worker_conns(lb.port)) >= 21,
                  what="10 more connections accepted")
         c = worker_conns(lb.port)
-        assert max(c) - min(c) <= 3, c
+        assert max(c) - min(c) <= 3 + out_of_turn(lb.port), c
         for s in socks:
             s.sendall(b"GET /home HTTP/1.1\r\nHost: x\r\n\r\n")
             assert s.recv(65536).startswith(b"HTTP/1.1 200")
@@ -237,6 +246,7 @@ def test_a_stalled_worker_does_not_hold_up_connections(procs):
                 answered.append(time.monotonic() - start)
         # w1 may have taken one before its loop was held
         assert len(answered) >= 7, answered
+        assert out_of_turn(lb.port) >= 1
     finally:
         lag.kill()
         lag.wait()
