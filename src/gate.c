@@ -1231,7 +1231,6 @@ gate_sock_event(struct bufferevent *sock, short what, void *arg)
 	c->sock_event(sock, what, c->sock_arg);
 }
 
-/* The socket's other callbacks go to the filter unchanged. */
 /*
  * Keeping the socket in epoll's set.  evhttp stops reading a connection
  * as it takes each request (bufferevent_disable), and the filter passes
@@ -1257,6 +1256,7 @@ gate_keep_cb(evutil_socket_t fd, short what, void *arg)
 		event_del(c->keep);
 }
 
+/* The socket's other callbacks go to the filter unchanged. */
 static void
 gate_sock_read(struct bufferevent *sock, void *arg)
 {
