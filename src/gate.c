@@ -1256,7 +1256,8 @@ gate_keep_cb(evutil_socket_t fd, short what, void *arg)
 		event_del(c->keep);
 }
 
-/* The socket's other callbacks go to the filter unchanged. */
+/* The socket's callbacks go to the filter: a read once the second read
+ * event is pending (above), the others unchanged. */
 static void
 gate_sock_read(struct bufferevent *sock, void *arg)
 {
