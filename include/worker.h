@@ -4,10 +4,9 @@
  * Each worker is a whole data plane on a thread of its own (a single one
  * on the main thread's loop, with no thread made): an event_base,
  * an evhttp front end with its gate on a listener of its own (on the one
- * listening socket the workers share, one connection per turn of its
- * loop: see frontend.c), and a
- * proxy whose libcurl multi handle keeps its own connections to the
- * replicas.  A connection is served to its end by the worker that
+ * listening socket the workers share, taking turns at it: see
+ * frontend.c), and a proxy whose libcurl multi handle keeps its own
+ * connections to the replicas.  A connection is served to its end by the worker that
  * accepted it.  The control plane, on the main thread, hands workers new
  * route tables (workers_publish) and answers ringlb's own endpoints for
  * them (ctl.h); workers touch nothing of its.

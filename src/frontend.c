@@ -469,7 +469,8 @@ int
 frontend_share_join(struct frontend *fe, struct fe_share *s, int i,
     void (*wake)(void *), void *arg)
 {
-	if ((fe->watch = event_new(fe->base, fe->listen_fd, EV_READ, fe_watch,
+	if ((fe->rearm = event_new(fe->base, -1, 0, fe_rearm, fe)) == NULL ||
+	    (fe->watch = event_new(fe->base, fe->listen_fd, EV_READ, fe_watch,
 	    fe)) == NULL ||
 	    (fe->overdue = evtimer_new(fe->base, fe_overdue, fe)) == NULL)
 		return -1;
@@ -584,8 +585,7 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	    0, listen_fd)) != NULL &&
 	    (fe->bound = evhttp_bind_listener(fe->http, lev)) == NULL)
 		evconnlistener_free(lev);
-	if (fe->bound == NULL || (cfg->workers > 1 && (fe->rearm =
-	    event_new(base, -1, 0, fe_rearm, fe)) == NULL)) {
+	if (fe->bound == NULL) {
 		snprintf(err, errlen, "cannot accept connections on %s:%u: "
 		    "out of memory", cfg->listen_host,
 		    (unsigned)cfg->listen_port);
@@ -604,11 +604,9 @@ frontend_stop_accepting(struct frontend *fe)
 		return;
 	evhttp_del_accept_socket(fe->http, fe->bound);
 	fe->bound = NULL;
-	if (fe->watch != NULL)
-		event_del(fe->watch);
-	if (fe->overdue != NULL)
-		evtimer_del(fe->overdue);
 	if (fe->share != NULL) {
+		event_del(fe->watch);
+		evtimer_del(fe->overdue);
 		/* no longer the fewest that others wait for */
 		SC_STORE(fe->share->slot[fe->slot].gone, 1);
 		fe_share_wake(fe->share, fe->slot);

@@ -256,7 +256,11 @@ workers_new(const struct config *cfg, struct ctl *ctl,
 	if ((fd = frontend_listen(cfg, err, errlen)) == -1)
 		return NULL;
 	if ((ws = calloc(1, sizeof(*ws))) == NULL ||
-	    (ws->w = calloc((size_t)cfg->workers, sizeof(*ws->w))) == NULL) {
+	    (ws->w = calloc((size_t)cfg->workers, sizeof(*ws->w))) == NULL ||
+	    (cfg->workers > 1 &&
+	    (ws->share = frontend_share_new(cfg->workers)) == NULL)) {
+		if (ws != NULL)
+			free(ws->w);
 		free(ws);
 		close(fd);
 		snprintf(err, errlen, "out of memory");
@@ -266,13 +270,6 @@ workers_new(const struct config *cfg, struct ctl *ctl,
 	ws->n = cfg->workers;
 	ws->listen_fd = fd;
 	ws->accepting = cfg->workers;
-	if (ws->n > 1 && (ws->share = frontend_share_new(ws->n)) == NULL) {
-		free(ws->w);
-		free(ws);
-		close(fd);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
 	for (i = 0; i < ws->n; i++) {
 		ws->w[i].id = i;
 		/*
